@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what sonde needs on Debian 12 (as root): build tools and libraries,
+# and the real components the quickstart and the tests start (PostgreSQL).
+#   scripts/deps.sh            build + run dependencies
+#   scripts/deps.sh --test     also what the test suite needs (cmocka, clang for fuzzing)
+set -euo pipefail
+pkgs=(build-essential pkg-config meson ninja-build git
+      libyaml-dev libsqlite3-dev libjansson-dev libssl-dev zlib1g-dev
+      postgresql postgresql-contrib procps tar gzip)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(libcmocka-dev clang libclang-rt-dev clang-format sqlite3 python3)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "sonde: missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "sonde: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

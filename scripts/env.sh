@@ -1,0 +1,8 @@
+# Sourced by the scripts: where PostgreSQL's server binaries are, and a
+# workspace every component user can reach (root's home is not searchable by
+# the postgres user the quickstart's server runs as).
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+export SONDE_PG_BINDIR=${SONDE_PG_BINDIR:-$pgbin}
+if [ -z "${SONDE_HOME:-}" ] && [ "$(id -u)" -eq 0 ]; then
+  export SONDE_HOME=/var/tmp/sonde
+fi

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite (unit + integration) and prints "N passed, N failed".
+#   scripts/test.sh [BUILD_DIR] [extra meson setup options...]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh --test || exit 1
+dir=${1:-build}
+shift || true
+scripts/build.sh "$dir" "$@" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+. scripts/env.sh
+export SONDE_HOME=$(mktemp -d /var/tmp/sonde-test.XXXXXX 2>/dev/null || mktemp -d)
+chmod 755 "$SONDE_HOME"
+meson test -C "$dir" --print-errorlogs --no-rebuild --num-processes 2 2>&1 | tee "$dir/test-output.txt"
+status=${PIPESTATUS[0]}
+rm -rf "$SONDE_HOME"
+python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+ok = bad = skip = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["result"] in ("OK", "EXPECTEDFAIL"): ok += 1
+    elif r["result"] == "SKIP": skip += 1
+    else: bad += 1
+print(f"{ok} passed, {bad + skip} failed")
+PY
+exit $status

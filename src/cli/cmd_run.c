@@ -1,0 +1,125 @@
+/* cmd_run.c — `sonde run FILE`: resolve the recipe, run the session, summarize. */
+#include "cli/cli.h"
+
+#include "backends/backend.h"
+#include "core/session.h"
+#include "report/report.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char help_run[] =
+    "usage: sonde run FILE [--set KEY=VALUE]... [--backend local] [--workspace DIR] [--quiet]\n"
+    "\n"
+    "Runs every trial of a benchmark recipe, stores the results and writes the\n"
+    "reports listed under `report.formats` (default text and json) into the\n"
+    "session directory. Exit status: 0 done, 1 failed, 2 invalid recipe, 130 cancelled.\n";
+
+/* Writes report.<ext> for each format into the session directory. */
+static void write_reports(struct store *st, const struct session_row *row,
+                          const struct bench_spec *b, char **first_path)
+{
+    static const char *const def[] = {"text", "json", NULL};
+    const char *const *formats = b->report_formats ? (const char *const *)b->report_formats : def;
+    for (size_t i = 0; formats[i]; i++) {
+        enum report_format f;
+        if (report_format_parse(formats[i], &f) < 0)
+            continue;
+        const char *ext = f == REPORT_TEXT ? "txt" : formats[i];
+        char *name = xasprintf("report.%s", ext);
+        char *path = path_join(row->dir, name);
+        FILE *out = fopen(path, "w");
+        if (out) {
+            report_render(st, row->id, f, out);
+            fclose(out);
+            if (!*first_path)
+                *first_path = xstrdup(path);
+        } else {
+            cli_error("cannot write %s", path);
+        }
+        free(name);
+        free(path);
+    }
+}
+
+static int summarize(struct cli *cli, const char *id, const struct bench_spec *b)
+{
+    struct store *st = NULL;
+    if (cli_open_store(cli, &st) < 0)
+        return -1;
+    struct session_row row = {0};
+    int r = store_session_get(st, id, &row);
+    if (r == 0) {
+        char *report = NULL;
+        write_reports(st, &row, b, &report);
+        report_summary(st, id, stdout);
+        printf("session: %s\ndirectory: %s\n", row.id, row.dir);
+        if (report)
+            printf("report: %s\n", report);
+        free(report);
+    }
+    session_row_free(&row);
+    store_close(st);
+    return r;
+}
+
+int cmd_run(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTS,
+                                         {"set", required_argument, NULL, 's'},
+                                         {"backend", required_argument, NULL, 'b'},
+                                         {NULL, 0, NULL, 0}};
+    char **sets = NULL;
+    const char *backend_name = NULL;
+    int opt, rc = EXIT_USAGE;
+    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
+        if (opt == 's')
+            strv_push(&sets, optarg);
+        else if (opt == 'b')
+            backend_name = optarg;
+        else if (cli_common_opt(cli, opt, optarg, help_run) <= 0)
+            goto out;
+    }
+    if (optind != argc - 1) {
+        cli_usage(help_run);
+        goto out;
+    }
+    struct recipe_opts ro = {.catalog = cli_catalog(cli), .sets = sets, .backend = backend_name};
+    struct bench_spec *b = NULL;
+    struct diags d = {0};
+    if (bench_resolve(argv[optind], &ro, &b, &d) < 0) {
+        char *text = diags_format(&d);
+        fputs(d.n ? text : "sonde: cannot read the recipe\n", stderr);
+        free(text);
+        diags_free(&d);
+        goto out;
+    }
+    const struct backend_ops *be = backend_find(b->backend);
+    if (!be) {
+        cli_error("%s: backend '%s' is not available in this build (available: local)",
+                  argv[optind], b->backend);
+        bench_free(b);
+        goto out;
+    }
+    struct run_opts o = {
+        .workspace = cli_workspace(cli),
+        .backend = be,
+        .quiet = cli->quiet,
+    };
+    char *id = NULL;
+    int r = session_run(b, &o, &id);
+    if (r < 0) {
+        rc = 1;
+    } else {
+        summarize(cli, id, b);
+        rc = r == 0 ? 0 : r == 1 ? 1 : 130;
+    }
+    free(id);
+    bench_free(b);
+out:
+    strv_free(sets);
+    return rc;
+}

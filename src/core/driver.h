@@ -1,0 +1,66 @@
+/* driver.h — drivers: the code that knows one kind of service, client or monitor.
+ *
+ * Each driver is one file exporting one const struct driver_ops, listed in
+ * driver_table (drivers.c). Its option table declares the keys accepted under
+ * `with:`, so validation, `recipe show` and docs come from one place. */
+#ifndef SONDE_DRIVER_H
+#define SONDE_DRIVER_H
+
+#include "recipe.h"
+
+enum opt_type {
+    OPT_STR,       /* any scalar */
+    OPT_INT,       /* integer */
+    OPT_FLOAT,     /* number */
+    OPT_BOOL,      /* true/false */
+    OPT_DURATION,  /* "500ms" */
+    OPT_SIZE,      /* "4KiB" */
+    OPT_ENUM,      /* one of choices */
+    OPT_ARGV,      /* list of scalars: one command */
+    OPT_ARGV_LIST, /* list of commands (each a list of scalars) */
+    OPT_STR_LIST,  /* list of scalars */
+    OPT_STR_MAP,   /* map of scalar values (e.g. environment) */
+    OPT_MAP,       /* map whose keys are described by fields */
+    OPT_MAP_LIST,  /* list of maps described by fields */
+};
+
+struct opt_def {
+    const char *name;
+    enum opt_type type;
+    bool required;
+    const char *def;              /* default shown in docs, NULL = none */
+    const char *help;             /* one line */
+    const char *const *choices;   /* OPT_ENUM: NULL-terminated */
+    const struct opt_def *fields; /* OPT_MAP / OPT_MAP_LIST: terminated by {NULL} */
+};
+
+struct comp; /* a running instance: core/session.h */
+
+struct driver_ops {
+    const char *name;
+    enum comp_role role;
+    const char *summary;        /* one line for `recipe list` and docs */
+    const struct opt_def *opts; /* keys under with:, terminated by {NULL} */
+    /* Extra checks beyond the option table (optional). */
+    int (*check)(const struct comp_spec *spec, struct diags *d);
+    /* Starts the component (spawns processes through the backend). 0 or -errno,
+     * with a reason set on the comp. */
+    int (*start)(struct comp *c);
+    /* Called by the session loop ~every 100 ms while the trial runs (optional):
+     * monitors sample when due; clients advance multi-step commands. Returns 0,
+     * 1 when the component has finished, or -errno. */
+    int (*tick)(struct comp *c, int64_t now_mono);
+    /* Asks the component to stop gracefully, e.g. runs its stop command
+     * (optional). The session then stops the process group anyway: SIGTERM,
+     * stop_grace, SIGKILL. */
+    int (*stop)(struct comp *c);
+    /* After the component stopped: parse outputs, record metrics (optional). */
+    int (*finish)(struct comp *c);
+    /* Frees driver state (optional). */
+    void (*cleanup)(struct comp *c);
+};
+
+extern const struct driver_ops *const driver_table[]; /* NULL-terminated */
+const struct driver_ops *driver_find(enum comp_role role, const char *name);
+
+#endif

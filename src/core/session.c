@@ -1,0 +1,942 @@
+/* session.c — runs a resolved benchmark: trials, components, teardown, results. */
+#include "core/session.h"
+
+#include "config.h"
+#include "version.h"
+#include "core/probe.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/units.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_NS    (100 * 1000000LL)
+#define MAX_REASON 1024
+
+struct session {
+    const struct bench_spec *bench;
+    const struct run_opts *opts;
+    struct store *st;
+    char *id;
+    char *dir;
+    const struct trial_spec *trial;
+    int64_t trial_id;
+    char *trial_dir;
+    struct comp **comps; /* started or starting components of the current trial */
+    size_t ncomps;
+    bool progress;
+};
+
+static volatile sig_atomic_t cancel_signal;
+
+static void on_signal(int sig)
+{
+    cancel_signal = sig;
+}
+
+static bool cancelled(void)
+{
+    return cancel_signal != 0;
+}
+
+static void progress(struct session *s, const char *fmt, ...) SONDE_PRINTF(2, 3);
+static void progress(struct session *s, const char *fmt, ...)
+{
+    if (!s->progress)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "sonde: %s\n", msg);
+    free(msg);
+}
+
+/* ---- driver-facing API ---- */
+
+int comp_metric(struct comp *c, const char *name, const char *unit, const char *labels,
+                double value)
+{
+    struct metric_row m = {
+        .trial_id = c->session->trial_id,
+        .component = (char *)c->spec->name,
+        .name = (char *)name,
+        .unit = (char *)unit,
+        .labels = (char *)labels,
+        .value = value,
+    };
+    return store_metric_put(c->session->st, c->session->id, &m);
+}
+
+int comp_series_point(struct comp *c, const char *name, const char *unit, const char *labels,
+                      int64_t wall, double value)
+{
+    int64_t sid;
+    int r = store_series_get_or_create(c->session->st, c->session->id, c->session->trial_id,
+                                       c->spec->name, name, unit, labels, &sid);
+    if (r < 0)
+        return r;
+    return store_series_append(c->session->st, sid, wall, value);
+}
+
+void comp_warn(struct comp *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *body = xvasprintf(fmt, ap);
+    va_end(ap);
+    char *msg = xasprintf("%s %s: %s", comp_role_name(c->spec->role), c->spec->name, body);
+    store_event_add(c->session->st, c->session->id, c->session->trial_id, "warning", msg);
+    progress(c->session, "warning: %s", msg);
+    free(msg);
+    free(body);
+}
+
+size_t session_comps(struct session *s, struct comp ***out)
+{
+    *out = s->comps;
+    return s->ncomps;
+}
+
+static void set_reason(struct comp *c, const char *fmt, ...) SONDE_PRINTF(2, 3);
+static void set_reason(struct comp *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    free(c->reason);
+    c->reason = xvasprintf(fmt, ap);
+    va_end(ap);
+}
+
+/* The component's environment: its recipe env plus SONDE_* variables. */
+static char **comp_env(struct comp *c)
+{
+    char **env = strv_dup(c->spec->env);
+    char *kv[] = {
+        xasprintf("SONDE_SESSION_ID=%s", c->session->id),
+        xasprintf("SONDE_SESSION_DIR=%s", c->session->dir),
+        xasprintf("SONDE_COMPONENT=%s", c->spec->name),
+        xasprintf("SONDE_COMPONENT_DIR=%s", c->dir),
+        xasprintf("SONDE_TRIAL=%u", c->session->trial->index),
+    };
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(kv); i++) {
+        strv_push(&env, kv[i]);
+        free(kv[i]);
+    }
+    return env;
+}
+
+/* The user to switch to: none when the component runs as sonde's own user. */
+static const char *switch_user(const struct comp *c)
+{
+    const char *u = c->spec->user;
+    if (!u || geteuid() == 0)
+        return u;
+    struct passwd *pw = getpwuid(geteuid());
+    return pw && !strcmp(pw->pw_name, u) ? NULL : u;
+}
+
+static int spawn_to(struct comp *c, char *const *argv, const char *out, const char *err,
+                    struct proc *p)
+{
+    char **env = comp_env(c);
+    struct proc_spec ps = {
+        .argv = argv,
+        .env_extra = env,
+        .cwd = c->spec->cwd ? c->spec->cwd : c->dir,
+        .user = switch_user(c),
+        .out_path = out,
+        .err_path = err,
+        .stdin_fd = -1,
+    };
+    char errbuf[512] = "";
+    int r = c->backend->spawn(&ps, p, errbuf, sizeof(errbuf));
+    if (r < 0)
+        set_reason(c, "%s", errbuf[0] ? errbuf : strerror(-r));
+    strv_free(env);
+    return r;
+}
+
+int comp_spawn(struct comp *c, char *const *argv)
+{
+    int r = spawn_to(c, argv, c->out_path, c->err_path, &c->proc);
+    if (r < 0)
+        return r;
+    c->started = true;
+    char *cmd = sv_to_json(sv_get(c->spec->with, "command"));
+    struct component_row row = {
+        .id = c->store_id,
+        .pid = c->proc.pid,
+        .command = cmd,
+        .host = c->host,
+        .state = "running",
+        .exit_code = -1,
+        .started = c->proc.start_wall,
+    };
+    store_component_update(c->session->st, &row);
+    free(cmd);
+    return 0;
+}
+
+static char *argv_text(char *const *argv)
+{
+    struct sbuf b = {.max = 4096};
+    for (size_t i = 0; argv[i]; i++)
+        if (sbuf_printf(&b, "%s%s", i ? " " : "", argv[i]) < 0)
+            break;
+    return sbuf_steal(&b);
+}
+
+int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const char *what)
+{
+    struct proc p = {0};
+    char *cmd = argv_text(argv);
+    int r = spawn_to(c, argv, c->steps_path, NULL, &p);
+    if (r < 0) {
+        set_reason(c, "%s: %s", what, c->reason);
+        goto out;
+    }
+    int64_t deadline = mono_ns() + timeout_ns;
+    while (proc_wait(&p, TICK_NS) == 0) {
+        if (cancelled() || mono_ns() > deadline) {
+            c->backend->stop(&p, c->spec->stop_grace_ns);
+            if (cancelled())
+                set_reason(c, "%s (%s) interrupted", what, cmd);
+            else
+                set_reason(c, "%s (%s) timed out", what, cmd);
+            r = -ETIMEDOUT;
+            goto out;
+        }
+    }
+    if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0) {
+        char st[128];
+        proc_describe_status(p.status, st, sizeof(st));
+        set_reason(c, "%s (%s) failed: %s (see %s)", what, cmd, st, c->steps_path);
+        r = -EIO;
+    }
+out:
+    free(cmd);
+    return r;
+}
+
+/* ---- component instances ---- */
+
+struct lookup_ctx {
+    struct session *s;
+    const struct comp_spec *self;
+    char buf[4096];
+};
+
+static struct comp *find_comp(struct session *s, const char *name)
+{
+    for (size_t i = 0; i < s->ncomps; i++)
+        if (strcmp(s->comps[i]->name, name) == 0)
+            return s->comps[i];
+    return NULL;
+}
+
+static const char *comp_field(struct lookup_ctx *l, const char *name, const char *field)
+{
+    struct comp *c = find_comp(l->s, name);
+    if (!c)
+        return NULL;
+    if (!strcmp(field, "host"))
+        return c->host;
+    if (!strcmp(field, "port"))
+        return c->port;
+    if (!strcmp(field, "dir"))
+        return c->dir;
+    if (!strcmp(field, "name"))
+        return c->name;
+    return NULL;
+}
+
+static const char *lookup(void *ud, const char *ref)
+{
+    struct lookup_ctx *l = ud;
+    struct session *s = l->s;
+    if (!strcmp(ref, "session.dir"))
+        return s->dir;
+    if (!strcmp(ref, "session.id"))
+        return s->id;
+    if (!strcmp(ref, "trial.label"))
+        return s->trial->label;
+    if (!strcmp(ref, "trial.index") || !strcmp(ref, "trial.repetition")) {
+        unsigned v = ref[6] == 'i' ? s->trial->index : s->trial->repetition;
+        snprintf(l->buf, sizeof(l->buf), "%u", v);
+        return l->buf;
+    }
+    if (str_startswith(ref, "self."))
+        return comp_field(l, l->self->name, ref + 5);
+    if (str_startswith(ref, "services.")) {
+        const char *name = ref + 9, *dot = strchr(name, '.');
+        if (!dot || (size_t)(dot - name) >= sizeof(l->buf))
+            return NULL;
+        char n[256];
+        snprintf(n, sizeof(n), "%.*s", (int)(dot - name), name);
+        return comp_field(l, n, dot + 1);
+    }
+    return NULL;
+}
+
+/* A copy of the spec with every run-time reference substituted. */
+static int spec_instantiate(struct session *s, const struct comp_spec *in, struct comp_spec **out,
+                            char **err)
+{
+    struct lookup_ctx l = {.s = s, .self = in};
+    struct diags d = {0};
+    int r = comp_spec_interp(in, lookup, &l, &d, out);
+    if (r < 0) {
+        *err = d.n ? diags_format(&d) : xstrdup("cannot resolve references");
+        size_t n = strlen(*err);
+        if (n && (*err)[n - 1] == '\n')
+            (*err)[n - 1] = '\0';
+    }
+    diags_free(&d);
+    return r;
+}
+
+static void comp_free(struct comp *c)
+{
+    if (!c)
+        return;
+    if (c->ops && c->ops->cleanup)
+        c->ops->cleanup(c);
+    comp_spec_free(c->spec);
+    free(c->dir);
+    free(c->out_path);
+    free(c->err_path);
+    free(c->steps_path);
+    free(c->host);
+    free(c->port);
+    free(c->reason);
+    free(c);
+}
+
+/* "exited with status 3" / "was killed by signal 9 (SIGKILL)". */
+static void describe_end(int status, char *buf, size_t n)
+{
+    if (WIFEXITED(status)) {
+        snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
+        return;
+    }
+    char st[128];
+    proc_describe_status(status, st, sizeof(st));
+    snprintf(buf, n, "was %s", st);
+}
+
+static int free_port(char *buf, size_t n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int r = 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+        r = -errno;
+    else
+        snprintf(buf, n, "%u", ntohs(a.sin_port));
+    close(fd);
+    return r;
+}
+
+/* Every directory above path must be searchable by uid, or the component
+ * (running as that user) cannot reach its own directory. */
+static int check_reachable(const char *path, const char *user, char **err)
+{
+    uid_t uid;
+    gid_t gid;
+    if (proc_lookup_user(user, &uid, &gid) < 0) {
+        *err = xasprintf("no such user '%s'", user);
+        return -ENOENT;
+    }
+    char *p = xstrdup(path);
+    int r = 0;
+    for (char *slash = strrchr(p, '/'); slash && slash != p; slash = strrchr(p, '/')) {
+        *slash = '\0';
+        struct stat st;
+        if (stat(p, &st) < 0)
+            continue;
+        bool ok = (st.st_mode & S_IXOTH) || (st.st_uid == uid && (st.st_mode & S_IXUSR)) ||
+                  (st.st_gid == gid && (st.st_mode & S_IXGRP));
+        if (!ok) {
+            *err = xasprintf("user '%s' cannot reach %s (directory %s is not searchable by it): "
+                             "use a workspace every component user can traverse "
+                             "(--workspace DIR or $SONDE_HOME)",
+                             user, path, p);
+            r = -EACCES;
+            break;
+        }
+    }
+    free(p);
+    return r;
+}
+
+static int comp_prepare_dir(struct comp *c, char **err)
+{
+    int r = mkdir_p(c->dir, 0755);
+    if (r < 0) {
+        *err = xasprintf("cannot create %s: %s", c->dir, strerror(-r));
+        return r;
+    }
+    if (!c->spec->user || geteuid() != 0)
+        return 0;
+    uid_t uid;
+    gid_t gid;
+    if (proc_lookup_user(c->spec->user, &uid, &gid) < 0) {
+        *err = xasprintf("no such user '%s'", c->spec->user);
+        return -ENOENT;
+    }
+    if (chown(c->dir, uid, gid) < 0) {
+        *err = xasprintf("cannot give %s to user '%s': %s", c->dir, c->spec->user, strerror(errno));
+        return -errno;
+    }
+    return check_reachable(c->dir, c->spec->user, err);
+}
+
+/* Creates the instance and its store row; does not start it. */
+static int comp_create(struct session *s, const struct comp_spec *spec, struct comp **out,
+                       char **err)
+{
+    struct comp *c = xcalloc(1, sizeof(*c));
+    c->session = s;
+    c->name = spec->name;
+    c->backend = s->opts->backend;
+    c->ops = driver_find(spec->role, spec->driver);
+    c->dir = path_join(s->trial_dir, spec->name);
+    c->out_path = path_join(c->dir, "stdout.log");
+    c->err_path = path_join(c->dir, "stderr.log");
+    c->steps_path = path_join(c->dir, "steps.log");
+    c->host = xstrdup(c->backend->service_host());
+    s->comps = xrealloc(s->comps, (s->ncomps + 1) * sizeof(*s->comps));
+    s->comps[s->ncomps++] = c;
+    *out = c;
+    if (!c->ops) {
+        *err = xasprintf("%s %s: unknown driver '%s'", comp_role_name(spec->role), spec->name,
+                         spec->driver);
+        return -ENOENT;
+    }
+    if (spec->port) {
+        char buf[16];
+        int r = strcmp(spec->port, "auto") ? 0 : free_port(buf, sizeof(buf));
+        if (r < 0) {
+            *err = xasprintf("service %s: no free port: %s", spec->name, strerror(-r));
+            return r;
+        }
+        c->port = xstrdup(strcmp(spec->port, "auto") ? spec->port : buf);
+    }
+    return 0;
+}
+
+static int comp_register(struct comp *c)
+{
+    struct session *s = c->session;
+    char *host = c->port ? xasprintf("%s:%s", c->host, c->port) : xstrdup(c->host);
+    struct component_row row = {
+        .session = s->id,
+        .trial_id = s->trial_id,
+        .name = (char *)c->spec->name,
+        .role = (char *)comp_role_name(c->spec->role),
+        .driver = (char *)c->spec->driver,
+        .host = host,
+        .log_path = c->dir,
+        .exit_code = -1,
+        .state = "starting",
+        .started = wall_ns(),
+    };
+    int r = store_component_create(s->st, &row, &c->store_id);
+    free(host);
+    return r;
+}
+
+static void comp_record_end(struct comp *c, const char *state)
+{
+    char *host = c->port ? xasprintf("%s:%s", c->host, c->port) : xstrdup(c->host);
+    struct component_row row = {
+        .id = c->store_id,
+        .pid = c->proc.pid,
+        .host = host,
+        .state = (char *)state,
+        .reason = c->reason,
+        .exit_code = -1,
+        .started = c->proc.start_wall,
+        .ended = c->proc.end_wall ? c->proc.end_wall : wall_ns(),
+    };
+    if (c->proc.pid > 0 && c->proc.exited) {
+        if (WIFEXITED(c->proc.status))
+            row.exit_code = WEXITSTATUS(c->proc.status);
+        else if (WIFSIGNALED(c->proc.status))
+            row.exit_signal = WTERMSIG(c->proc.status);
+    }
+    char *cmd = sv_to_json(sv_get(c->spec->with, "command"));
+    row.command = cmd;
+    store_component_update(c->session->st, &row);
+    free(cmd);
+    free(host);
+}
+
+/* ---- one trial ---- */
+
+struct trial_run {
+    char *reason; /* why it failed, or NULL */
+    bool cancel;
+};
+
+static void trial_fail(struct trial_run *t, const char *fmt, ...) SONDE_PRINTF(2, 3);
+static void trial_fail(struct trial_run *t, const char *fmt, ...)
+{
+    if (t->reason)
+        return; /* the first cause is the one that matters */
+    va_list ap;
+    va_start(ap, fmt);
+    t->reason = xvasprintf(fmt, ap);
+    va_end(ap);
+}
+
+static const char *trial_ord(struct session *s)
+{
+    static char buf[64];
+    snprintf(buf, sizeof(buf), "trial %u", s->trial->index + 1);
+    return buf;
+}
+
+static int wait_ready(struct session *s, struct comp *c, struct trial_run *t)
+{
+    const struct probe_spec *p = &c->spec->ready;
+    if (p->kind == PROBE_NONE)
+        return 0;
+    char what[512], detail[256] = "no attempt yet";
+    probe_describe(p, what, sizeof(what));
+    int64_t t0 = mono_ns(), deadline = t0 + p->timeout_ns;
+    for (;;) {
+        if (cancelled())
+            return -ECANCELED;
+        if (c->backend->poll(&c->proc) == 1) {
+            char st[160];
+            describe_end(c->proc.status, st, sizeof(st));
+            trial_fail(t, "service %s %s before it was ready (%s; see %s)", c->spec->name, st,
+                       trial_ord(s), c->dir);
+            return -EIO;
+        }
+        int64_t left = deadline - mono_ns();
+        int r = probe_once(p, c->out_path, switch_user(c),
+                           left < p->interval_ns ? left : p->interval_ns, detail, sizeof(detail));
+        if (r == 1) {
+            progress(s, "service %s ready after %.1fs (%s)", c->spec->name,
+                     (double)(mono_ns() - t0) / 1e9, what);
+            return 0;
+        }
+        if (r < 0) {
+            trial_fail(t, "service %s: readiness probe %s failed: %s", c->spec->name, what, detail);
+            return r;
+        }
+        if (mono_ns() >= deadline) {
+            char dur[32];
+            format_duration(p->timeout_ns, dur, sizeof(dur));
+            trial_fail(t, "service %s not ready after %s: probe %s: %s", c->spec->name, dur, what,
+                       detail);
+            return -ETIMEDOUT;
+        }
+        sleep_ns(p->interval_ns < left ? p->interval_ns : left);
+    }
+}
+
+static int start_one(struct session *s, const struct comp_spec *spec, struct trial_run *t)
+{
+    struct comp *c = NULL;
+    char *err = NULL;
+    struct comp_spec *inst = NULL;
+    int r = comp_create(s, spec, &c, &err);
+    if (r == 0) {
+        r = spec_instantiate(s, spec, &inst, &err);
+        c->spec = inst;
+    }
+    if (r == 0)
+        r = comp_prepare_dir(c, &err);
+    if (r == 0)
+        r = comp_register(c);
+    if (r < 0) {
+        trial_fail(t, "%s %s: %s", comp_role_name(spec->role), spec->name,
+                   err ? err : strerror(-r));
+        free(err);
+        return r;
+    }
+    progress(s, "%s: starting %s %s (%s)", trial_ord(s), comp_role_name(spec->role), spec->name,
+             spec->driver);
+    r = c->ops->start ? c->ops->start(c) : 0;
+    if (r < 0) {
+        trial_fail(t, "%s %s failed to start: %s", comp_role_name(spec->role), spec->name,
+                   c->reason ? c->reason : strerror(-r));
+        return r;
+    }
+    c->started = true;
+    if (spec->role == ROLE_SERVICE)
+        return wait_ready(s, c, t);
+    return 0;
+}
+
+static void stop_one(struct comp *c)
+{
+    if (!c->spec)
+        return;
+    if (c->started && c->ops->stop && c->proc.pid > 0 && !c->proc.exited)
+        c->ops->stop(c);
+    if (c->proc.pid > 0 && !c->proc.exited)
+        c->backend->stop(&c->proc, c->spec->stop_grace_ns);
+    if (c->started && !c->finished && c->spec->role == ROLE_MONITOR && c->ops->finish) {
+        c->finished = true;
+        c->ops->finish(c);
+    }
+}
+
+static void check_services(struct session *s, struct trial_run *t)
+{
+    for (size_t i = 0; i < s->ncomps; i++) {
+        struct comp *c = s->comps[i];
+        if (!c->spec || c->spec->role != ROLE_SERVICE || c->proc.pid <= 0 || c->proc.exited)
+            continue;
+        if (c->backend->poll(&c->proc) == 1) {
+            char st[160];
+            describe_end(c->proc.status, st, sizeof(st));
+            set_reason(c, "%s during the trial", st);
+            trial_fail(t, "service %s %s during %s", c->spec->name, st, trial_ord(s));
+        }
+    }
+}
+
+/* Ticks monitors and clients; returns true when every client has finished. */
+static bool tick_all(struct session *s, struct trial_run *t, int64_t now)
+{
+    bool clients_done = true;
+    store_begin(s->st);
+    for (size_t i = 0; i < s->ncomps; i++) {
+        struct comp *c = s->comps[i];
+        if (!c->spec || !c->started || c->finished || c->spec->role == ROLE_SERVICE)
+            continue;
+        int r = c->ops->tick ? c->ops->tick(c, now) : 0;
+        if (c->spec->role == ROLE_MONITOR) {
+            if (r < 0)
+                comp_warn(c, "sampling failed: %s", strerror(-r));
+            continue;
+        }
+        if (r == 0) {
+            clients_done = false;
+            continue;
+        }
+        c->finished = true;
+        int f = r > 0 && c->ops->finish ? c->ops->finish(c) : r < 0 ? r : 0;
+        if (f < 0)
+            trial_fail(t, "client %s: %s", c->spec->name, c->reason ? c->reason : strerror(-f));
+        else
+            progress(s, "%s: client %s finished", trial_ord(s), c->spec->name);
+    }
+    store_commit(s->st);
+    return clients_done;
+}
+
+static void supervise(struct session *s, struct trial_run *t)
+{
+    int64_t t0 = mono_ns();
+    int64_t limit = s->trial->timeout_ns;
+    for (;;) {
+        if (cancelled()) {
+            t->cancel = true;
+            return;
+        }
+        check_services(s, t);
+        int64_t now = mono_ns();
+        bool done = tick_all(s, t, now);
+        if (t->reason)
+            return;
+        bool has_clients = false;
+        for (size_t i = 0; i < s->trial->ncomps; i++)
+            has_clients |= s->trial->comps[i].role == ROLE_CLIENT;
+        if (has_clients && done)
+            return;
+        if (limit > 0 && now - t0 >= limit) {
+            if (has_clients) {
+                char dur[32];
+                format_duration(limit, dur, sizeof(dur));
+                trial_fail(t, "%s timed out after %s with clients still running", trial_ord(s),
+                           dur);
+            }
+            return;
+        }
+        proc_reap_orphans();
+        sleep_ns(TICK_NS);
+    }
+}
+
+static void teardown(struct session *s)
+{
+    for (size_t i = s->ncomps; i-- > 0;) {
+        struct comp *c = s->comps[i];
+        bool failed = c->reason != NULL;
+        bool cut = c->spec && c->spec->role == ROLE_CLIENT && !c->finished;
+        stop_one(c);
+        if (c->spec && c->store_id)
+            comp_record_end(c, failed ? "failed" : cut ? "stopped" : "done");
+    }
+    for (size_t i = 0; i < s->ncomps; i++)
+        comp_free(s->comps[i]);
+    free(s->comps);
+    s->comps = NULL;
+    s->ncomps = 0;
+    proc_reap_orphans();
+}
+
+static char *matrix_json(const struct trial_spec *tr)
+{
+    struct sbuf b = {.max = 1 << 20};
+    sbuf_puts(&b, "{");
+    for (size_t i = 0; tr->matrix && tr->matrix[i]; i++) {
+        const char *eq = strchr(tr->matrix[i], '=');
+        if (!eq)
+            continue;
+        sbuf_printf(&b, "%s\"%.*s\":\"", i ? "," : "", (int)(eq - tr->matrix[i]), tr->matrix[i]);
+        for (const char *p = eq + 1; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                sbuf_printf(&b, "\\%c", *p);
+            else if ((unsigned char)*p < 0x20)
+                sbuf_printf(&b, "\\u%04x", *p);
+            else
+                sbuf_add(&b, p, 1);
+        }
+        sbuf_puts(&b, "\"");
+    }
+    sbuf_puts(&b, "}");
+    return sbuf_steal(&b);
+}
+
+/* Runs one trial; returns 0 done, 1 failed, 2 cancelled. */
+static int run_trial(struct session *s, const struct trial_spec *tr)
+{
+    s->trial = tr;
+    char name[32];
+    snprintf(name, sizeof(name), "trial-%03u", tr->index + 1);
+    s->trial_dir = path_join(s->dir, name);
+    char *mj = matrix_json(tr);
+    struct trial_row row = {
+        .session = s->id,
+        .idx = tr->index + 1, /* 1-based, like the trial-NNN directories */
+        .label = tr->label,
+        .matrix = mj,
+        .repetition = tr->repetition,
+        .state = "running",
+        .started = wall_ns(),
+    };
+    store_trial_create(s->st, &row, &s->trial_id);
+    free(mj);
+    progress(s, "%s of %zu: %s", trial_ord(s), s->bench->ntrials, tr->label);
+    struct trial_run t = {0};
+    for (size_t i = 0; i < tr->ncomps && !t.reason && !cancelled(); i++)
+        start_one(s, &tr->comps[i], &t);
+    if (cancelled())
+        t.cancel = true;
+    if (!t.reason && !t.cancel) {
+        store_session_set_state(s->st, s->id, "running", NULL);
+        supervise(s, &t);
+    }
+    store_session_set_state(s->st, s->id, "stopping", NULL);
+    teardown(s);
+    const char *state = t.reason ? "failed" : t.cancel ? "cancelled" : "done";
+    store_trial_finish(s->st, s->trial_id, state, t.reason, wall_ns());
+    if (t.reason) {
+        store_session_set_state(s->st, s->id, "failed", t.reason);
+        fprintf(stderr, "sonde: %s failed: %s\n", trial_ord(s), t.reason);
+    }
+    free(t.reason);
+    free(s->trial_dir);
+    s->trial_dir = NULL;
+    return t.reason ? 1 : t.cancel ? 2 : 0;
+}
+
+/* ---- provenance ---- */
+
+static char *first_line_value(const char *path, const char *key)
+{
+    char *text = NULL;
+    if (read_file(path, 1 << 20, &text, NULL) < 0)
+        return NULL;
+    char *res = NULL;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!str_startswith(line, key))
+            continue;
+        char *v = strchr(line, key[strlen(key) - 1] == '=' ? '=' : ':');
+        if (!v)
+            continue;
+        for (v++; *v == ' ' || *v == '\t' || *v == '"'; v++)
+            ;
+        size_t n = strlen(v);
+        while (n && (v[n - 1] == '"' || v[n - 1] == ' '))
+            n--;
+        res = xstrndup(v, n);
+        break;
+    }
+    free(text);
+    return res;
+}
+
+static void prov(struct session *s, const char *key, const char *value)
+{
+    store_provenance_put(s->st, s->id, key, value ? value : "");
+}
+
+static void prov_owned(struct session *s, const char *key, char *value)
+{
+    prov(s, key, value);
+    free(value);
+}
+
+static void record_provenance(struct session *s, const char *host)
+{
+    const struct bench_spec *b = s->bench;
+    struct utsname u;
+    uname(&u);
+    store_begin(s->st);
+    prov(s, "recipe.name", b->name);
+    prov(s, "recipe.file", b->file);
+    prov(s, "recipe.sha256", b->sha256);
+    prov(s, "recipe.resolved", b->resolved_yaml);
+    prov(s, "sonde.version", SONDE_VERSION);
+    prov(s, "sonde.git_commit", SONDE_GIT_COMMIT);
+    prov(s, "backend", s->opts->backend->name);
+    prov(s, "host.name", host);
+    prov_owned(s, "host.cpu_model", first_line_value("/proc/cpuinfo", "model name"));
+    prov_owned(s, "host.cpu_count", xasprintf("%ld", sysconf(_SC_NPROCESSORS_ONLN)));
+    char *mem = first_line_value("/proc/meminfo", "MemTotal");
+    prov_owned(s, "host.memory_bytes",
+               xasprintf("%lld", mem ? strtoll(mem, NULL, 10) * 1024 : 0LL));
+    free(mem);
+    prov_owned(s, "host.kernel", xasprintf("%s %s %s", u.sysname, u.release, u.version));
+    prov(s, "host.arch", u.machine);
+    prov_owned(s, "host.os", first_line_value("/etc/os-release", "PRETTY_NAME="));
+    prov_owned(s, "session.started", iso8601(wall_ns()));
+    struct passwd *pw = getpwuid(geteuid());
+    prov(s, "session.user", pw ? pw->pw_name : "?");
+    store_commit(s->st);
+}
+
+static char *new_session_id(void)
+{
+    unsigned char rnd[2] = {0};
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        rnd[0] = (unsigned char)getpid(), rnd[1] = (unsigned char)(getpid() >> 8);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char ts[32];
+    strftime(ts, sizeof(ts), "%Y%m%d-%H%M%S", &tm);
+    return xasprintf("%s-%02x%02x", ts, rnd[0], rnd[1]);
+}
+
+static void install_signals(struct sigaction *old)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(sigs); i++)
+        sigaction(sigs[i], &sa, &old[i]);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void restore_signals(struct sigaction *old)
+{
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(sigs); i++)
+        sigaction(sigs[i], &old[i], NULL);
+}
+
+static int session_open(struct session *s, const struct run_opts *o, char *host)
+{
+    int r = store_open(o->workspace, &s->st);
+    if (r < 0) {
+        fprintf(stderr, "sonde: cannot open the results store in %s: %s\n", o->workspace,
+                store_errmsg(s->st) ? store_errmsg(s->st) : strerror(-r));
+        return r;
+    }
+    s->id = new_session_id();
+    char *sessions = path_join(o->workspace, "sessions");
+    s->dir = path_join(sessions, s->id);
+    free(sessions);
+    r = mkdir_p(s->dir, 0755);
+    if (r < 0) {
+        fprintf(stderr, "sonde: cannot create %s: %s\n", s->dir, strerror(-r));
+        return r;
+    }
+    struct session_row row = {
+        .id = s->id,
+        .name = s->bench->name,
+        .recipe_path = s->bench->file,
+        .backend = (char *)o->backend->name,
+        .state = "pending",
+        .dir = s->dir,
+        .host = host,
+        .pid = getpid(),
+        .created = wall_ns(),
+    };
+    r = store_session_create(s->st, &row);
+    if (r < 0) {
+        fprintf(stderr, "sonde: cannot record the session: %s\n", store_errmsg(s->st));
+        return r;
+    }
+    char *resolved = path_join(s->dir, "recipe.resolved.yaml");
+    write_file_atomic(resolved, s->bench->resolved_yaml, strlen(s->bench->resolved_yaml));
+    free(resolved);
+    return 0;
+}
+
+int session_run(const struct bench_spec *b, const struct run_opts *o, char **session_id)
+{
+    struct session s = {.bench = b, .opts = o, .progress = !o->quiet};
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    cancel_signal = 0;
+    struct sigaction old[3];
+    install_signals(old);
+    int r = session_open(&s, o, host);
+    if (r < 0)
+        goto out;
+    record_provenance(&s, host);
+    progress(&s, "session %s: %zu trial(s), directory %s", s.id, b->ntrials, s.dir);
+    proc_guardian_start();
+    store_session_set_started(s.st, s.id, wall_ns());
+    store_session_set_state(s.st, s.id, "starting", NULL);
+    int result = 0;
+    for (size_t i = 0; i < b->ntrials && result == 0; i++)
+        result = run_trial(&s, &b->trials[i]);
+    proc_guardian_stop();
+    prov_owned(&s, "session.ended", iso8601(wall_ns()));
+    if (result == 2) {
+        const char *sig = sigabbrev_np(cancel_signal);
+        char *why = xasprintf("cancelled: received SIG%s", sig ? sig : "?");
+        store_session_set_state(s.st, s.id, "cancelled", why);
+        free(why);
+    } else if (result == 0) {
+        store_session_set_state(s.st, s.id, "done", NULL);
+    }
+    r = result;
+    *session_id = xstrdup(s.id);
+out:
+    restore_signals(old);
+    store_close(s.st);
+    free(s.id);
+    free(s.dir);
+    return r;
+}

@@ -1,0 +1,72 @@
+/* session.h — one execution of a benchmark recipe.
+ *
+ * State machine (persisted in the store): pending → starting → running →
+ * stopping → done | failed | cancelled. A session that was running when sonde
+ * died is reported as `interrupted` by readers (its owner pid is gone).
+ * For each trial: services start in dependency order and are probed ready,
+ * then monitors, then clients; when the clients finish (or the trial times
+ * out, or a service dies, or sonde is signalled) everything stops in reverse
+ * order. */
+#ifndef SONDE_SESSION_H
+#define SONDE_SESSION_H
+
+#include "driver.h"
+#include "recipe.h"
+#include "backends/backend.h"
+
+struct store;
+struct session;
+
+/* A started component within a trial. Drivers keep their state in priv. */
+struct comp {
+    const char *name;       /* the component's name (lives as long as the session) */
+    struct comp_spec *spec; /* interpolated copy owned by the session; read-only for drivers */
+    const struct driver_ops *ops;
+    const struct backend_ops *backend;
+    struct session *session;
+    int64_t store_id; /* components.id */
+    char *dir;        /* <session dir>/<trial>/<name>, created and owned by spec->user */
+    char *out_path;   /* <dir>/stdout.log: the main process's stdout */
+    char *err_path;   /* <dir>/stderr.log: the main process's stderr */
+    char *steps_path; /* <dir>/steps.log: prepare/stop steps, both streams */
+    char *host;       /* where it runs (services: what clients connect to) */
+    char *port;       /* services: resolved port text, or NULL */
+    struct proc proc; /* main process (pid 0 when none, e.g. in-process monitors) */
+    bool started, finished;
+    char *reason; /* why it failed, or NULL */
+    void *priv;
+};
+
+/* Starts the component's main process through its backend, as its user, in its
+ * cwd, with its environment, stdout/stderr to out_path/err_path; fills c->proc.
+ * On failure sets c->reason ("cannot start 'postgres': No such file or directory"). */
+int comp_spawn(struct comp *c, char *const *argv);
+
+/* Metrics and time series recorded by drivers for the current trial.
+ * labels: a JSON object text or NULL. */
+int comp_metric(struct comp *c, const char *name, const char *unit, const char *labels,
+                double value);
+int comp_series_point(struct comp *c, const char *name, const char *unit, const char *labels,
+                      int64_t wall_ns, double value);
+/* A warning attached to the session (shown in reports). */
+void comp_warn(struct comp *c, const char *fmt, ...) SONDE_PRINTF(2, 3);
+/* Every component of the current trial (monitors use it to find process groups). */
+size_t session_comps(struct session *s, struct comp ***out);
+/* Runs a helper command for a component (prepare/stop steps) as the component's
+ * user, in its cwd, with its environment, output appended to steps_path, bounded
+ * by timeout_ns (then the step's group is killed). Returns 0 on exit status 0, else -errno
+ * with c->reason describing what failed. */
+int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const char *what);
+
+struct run_opts {
+    const char *workspace;
+    const struct backend_ops *backend;
+    bool quiet; /* no progress on stderr */
+};
+
+/* Runs a whole session; prints progress to stderr unless quiet. Returns 0 when
+ * the session ended `done`, 1 when failed, 2 when cancelled, -errno when it
+ * could not even start. *session_id receives the id (caller frees). */
+int session_run(const struct bench_spec *b, const struct run_opts *o, char **session_id);
+
+#endif

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh --test || exit 1
 dir=${1:-build}
 shift || true
-scripts/build.sh "$dir" "$@" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+scripts/build.sh "$dir" -Dtests=enabled "$@" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 . scripts/env.sh
 export SONDE_HOME=$(mktemp -d /var/tmp/sonde-test.XXXXXX 2>/dev/null || mktemp -d)
 chmod 755 "$SONDE_HOME"

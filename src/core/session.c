@@ -112,14 +112,45 @@ size_t session_comps(struct session *s, struct comp ***out)
     return s->ncomps;
 }
 
-static void set_reason(struct comp *c, const char *fmt, ...) SONDE_PRINTF(2, 3);
-static void set_reason(struct comp *c, const char *fmt, ...)
+void comp_set_reason(struct comp *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     free(c->reason);
     c->reason = xvasprintf(fmt, ap);
     va_end(ap);
+}
+
+int64_t comp_opt_duration(const struct comp *c, const char *key, const char *def)
+{
+    int64_t ns = 0;
+    if (sv_as_duration(sv_get(c->spec->with, key), &ns) < 0 &&
+        (!def || parse_duration_ns(def, &ns) < 0))
+        ns = 0;
+    return ns;
+}
+
+int comp_run_prepare(struct comp *c)
+{
+    const struct sv *list = sv_get(c->spec->with, "prepare");
+    if (!list)
+        return 0;
+    int64_t timeout = comp_opt_duration(c, "prepare_timeout", "5m");
+    for (size_t i = 0; list->kind == SV_SEQ && i < list->n; i++) {
+        char **argv = NULL;
+        if (sv_as_strv(list->kids[i], &argv) < 0 || !argv[0]) {
+            strv_free(argv);
+            comp_set_reason(c, "prepare step %zu is not a command (a list of strings)", i + 1);
+            return -EINVAL;
+        }
+        char what[64];
+        snprintf(what, sizeof(what), "prepare step %zu", i + 1);
+        int r = comp_run_step(c, argv, timeout, what);
+        strv_free(argv);
+        if (r < 0)
+            return r;
+    }
+    return 0;
 }
 
 /* The component's environment: its recipe env plus SONDE_* variables. */
@@ -166,7 +197,7 @@ static int spawn_to(struct comp *c, char *const *argv, const char *out, const ch
     char errbuf[512] = "";
     int r = c->backend->spawn(&ps, p, errbuf, sizeof(errbuf));
     if (r < 0)
-        set_reason(c, "%s", errbuf[0] ? errbuf : strerror(-r));
+        comp_set_reason(c, "%s", errbuf[0] ? errbuf : strerror(-r));
     strv_free(env);
     return r;
 }
@@ -207,7 +238,7 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
     char *cmd = argv_text(argv);
     int r = spawn_to(c, argv, c->steps_path, NULL, &p);
     if (r < 0) {
-        set_reason(c, "%s: %s", what, c->reason);
+        comp_set_reason(c, "%s: %s", what, c->reason);
         goto out;
     }
     int64_t deadline = mono_ns() + timeout_ns;
@@ -215,9 +246,9 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
         if (cancelled() || mono_ns() > deadline) {
             c->backend->stop(&p, c->spec->stop_grace_ns);
             if (cancelled())
-                set_reason(c, "%s (%s) interrupted", what, cmd);
+                comp_set_reason(c, "%s (%s) interrupted", what, cmd);
             else
-                set_reason(c, "%s (%s) timed out", what, cmd);
+                comp_set_reason(c, "%s (%s) timed out", what, cmd);
             r = -ETIMEDOUT;
             goto out;
         }
@@ -225,7 +256,7 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
     if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0) {
         char st[128];
         proc_describe_status(p.status, st, sizeof(st));
-        set_reason(c, "%s (%s) failed: %s (see %s)", what, cmd, st, c->steps_path);
+        comp_set_reason(c, "%s (%s) failed: %s (see %s)", what, cmd, st, c->steps_path);
         r = -EIO;
     }
 out:
@@ -614,7 +645,7 @@ static void check_services(struct session *s, struct trial_run *t)
         if (c->backend->poll(&c->proc) == 1) {
             char st[160];
             describe_end(c->proc.status, st, sizeof(st));
-            set_reason(c, "%s during the trial", st);
+            comp_set_reason(c, "%s during the trial", st);
             trial_fail(t, "service %s %s during %s", c->spec->name, st, trial_ord(s));
         }
     }

@@ -37,6 +37,14 @@ struct comp {
     void *priv;
 };
 
+/* Sets c->reason (replacing any earlier one). */
+void comp_set_reason(struct comp *c, const char *fmt, ...) SONDE_PRINTF(2, 3);
+/* The duration option `key` under with:, else def (a duration text, may be NULL), else 0. */
+int64_t comp_opt_duration(const struct comp *c, const char *key, const char *def);
+/* Runs the `prepare` commands under with: in order (prepare_timeout each, default
+ * 5m) through comp_run_step; stops at the first failure with c->reason set. */
+int comp_run_prepare(struct comp *c);
+
 /* Starts the component's main process through its backend, as its user, in its
  * cwd, with its environment, stdout/stderr to out_path/err_path; fills c->proc.
  * On failure sets c->reason ("cannot start 'postgres': No such file or directory"). */

@@ -56,61 +56,18 @@ struct exec_state {
     bool timed_out;
 };
 
-static void set_reason(struct comp *c, const char *fmt, ...) SONDE_PRINTF(2, 3);
-static void set_reason(struct comp *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    free(c->reason);
-    c->reason = xvasprintf(fmt, ap);
-    va_end(ap);
-}
-
-static int64_t opt_duration(const struct comp *c, const char *key, const char *def)
-{
-    int64_t ns = 0;
-    if (sv_as_duration(sv_get(c->spec->with, key), &ns) < 0 &&
-        (!def || parse_duration_ns(def, &ns) < 0))
-        ns = 0;
-    return ns;
-}
-
-/* Runs every command of the `prepare` list in order; stops at the first failure. */
-static int run_prepare(struct comp *c)
-{
-    const struct sv *list = sv_get(c->spec->with, "prepare");
-    if (!list)
-        return 0;
-    int64_t timeout = opt_duration(c, "prepare_timeout", "5m");
-    for (size_t i = 0; list->kind == SV_SEQ && i < list->n; i++) {
-        char **argv = NULL;
-        if (sv_as_strv(list->kids[i], &argv) < 0 || !argv[0]) {
-            strv_free(argv);
-            set_reason(c, "prepare step %zu is not a command (a list of strings)", i + 1);
-            return -EINVAL;
-        }
-        char what[64];
-        snprintf(what, sizeof(what), "prepare step %zu", i + 1);
-        int r = comp_run_step(c, argv, timeout, what);
-        strv_free(argv);
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
 static int exec_start(struct comp *c)
 {
     struct exec_state *st = xcalloc(1, sizeof(*st));
     c->priv = st;
-    st->timeout_ns = opt_duration(c, "timeout", NULL);
-    int r = run_prepare(c);
+    st->timeout_ns = comp_opt_duration(c, "timeout", NULL);
+    int r = comp_run_prepare(c);
     if (r < 0)
         return r;
     char **argv = NULL;
     if (sv_as_strv(sv_get(c->spec->with, "command"), &argv) < 0 || !argv[0]) {
         strv_free(argv);
-        set_reason(c, "option 'command' must be a non-empty list of strings");
+        comp_set_reason(c, "option 'command' must be a non-empty list of strings");
         return -EINVAL;
     }
     r = comp_spawn(c, argv);
@@ -127,7 +84,7 @@ static int exec_tick(struct comp *c, int64_t now)
         c->backend->stop(&c->proc, c->spec->stop_grace_ns);
         char dur[32];
         format_duration(st->timeout_ns, dur, sizeof(dur));
-        set_reason(c, "timed out after %s (see %s)", dur, c->dir);
+        comp_set_reason(c, "timed out after %s (see %s)", dur, c->dir);
         st->timed_out = true;
         return 1;
     }
@@ -175,9 +132,9 @@ static int record_exit(struct comp *c)
     proc_describe_status(p->status, st, sizeof(st));
     last_line(c->err_path, line, sizeof(line));
     if (line[0])
-        set_reason(c, "%s: %s (see %s)", st, line, c->err_path);
+        comp_set_reason(c, "%s: %s (see %s)", st, line, c->err_path);
     else
-        set_reason(c, "%s (see %s)", st, c->err_path);
+        comp_set_reason(c, "%s (see %s)", st, c->err_path);
     return -EIO;
 }
 
@@ -320,7 +277,7 @@ static int collect_all(struct comp *c)
             continue;
         if (r == 0) {
             r = q;
-            set_reason(c, "%s", msg ? msg : "cannot store a metric");
+            comp_set_reason(c, "%s", msg ? msg : "cannot store a metric");
         } else if (msg) {
             comp_warn(c, "%s", msg);
         }
@@ -336,7 +293,7 @@ static int exec_finish(struct comp *c)
     if (st && st->timed_out)
         return -ETIMEDOUT;
     if (c->proc.pid <= 0 || !c->proc.exited) {
-        set_reason(c, "the command did not run to its end");
+        comp_set_reason(c, "the command did not run to its end");
         return -EIO;
     }
     int r = record_exit(c);

@@ -4,6 +4,7 @@
 #include "backends/backend.h"
 #include "core/session.h"
 #include "report/report.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -108,6 +109,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         .workspace = cli_workspace(cli),
         .backend = be,
         .quiet = cli->quiet,
+        .verbose = log_threshold >= LOG_INFO,
     };
     char *id = NULL;
     int r = session_run(b, &o, &id);

@@ -64,6 +64,23 @@ static bool group_alive(const struct component_row *c)
     return c->pid > 0 && !strcmp(c->state, "running") && kill(-(pid_t)c->pid, 0) == 0;
 }
 
+/* The session's components, with trial_id replaced by the trial's number (1, 2, ...). */
+static int load_components(struct store *st, const char *session, struct component_row **c,
+                           size_t *n)
+{
+    struct trial_row *t = NULL;
+    size_t nt = 0;
+    int r = store_component_list(st, session, -1, c, n);
+    if (r < 0 || store_trial_list(st, session, &t, &nt) < 0)
+        return r;
+    for (size_t i = 0; i < *n; i++)
+        for (size_t k = 0; k < nt; k++)
+            if (t[k].id == (*c)[i].trial_id)
+                (*c)[i].trial_id = t[k].idx;
+    trial_rows_free(t, nt);
+    return 0;
+}
+
 static json_t *comp_json(const struct component_row *c)
 {
     char ex[64];
@@ -113,7 +130,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         goto out;
     struct component_row *c = NULL;
     size_t n = 0;
-    store_component_list(st, s.id, -1, &c, &n);
+    load_components(st, s.id, &c, &n);
     const char *state = session_effective_state(&s);
     if (cli->json) {
         json_t *o = json_pack("{s:s,s:s,s:s,s:s?,s:s,s:I,s:f}", "id", s.id, "name", s.name, "state",
@@ -324,7 +341,7 @@ int cmd_components(struct cli *cli, const char *role, int argc, char **argv)
         goto out;
     struct component_row *c = NULL;
     size_t n = 0;
-    store_component_list(st, s.id, -1, &c, &n);
+    load_components(st, s.id, &c, &n);
     int64_t last = 0;
     for (size_t k = 0; k < n; k++)
         last = c[k].trial_id > last ? c[k].trial_id : last;

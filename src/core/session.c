@@ -39,6 +39,7 @@ struct session {
     struct comp **comps; /* started or starting components of the current trial */
     size_t ncomps;
     bool progress;
+    bool tearing_down; /* a signal no longer interrupts stop steps */
 };
 
 static volatile sig_atomic_t cancel_signal;
@@ -243,9 +244,10 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
     }
     int64_t deadline = mono_ns() + timeout_ns;
     while (proc_wait(&p, TICK_NS) == 0) {
-        if (cancelled() || mono_ns() > deadline) {
+        bool interrupt = cancelled() && !c->session->tearing_down;
+        if (interrupt || mono_ns() > deadline) {
             c->backend->stop(&p, c->spec->stop_grace_ns);
-            if (cancelled())
+            if (interrupt)
                 comp_set_reason(c, "%s (%s) interrupted", what, cmd);
             else
                 comp_set_reason(c, "%s (%s) timed out", what, cmd);
@@ -716,6 +718,7 @@ static void supervise(struct session *s, struct trial_run *t)
 
 static void teardown(struct session *s)
 {
+    s->tearing_down = true;
     for (size_t i = s->ncomps; i-- > 0;) {
         struct comp *c = s->comps[i];
         bool failed = c->reason != NULL;
@@ -729,6 +732,7 @@ static void teardown(struct session *s)
     free(s->comps);
     s->comps = NULL;
     s->ncomps = 0;
+    s->tearing_down = false;
     proc_reap_orphans();
 }
 
@@ -935,7 +939,9 @@ static int session_open(struct session *s, const struct run_opts *o, char *host)
 
 int session_run(const struct bench_spec *b, const struct run_opts *o, char **session_id)
 {
-    struct session s = {.bench = b, .opts = o, .progress = !o->quiet};
+    /* Progress goes to a terminal; piped output stays quiet unless asked (-v). */
+    bool tty = isatty(STDERR_FILENO) == 1;
+    struct session s = {.bench = b, .opts = o, .progress = !o->quiet && (tty || o->verbose)};
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
     cancel_signal = 0;

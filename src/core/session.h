@@ -69,7 +69,8 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
 struct run_opts {
     const char *workspace;
     const struct backend_ops *backend;
-    bool quiet; /* no progress on stderr */
+    bool quiet;   /* no progress on stderr */
+    bool verbose; /* progress on stderr even when it is not a terminal */
 };
 
 /* Runs a whole session; prints progress to stderr unless quiet. Returns 0 when

@@ -68,7 +68,18 @@ check "SIGINT: no process left (SIGTERM-ignoring service killed)" no_procs_left 
 pid=$!
 wait_running 30 || bad "long.yaml (stop) did not reach running"
 id=$(latest_id)
+"$SONDE" logs "$id" stubborn --follow >"$WS/follow.txt" 2>&1 &
+fpid=$!
+ps_out=$("$SONDE" service ps "$id")
+check "service ps lists the running services" bash -c "grep -q 'stubborn .*running' <<<'$ps_out' && grep -q 'forker .*running' <<<'$ps_out'"
+check "service check passes while the services run" "$SONDE" service check "$id"
+check "monitor ps lists node and process" bash -c "'$SONDE' monitor ps '$id' | grep -q '^1 *node ' && '$SONDE' monitor ps '$id' | grep -q '^1 *process '"
+check "client check passes while the client runs" "$SONDE" client check "$id"
 check "sonde stop exits 0" "$SONDE" stop "$id"
+for i in $(seq 1 50); do kill -0 $fpid 2>/dev/null || break; sleep 0.1; done
+check "logs --follow ends when the session ends" bash -c "! kill -0 $fpid 2>/dev/null"
+kill $fpid 2>/dev/null; wait $fpid 2>/dev/null
+check "logs --follow printed the service's output" grep -q '^up$' "$WS/follow.txt"
 wait $pid; rc=$?
 check "stopped run exits 130 ($rc)" test "$rc" -eq 130
 check "stop: state cancelled by SIGTERM" contains "$(session_field "$id" reason)" "SIGTERM"

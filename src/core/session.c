@@ -117,9 +117,10 @@ void comp_set_reason(struct comp *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    free(c->reason);
-    c->reason = xvasprintf(fmt, ap);
+    char *reason = xvasprintf(fmt, ap); /* before freeing: the old reason may be an argument */
     va_end(ap);
+    free(c->reason);
+    c->reason = reason;
 }
 
 int64_t comp_opt_duration(const struct comp *c, const char *key, const char *def)

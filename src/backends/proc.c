@@ -601,17 +601,18 @@ static char **exec_candidates(const char *prog, char *const *env)
 static int open_log(const char *path, const struct user_info *u, int *fd, char *errbuf,
                     size_t errlen)
 {
-    int f =
-        open(path ? path : "/dev/null", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    /* Log files stay owned by sonde in a directory the component's user
+     * cannot write; O_NOFOLLOW guards against a link planted there anyway.
+     * The component writes through the descriptor it inherits. */
+    (void)u;
+    const char *p = path ? path : "/dev/null";
+    int f = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | (path ? O_NOFOLLOW : 0),
+                 0644);
     if (f < 0) {
         int e = errno;
-        snprintf(errbuf, errlen, "cannot open log file '%s': %s", path, strerror(e));
+        snprintf(errbuf, errlen, "cannot open log file '%s': %s", p, strerror(e));
         return -e;
     }
-    struct stat st;
-    if (path && u && fstat(f, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid != u->uid &&
-        fchown(f, u->uid, u->gid) < 0)
-        log_debug("cannot chown %s to %s: %s", path, u->name, strerror(errno));
     *fd = fd_high(f);
     return *fd < 0 ? -errno : 0;
 }
@@ -760,11 +761,58 @@ out:
     return r;
 }
 
+/* ---- processes tagged with the session's environment variable ---- */
+
+static bool environ_has(pid_t pid, const char *tag)
+{
+    char path[64], buf[65536];
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    size_t tl = strlen(tag);
+    for (char *e = buf; e < buf + n; e += strlen(e) + 1)
+        if (strncmp(e, tag, tl) == 0 && e[tl] == '\0')
+            return true;
+    return false;
+}
+
+struct tag_scan {
+    const char *tag;
+    int sig;
+    size_t found;
+};
+
+static int kill_if_tagged(const struct proc_stat *st, void *ud)
+{
+    struct tag_scan *t = ud;
+    if (st->pid == getpid() || st->state == 'Z' || !environ_has(st->pid, t->tag))
+        return 0;
+    t->found++;
+    if (t->sig)
+        kill(st->pid, t->sig);
+    return 0;
+}
+
+size_t proc_kill_tagged(const char *tag, int sig)
+{
+    struct tag_scan t = {.tag = tag, .sig = sig};
+    if (tag && *tag)
+        proc_scan(kill_if_tagged, &t);
+    return t.found;
+}
+
 /* ---- the guardian ---- */
 
 struct guardian {
     pid_t groups[GUARDIAN_MAX_GROUPS];
     size_t n;
+    char tag[256];
 };
 
 static void guardian_apply(struct guardian *g, const struct guard_rec *rec)
@@ -800,6 +848,11 @@ static _Noreturn void guardian_cleanup(const struct guardian *g)
         sleep_ns(50 * MS);
     for (size_t i = 0; i < g->n; i++)
         kill(-g->groups[i], SIGKILL);
+    /* Processes that left their group (setsid, daemons) still carry the tag. */
+    if (proc_kill_tagged(g->tag, SIGTERM)) {
+        sleep_ns(GUARDIAN_TERM_NS / 5);
+        proc_kill_tagged(g->tag, SIGKILL);
+    }
     _exit(0);
 }
 
@@ -829,9 +882,10 @@ static void guardian_setup(int fd)
         close(nul);
 }
 
-static _Noreturn void guardian_main(int fd)
+static _Noreturn void guardian_main(int fd, const char *tag)
 {
     static struct guardian g;
+    snprintf(g.tag, sizeof(g.tag), "%s", tag ? tag : "");
     guardian_setup(fd);
     struct guard_rec rec;
     size_t have = 0;
@@ -849,7 +903,7 @@ static _Noreturn void guardian_main(int fd)
     }
 }
 
-int proc_guardian_start(void)
+int proc_guardian_start(const char *tag)
 {
     if (guard_fd >= 0 && guard_owner == getpid())
         return 0;
@@ -872,7 +926,7 @@ int proc_guardian_start(void)
     }
     if (pid == 0) {
         close(sv[0]);
-        guardian_main(sv[1]);
+        guardian_main(sv[1], tag);
     }
     close(sv[1]);
     setpgid(pid, pid);

@@ -56,8 +56,14 @@ void proc_describe_status(int status, char *buf, size_t n);
 void proc_reap_orphans(void);
 
 /* The guardian. proc_guardian_start forks it (call once, early, while sonde
- * is single-threaded); proc_spawn reports each new group to it automatically. */
-int proc_guardian_start(void);
+ * is single-threaded); proc_spawn reports each new group to it automatically.
+ * tag ("SONDE_SESSION_ID=<id>", may be NULL): when sonde dies the guardian also
+ * kills every process whose environment holds it (those that left their group). */
+int proc_guardian_start(const char *tag);
+
+/* Sends sig to every live process (not sonde itself) whose environment holds
+ * the exact entry tag; sig 0 only counts them. Returns how many were found. */
+size_t proc_kill_tagged(const char *tag, int sig);
 /* Tells the guardian all groups are stopped and lets it exit. */
 void proc_guardian_stop(void);
 

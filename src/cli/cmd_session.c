@@ -1,6 +1,7 @@
 /* cmd_session.c — `sonde status|stop|list` and `sonde service|client|monitor ps|check`. */
 #include "cli/cli.h"
 
+#include "backends/proc.h"
 #include "core/probe.h"
 #include "util/util.h"
 
@@ -178,18 +179,25 @@ static bool wait_final(struct store *st, const char *id, int64_t timeout_ns)
 /* The sonde process that ran the session is gone: stop what it left, mark it. */
 static int stop_orphaned(struct store *st, struct session_row *s)
 {
-    struct component_row *c = NULL;
-    size_t n = 0;
-    store_component_list(st, s->id, -1, &c, &n);
-    for (size_t i = 0; i < n; i++)
-        if (group_alive(&c[i]))
-            kill(-(pid_t)c[i].pid, SIGKILL);
-    component_rows_free(c, n);
+    /* Only processes that carry the session's tag: stored pids may have been reused. */
+    char *tag = xasprintf("SONDE_SESSION_ID=%s", s->id);
+    size_t n = proc_kill_tagged(tag, SIGKILL);
+    free(tag);
+    if (n)
+        printf("session %s: killed %zu leftover process(es)\n", s->id, n);
     char *why = xasprintf("interrupted: sonde (pid %lld) is gone", (long long)s->pid);
     int r = store_session_set_state(st, s->id, "failed", why);
     printf("session %s: %s; marked failed\n", s->id, why);
     free(why);
     return r < 0 ? 1 : 0;
+}
+
+/* The sonde process running the session: the holder of its lock (never a
+ * recycled pid); the recorded pid only for sessions without a lock file. */
+static int64_t stop_target(const struct session_row *s)
+{
+    int64_t holder = session_lock_holder(s);
+    return holder > 0 ? holder : s->pid;
 }
 
 int cmd_stop(struct cli *cli, int argc, char **argv)
@@ -214,8 +222,9 @@ int cmd_stop(struct cli *cli, int argc, char **argv)
         rc = stop_orphaned(st, &s);
     } else if (strcmp(s.host, host)) {
         cli_error("session %s runs on host %s; run `sonde stop` there", s.id, s.host);
-    } else if (kill((pid_t)s.pid, SIGTERM) < 0) {
-        cli_error("cannot signal sonde (pid %lld): %s", (long long)s.pid, strerror(errno));
+    } else if (kill((pid_t)stop_target(&s), SIGTERM) < 0) {
+        cli_error("cannot signal sonde (pid %lld): %s", (long long)stop_target(&s),
+                  strerror(errno));
     } else if (!wait_final(st, s.id, 120 * 1000000000LL)) {
         cli_error("session %s did not stop within 120 s", s.id);
     } else {

@@ -40,6 +40,8 @@ struct session {
     size_t ncomps;
     bool progress;
     bool tearing_down; /* a signal no longer interrupts stop steps */
+    char *tag;         /* "SONDE_SESSION_ID=<id>", in every component's environment */
+    int lock_fd;       /* <dir>/.lock, write-locked while this process runs the session */
 };
 
 static volatile sig_atomic_t cancel_signal;
@@ -52,6 +54,22 @@ static void on_signal(int sig)
 static bool cancelled(void)
 {
     return cancel_signal != 0;
+}
+
+/* Sleeps up to ns, waking early when a child exits (SIGCHLD is blocked and
+ * waited for here, so exits are seen at once, not at the next tick) or when a
+ * signal asks to stop. */
+static void nap(int64_t ns)
+{
+    if (ns <= 0 || cancelled())
+        return;
+    if (ns > TICK_NS)
+        ns = TICK_NS;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    sigtimedwait(&set, NULL, &ts);
 }
 
 static void progress(struct session *s, const char *fmt, ...) SONDE_PRINTF(2, 3);
@@ -163,7 +181,7 @@ static char **comp_env(struct comp *c)
         xasprintf("SONDE_SESSION_ID=%s", c->session->id),
         xasprintf("SONDE_SESSION_DIR=%s", c->session->dir),
         xasprintf("SONDE_COMPONENT=%s", c->spec->name),
-        xasprintf("SONDE_COMPONENT_DIR=%s", c->dir),
+        xasprintf("SONDE_COMPONENT_DIR=%s", c->work_dir),
         xasprintf("SONDE_TRIAL=%u", c->session->trial->index),
     };
     for (size_t i = 0; i < SONDE_ARRAY_LEN(kv); i++) {
@@ -190,7 +208,7 @@ static int spawn_to(struct comp *c, char *const *argv, const char *out, const ch
     struct proc_spec ps = {
         .argv = argv,
         .env_extra = env,
-        .cwd = c->spec->cwd ? c->spec->cwd : c->dir,
+        .cwd = c->spec->cwd ? c->spec->cwd : c->work_dir,
         .user = switch_user(c),
         .out_path = out,
         .err_path = err,
@@ -244,7 +262,7 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
         goto out;
     }
     int64_t deadline = mono_ns() + timeout_ns;
-    while (proc_wait(&p, TICK_NS) == 0) {
+    while (c->backend->poll(&p) == 0) {
         bool interrupt = cancelled() && !c->session->tearing_down;
         if (interrupt || mono_ns() > deadline) {
             c->backend->stop(&p, c->spec->stop_grace_ns);
@@ -252,10 +270,12 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
                 comp_set_reason(c, "%s (%s) interrupted", what, cmd);
             else
                 comp_set_reason(c, "%s (%s) timed out", what, cmd);
-            r = -ETIMEDOUT;
+            r = interrupt ? -ECANCELED : -ETIMEDOUT;
             goto out;
         }
+        nap(deadline - mono_ns());
     }
+    c->backend->stop(&p, c->spec->stop_grace_ns); /* what the step left in its group */
     if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0) {
         char st[128];
         proc_describe_status(p.status, st, sizeof(st));
@@ -293,7 +313,7 @@ static const char *comp_field(struct lookup_ctx *l, const char *name, const char
     if (!strcmp(field, "port"))
         return c->port;
     if (!strcmp(field, "dir"))
-        return c->dir;
+        return c->work_dir;
     if (!strcmp(field, "name"))
         return c->name;
     return NULL;
@@ -352,6 +372,7 @@ static void comp_free(struct comp *c)
         c->ops->cleanup(c);
     comp_spec_free(c->spec);
     free(c->dir);
+    free(c->work_dir);
     free(c->out_path);
     free(c->err_path);
     free(c->steps_path);
@@ -422,11 +443,13 @@ static int check_reachable(const char *path, const char *user, char **err)
     return r;
 }
 
+/* <dir> stays sonde's (logs live there, so a component cannot swap them for
+ * links); <dir>/work belongs to the component's user. */
 static int comp_prepare_dir(struct comp *c, char **err)
 {
-    int r = mkdir_p(c->dir, 0755);
+    int r = mkdir_p(c->work_dir, 0755);
     if (r < 0) {
-        *err = xasprintf("cannot create %s: %s", c->dir, strerror(-r));
+        *err = xasprintf("cannot create %s: %s", c->work_dir, strerror(-r));
         return r;
     }
     if (!c->spec->user || geteuid() != 0)
@@ -437,11 +460,12 @@ static int comp_prepare_dir(struct comp *c, char **err)
         *err = xasprintf("no such user '%s'", c->spec->user);
         return -ENOENT;
     }
-    if (chown(c->dir, uid, gid) < 0) {
-        *err = xasprintf("cannot give %s to user '%s': %s", c->dir, c->spec->user, strerror(errno));
+    if (chown(c->work_dir, uid, gid) < 0) {
+        *err = xasprintf("cannot give %s to user '%s': %s", c->work_dir, c->spec->user,
+                         strerror(errno));
         return -errno;
     }
-    return check_reachable(c->dir, c->spec->user, err);
+    return check_reachable(c->work_dir, c->spec->user, err);
 }
 
 /* Creates the instance and its store row; does not start it. */
@@ -454,6 +478,7 @@ static int comp_create(struct session *s, const struct comp_spec *spec, struct c
     c->backend = s->opts->backend;
     c->ops = driver_find(spec->role, spec->driver);
     c->dir = path_join(s->trial_dir, spec->name);
+    c->work_dir = path_join(c->dir, "work");
     c->out_path = path_join(c->dir, "stdout.log");
     c->err_path = path_join(c->dir, "stderr.log");
     c->steps_path = path_join(c->dir, "steps.log");
@@ -587,7 +612,9 @@ static int wait_ready(struct session *s, struct comp *c, struct trial_run *t)
                        detail);
             return -ETIMEDOUT;
         }
-        sleep_ns(p->interval_ns < left ? p->interval_ns : left);
+        int64_t next = mono_ns() + (p->interval_ns < left ? p->interval_ns : left);
+        while (!cancelled() && mono_ns() < next)
+            nap(next - mono_ns());
     }
 }
 
@@ -614,6 +641,10 @@ static int start_one(struct session *s, const struct comp_spec *spec, struct tri
     progress(s, "%s: starting %s %s (%s)", trial_ord(s), comp_role_name(spec->role), spec->name,
              spec->driver);
     r = c->ops->start ? c->ops->start(c) : 0;
+    if (r < 0 && cancelled()) {
+        t->cancel = true;
+        return r;
+    }
     if (r < 0) {
         trial_fail(t, "%s %s failed to start: %s", comp_role_name(spec->role), spec->name,
                    c->reason ? c->reason : strerror(-r));
@@ -631,7 +662,7 @@ static void stop_one(struct comp *c)
         return;
     if (c->started && c->ops->stop && c->proc.pid > 0 && !c->proc.exited)
         c->ops->stop(c);
-    if (c->proc.pid > 0 && !c->proc.exited)
+    if (c->proc.pid > 0) /* also when the leader is gone: its group may live on */
         c->backend->stop(&c->proc, c->spec->stop_grace_ns);
     if (c->started && !c->finished && c->spec->role == ROLE_MONITOR && c->ops->finish) {
         c->finished = true;
@@ -657,14 +688,20 @@ static void check_services(struct session *s, struct trial_run *t)
 /* Ticks monitors and clients; returns true when every client has finished. */
 static bool tick_all(struct session *s, struct trial_run *t, int64_t now)
 {
+    /* Write transactions stay short: never open while a driver may block
+     * (a client's tick can stop a process group), so other sonde processes
+     * sharing the store are not locked out. */
     bool clients_done = true;
-    store_begin(s->st);
     for (size_t i = 0; i < s->ncomps; i++) {
         struct comp *c = s->comps[i];
         if (!c->spec || !c->started || c->finished || c->spec->role == ROLE_SERVICE)
             continue;
+        bool monitor = c->spec->role == ROLE_MONITOR;
+        if (monitor)
+            store_begin(s->st);
         int r = c->ops->tick ? c->ops->tick(c, now) : 0;
-        if (c->spec->role == ROLE_MONITOR) {
+        if (monitor) {
+            store_commit(s->st);
             if (r < 0)
                 comp_warn(c, "sampling failed: %s", strerror(-r));
             continue;
@@ -674,13 +711,14 @@ static bool tick_all(struct session *s, struct trial_run *t, int64_t now)
             continue;
         }
         c->finished = true;
+        store_begin(s->st);
         int f = r > 0 && c->ops->finish ? c->ops->finish(c) : r < 0 ? r : 0;
+        store_commit(s->st);
         if (f < 0)
             trial_fail(t, "client %s: %s", c->spec->name, c->reason ? c->reason : strerror(-f));
         else
             progress(s, "%s: client %s finished", trial_ord(s), c->spec->name);
     }
-    store_commit(s->st);
     return clients_done;
 }
 
@@ -713,8 +751,28 @@ static void supervise(struct session *s, struct trial_run *t)
             return;
         }
         proc_reap_orphans();
+        nap(TICK_NS);
+    }
+}
+
+/* Processes that left their group (setsid, daemons) still carry the
+ * session's tag in their environment: nothing of a trial outlives it. */
+static void sweep_tagged(struct session *s)
+{
+    size_t n = proc_kill_tagged(s->tag, SIGTERM);
+    if (!n)
+        return;
+    for (int i = 0; i < 20 && proc_kill_tagged(s->tag, 0); i++) {
+        proc_reap_orphans();
         sleep_ns(TICK_NS);
     }
+    proc_kill_tagged(s->tag, SIGKILL);
+    char *msg = xasprintf("%zu process(es) had left their component's process group (setsid or "
+                          "a daemon); sonde stopped them at the end of %s",
+                          n, trial_ord(s));
+    store_event_add(s->st, s->id, s->trial_id, "warning", msg);
+    progress(s, "warning: %s", msg);
+    free(msg);
 }
 
 static void teardown(struct session *s)
@@ -734,6 +792,7 @@ static void teardown(struct session *s)
     s->comps = NULL;
     s->ncomps = 0;
     s->tearing_down = false;
+    sweep_tagged(s);
     proc_reap_orphans();
 }
 
@@ -780,6 +839,7 @@ static int run_trial(struct session *s, const struct trial_spec *tr)
     store_trial_create(s->st, &row, &s->trial_id);
     free(mj);
     progress(s, "%s of %zu: %s", trial_ord(s), s->bench->ntrials, tr->label);
+    store_session_set_state(s->st, s->id, "starting", NULL);
     struct trial_run t = {0};
     for (size_t i = 0; i < tr->ncomps && !t.reason && !cancelled(); i++)
         start_one(s, &tr->comps[i], &t);
@@ -890,6 +950,13 @@ static void install_signals(struct sigaction *old)
     for (size_t i = 0; i < SONDE_ARRAY_LEN(sigs); i++)
         sigaction(sigs[i], &sa, &old[i]);
     signal(SIGPIPE, SIG_IGN);
+    /* An inherited SIGCHLD=SIG_IGN would reap children behind our back and
+     * lose their exit status. SIGCHLD is blocked and waited for in nap(). */
+    signal(SIGCHLD, SIG_DFL);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
 }
 
 static void restore_signals(struct sigaction *old)
@@ -897,6 +964,10 @@ static void restore_signals(struct sigaction *old)
     int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (size_t i = 0; i < SONDE_ARRAY_LEN(sigs); i++)
         sigaction(sigs[i], &old[i], NULL);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &chld, NULL);
 }
 
 static int session_open(struct session *s, const struct run_opts *o, char *host)
@@ -916,6 +987,18 @@ static int session_open(struct session *s, const struct run_opts *o, char *host)
         fprintf(stderr, "sonde: cannot create %s: %s\n", s->dir, strerror(-r));
         return r;
     }
+    /* Readers tell a running session from an interrupted one by this lock,
+     * not by a pid that may have been reused. */
+    char *lock = path_join(s->dir, ".lock");
+    s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (s->lock_fd < 0 || fcntl(s->lock_fd, F_SETLK, &fl) < 0) {
+        r = -errno;
+        fprintf(stderr, "sonde: cannot lock %s: %s\n", lock, strerror(errno));
+        free(lock);
+        return r;
+    }
+    free(lock);
     struct session_row row = {
         .id = s->id,
         .name = s->bench->name,
@@ -942,7 +1025,8 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
 {
     /* Progress goes to a terminal; piped output stays quiet unless asked (-v). */
     bool tty = isatty(STDERR_FILENO) == 1;
-    struct session s = {.bench = b, .opts = o, .progress = !o->quiet && (tty || o->verbose)};
+    struct session s = {
+        .bench = b, .opts = o, .progress = !o->quiet && (tty || o->verbose), .lock_fd = -1};
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
     cancel_signal = 0;
@@ -953,7 +1037,16 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
         goto out;
     record_provenance(&s, host);
     progress(&s, "session %s: %zu trial(s), directory %s", s.id, b->ntrials, s.dir);
-    proc_guardian_start();
+    s.tag = xasprintf("SONDE_SESSION_ID=%s", s.id);
+    r = proc_guardian_start(s.tag);
+    if (r < 0) {
+        char *msg = xasprintf("no guardian process (%s): if sonde is killed, components may "
+                              "outlive the session",
+                              strerror(-r));
+        store_event_add(s.st, s.id, 0, "warning", msg);
+        fprintf(stderr, "sonde: warning: %s\n", msg);
+        free(msg);
+    }
     store_session_set_started(s.st, s.id, wall_ns());
     store_session_set_state(s.st, s.id, "starting", NULL);
     int result = 0;
@@ -974,6 +1067,9 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
 out:
     restore_signals(old);
     store_close(s.st);
+    if (s.lock_fd >= 0)
+        close(s.lock_fd);
+    free(s.tag);
     free(s.id);
     free(s.dir);
     return r;

@@ -25,7 +25,8 @@ struct comp {
     const struct backend_ops *backend;
     struct session *session;
     int64_t store_id; /* components.id */
-    char *dir;        /* <session dir>/<trial>/<name>, created and owned by spec->user */
+    char *dir;        /* <session dir>/trial-NNN/<name>: sonde's (logs); users cannot write it */
+    char *work_dir;   /* <dir>/work: ${self.dir} and the default cwd, owned by spec->user */
     char *out_path;   /* <dir>/stdout.log: the main process's stdout */
     char *err_path;   /* <dir>/stderr.log: the main process's stderr */
     char *steps_path; /* <dir>/steps.log: prepare/stop steps, both streams */

@@ -6,6 +6,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -691,6 +692,23 @@ int store_session_list(struct store *st, struct session_row **rows, size_t *n)
                         (void **)rows, n);
 }
 
+int64_t session_lock_holder(const struct session_row *r)
+{
+    if (!r->dir)
+        return -1;
+    char *path = xasprintf("%s/.lock", r->dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    free(path);
+    if (fd < 0)
+        return -1;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int rc = fcntl(fd, F_GETLK, &fl);
+    close(fd);
+    if (rc < 0)
+        return -1;
+    return fl.l_type == F_UNLCK ? 0 : (int64_t)fl.l_pid;
+}
+
 const char *session_effective_state(const struct session_row *r)
 {
     static const char *const live[] = {"pending", "starting", "running", "stopping"};
@@ -707,7 +725,9 @@ const char *session_effective_state(const struct session_row *r)
     host[sizeof(host) - 1] = '\0';
     if (strcmp(host, r->host) != 0)
         return r->state;
-    if (kill((pid_t)r->pid, 0) < 0 && errno == ESRCH)
+    /* The session's lock tells the truth; a pid alone may have been reused. */
+    int64_t holder = session_lock_holder(r);
+    if (holder == 0 || (holder < 0 && kill((pid_t)r->pid, 0) < 0 && errno == ESRCH))
         return "interrupted";
     return r->state;
 }

@@ -41,6 +41,9 @@ void session_row_free(struct session_row *r);
 /* r->state, or "interrupted" when the state is not final (pending starting
  * running stopping), r->host is this host and process r->pid no longer exists. */
 const char *session_effective_state(const struct session_row *r);
+/* The pid holding the session's lock (<dir>/.lock, write-locked by the sonde
+ * process running it): 0 when nobody holds it, -1 when it cannot be read. */
+int64_t session_lock_holder(const struct session_row *r);
 
 int store_session_create(struct store *st, const struct session_row *r);
 /* Sets state (and reason when not NULL); sets `ended` for final states (done failed

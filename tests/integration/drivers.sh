@@ -101,13 +101,13 @@ outcome prepare-fails 1 failed
 has prepare-fails "client load failed to start: prepare step 1 (sh -c echo preparing; exit 4) failed: exit status 4"
 has prepare-fails "$dir/trial-001/load/steps.log"
 check "prepare-fails: the step's output is in steps.log" grep -qx preparing "$dir/trial-001/load/steps.log"
-check "prepare-fails: the measured command never ran" test ! -e "$dir/trial-001/load/measured-ran"
+check "prepare-fails: the measured command never ran" test ! -e "$dir/trial-001/load/work/measured-ran"
 
 # 7. A prepare step whose program does not exist.
 run prepare-missing
 outcome prepare-missing 1 failed
 has prepare-missing "client load failed to start: prepare step 2: cannot run '/nonexistent/sonde-no-such-prepare'"
-check "prepare-missing: the measured command never ran" test ! -e "$dir/trial-001/load/measured-ran"
+check "prepare-missing: the measured command never ran" test ! -e "$dir/trial-001/load/work/measured-ran"
 
 # 8. A client whose cwd does not exist.
 run cwd-missing
@@ -125,19 +125,19 @@ outcome service-prepare-fails 1 failed
 has service-prepare-fails "service db failed to start: prepare step 1 (sh -c echo initdb failed >&2; exit 2) failed: exit status 2"
 check "service-prepare-fails: the step's stderr is in steps.log" \
   grep -qx "initdb failed" "$dir/trial-001/db/steps.log"
-check "service-prepare-fails: the service's command never ran" test ! -e "$dir/trial-001/db/server-ran"
-check "service-prepare-fails: the client never ran" test ! -e "$dir/trial-001/load/client-ran"
+check "service-prepare-fails: the service's command never ran" test ! -e "$dir/trial-001/db/work/server-ran"
+check "service-prepare-fails: the client never ran" test ! -e "$dir/trial-001/load/work/client-ran"
 
 # 11. Generic service: prepare writes what the command reads; stop runs at teardown.
 run service-prepare-stop
 outcome service-prepare-stop 0 "done"
 sd=$dir/trial-001/svc
-check "service-prepare-stop: prepare wrote config.txt" grep -qx prepared-token-42 "$sd/config.txt"
+check "service-prepare-stop: prepare wrote config.txt" grep -qx prepared-token-42 "$sd/work/config.txt"
 check "service-prepare-stop: the service read it" grep -qx config=prepared-token-42 "$sd/stdout.log"
 check "service-prepare-stop: the client read it through services.svc.dir" \
   test "$(metric load token)" = 42
 check "service-prepare-stop: stop command ran while the service was alive" \
-  grep -qx stopped-while-alive "$sd/stop-marker"
+  grep -qx stopped-while-alive "$sd/work/stop-marker"
 
 # 12. A failing stop command is a warning; the service is stopped anyway.
 run stop-fails

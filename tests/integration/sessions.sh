@@ -106,4 +106,47 @@ check "not-ready exits 1 ($rc)" test "$rc" -eq 1
 check "reason names the probe: $reason" bash -c "grep -q 'service mute not ready after 2s' <<<'$reason' && grep -q 'tcp 127.0.0.1:' <<<'$reason'"
 check "not-ready: no process left" no_procs_left "$id"
 
+# 7. A process that left its group (setsid) is found by its tag and stopped.
+"$SONDE" -q run $R/escape.yaml >/dev/null 2>&1; rc=$?
+id=$(latest_id)
+check "escape.yaml exits 0 ($rc)" test "$rc" -eq 0
+check "escape: the setsid child did not outlive the session" no_procs_left "$id"
+check "escape: a warning says a process left its group" json "
+assert any('left their component' in e['message'] for e in d['events'])" \
+  <<<"$("$SONDE" report "$id" --format json)"
+
+# 8. What a client leaves in its group is gone before the next trial.
+"$SONDE" -q run $R/leftover.yaml >/dev/null 2>&1
+id=$(latest_id)
+check "leftover: trial 2 saw nothing of trial 1" json "
+v=[m['value'] for t in d['trials'] for m in t['metrics'] if m['name']=='leftover']
+assert v==[0,0], v" <<<"$("$SONDE" report "$id" --format json)"
+check "leftover: no process left" no_procs_left "$id"
+
+# 9. wall_time is taken at the client's exit, not at the next 100 ms tick.
+"$SONDE" -q run $R/timing.yaml >/dev/null 2>&1
+id=$(latest_id)
+check "sleep 0.05 measures 0.05-0.09 s in every trial" json "
+v=[m['value'] for t in d['trials'] for m in t['metrics'] if m['name']=='wall_time']
+assert len(v)==3 and all(0.05<=x<0.09 for x in v), v" <<<"$("$SONDE" report "$id" --format json)"
+
+# 10. An inherited SIGCHLD=SIG_IGN must not turn exit statuses into 0.
+perl -e '$SIG{CHLD}="IGNORE"; exec @ARGV' "$SONDE" -q run tests/recipes/drivers/exit-status.yaml \
+  >/dev/null 2>&1; rc=$?
+check "SIGCHLD ignored by the parent: the failing client still fails ($rc)" test "$rc" -eq 1
+
+# 11. SIGINT during a prepare step: cancelled, not failed.
+"$SONDE" -q run $R/prepare-long.yaml >/dev/null 2>&1 &
+pid=$!
+for i in $(seq 1 100); do
+  id=$(latest_id 2>/dev/null)
+  [ -n "$id" ] && grep -qs preparing "$(session_field "$id" dir)/trial-001/load/steps.log" && break
+  sleep 0.1
+done
+kill -INT $pid
+wait $pid; rc=$?
+check "SIGINT in a prepare step: exit 130 ($rc)" test "$rc" -eq 130
+check "SIGINT in a prepare step: state cancelled" test "$(session_field "$id" state)" = cancelled
+check "SIGINT in a prepare step: no process left" no_procs_left "$id"
+
 finish

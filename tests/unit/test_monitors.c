@@ -361,7 +361,7 @@ static void test_process_driver(void **state)
 
 static int setup(void **state)
 {
-    return proc_guardian_start();
+    return proc_guardian_start(NULL);
 }
 
 static int teardown(void **state)

@@ -307,7 +307,7 @@ static pid_t guardian_scenario(bool with_guardian, pid_t *pgid)
     assert_true(child >= 0);
     if (child == 0) {
         close(pfd[0]);
-        if (with_guardian && proc_guardian_start() < 0)
+        if (with_guardian && proc_guardian_start(NULL) < 0)
             _exit(1);
         char *argv[] = {"sh", "-c", "sleep 100 & wait", NULL};
         struct proc p;
@@ -392,7 +392,16 @@ static void test_user(void **state)
     assert_string_equal(o, want);
     struct stat st;
     assert_int_equal(stat(out, &st), 0);
-    assert_int_equal(st.st_uid, pw->pw_uid); /* the log belongs to the component's user */
+    /* The log stays sonde's: the component writes through the inherited descriptor. */
+    assert_int_equal(st.st_uid, geteuid());
+    /* A link planted where a log goes is refused, never followed. */
+    char *target = tpath("user.target");
+    unlink(out);
+    assert_int_equal(symlink(target, out), 0);
+    assert_true(proc_spawn(&s, &p, eb, sizeof(eb)) < 0);
+    assert_non_null(strstr(eb, "cannot open log file"));
+    assert_int_equal(access(target, F_OK), -1);
+    free(target);
     free(want);
     free(o);
     free(out);
@@ -402,7 +411,7 @@ static int setup(void **state)
 {
     if (!mkdtemp(tmpdir))
         return -1;
-    return proc_guardian_start();
+    return proc_guardian_start(NULL);
 }
 
 static int teardown(void **state)

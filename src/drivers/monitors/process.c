@@ -233,8 +233,7 @@ static int process_finish(struct comp *c)
         for (size_t j = 0; j < p->n && !seen; j++)
             seen = strcmp(p->w[j].name, p->names[i]) == 0;
         if (!seen)
-            comp_warn(c, "monitor %s: component '%s' never ran a process", c->spec->name,
-                      p->names[i]);
+            comp_warn(c, "component '%s' never ran a process", p->names[i]);
     }
     return 0;
 }

@@ -98,7 +98,10 @@ int comp_metric(struct comp *c, const char *name, const char *unit, const char *
         .labels = (char *)labels,
         .value = value,
     };
-    return store_metric_put(c->session->st, c->session->id, &m);
+    int r = store_metric_put(c->session->st, c->session->id, &m);
+    if (r < 0) /* never silent: a lost number must at least be said */
+        log_warn("%s: cannot store metric %s: %s", c->name, name, store_errmsg(c->session->st));
+    return r;
 }
 
 int comp_series_point(struct comp *c, const char *name, const char *unit, const char *labels,
@@ -107,9 +110,11 @@ int comp_series_point(struct comp *c, const char *name, const char *unit, const 
     int64_t sid;
     int r = store_series_get_or_create(c->session->st, c->session->id, c->session->trial_id,
                                        c->spec->name, name, unit, labels, &sid);
+    if (r == 0)
+        r = store_series_append(c->session->st, sid, wall, value);
     if (r < 0)
-        return r;
-    return store_series_append(c->session->st, sid, wall, value);
+        log_warn("%s: cannot store a point of %s: %s", c->name, name, store_errmsg(c->session->st));
+    return r;
 }
 
 void comp_warn(struct comp *c, const char *fmt, ...)

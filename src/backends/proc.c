@@ -317,13 +317,31 @@ static bool group_gone(struct proc *p)
     return gone;
 }
 
-static bool wait_group_gone(struct proc *p, int64_t ns)
+static const volatile sig_atomic_t *hurry_flag;
+static int hurry_level;
+
+void proc_set_hurry(const volatile sig_atomic_t *flag, int level)
+{
+    hurry_flag = flag;
+    hurry_level = level;
+}
+
+static bool hurried(void)
+{
+    return hurry_flag && *hurry_flag >= hurry_level;
+}
+
+/* Waits for the group to go; a grace period ends early when hurried (the
+ * caller then escalates to SIGKILL). */
+static bool wait_group_gone(struct proc *p, int64_t ns, bool may_hurry)
 {
     int64_t deadline = mono_ns() + ns;
     int64_t step = MS;
     for (;;) {
         if (group_gone(p))
             return true;
+        if (may_hurry && hurried())
+            return false;
         int64_t left = deadline - mono_ns();
         if (left <= 0)
             return false;
@@ -341,10 +359,10 @@ int proc_stop(struct proc *p, int64_t grace_ns)
     if (!group_gone(p)) {
         kill(-pg, SIGTERM);
         kill(-pg, SIGCONT); /* a stopped process must run to see SIGTERM */
-        if (!wait_group_gone(p, grace_ns > 0 ? grace_ns : 0)) {
+        if (!wait_group_gone(p, grace_ns > 0 ? grace_ns : 0, true)) {
             log_debug("process group %d still alive after SIGTERM; sending SIGKILL", (int)pg);
             kill(-pg, SIGKILL);
-            if (!wait_group_gone(p, KILL_WAIT_NS))
+            if (!wait_group_gone(p, KILL_WAIT_NS, false))
                 log_warn("process group %d survived SIGKILL", (int)pg);
         }
     }

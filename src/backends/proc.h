@@ -10,6 +10,7 @@
 #ifndef SONDE_PROC_H
 #define SONDE_PROC_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -44,6 +45,9 @@ int proc_poll(struct proc *p);
 int proc_wait(struct proc *p, int64_t timeout_ns);
 /* Signals the whole process group. */
 int proc_signal(struct proc *p, int sig);
+/* While *flag >= level, grace periods of proc_stop end at once (SIGKILL): a
+ * user pressing Ctrl-C twice does not wait for them. flag NULL disables. */
+void proc_set_hurry(const volatile sig_atomic_t *flag, int level);
 /* SIGTERM to the group, waits up to grace_ns for the leader AND every other
  * member of the group to go, then SIGKILL the group; reaps the leader. Always
  * leaves nothing of the group running. Returns 0. */

@@ -45,10 +45,20 @@ struct session {
 };
 
 static volatile sig_atomic_t cancel_signal;
+static volatile sig_atomic_t cancel_count; /* a second signal hurries the teardown */
 
 static void on_signal(int sig)
 {
-    cancel_signal = sig;
+    if (!cancel_signal)
+        cancel_signal = sig;
+    if (cancel_count < 100)
+        cancel_count++;
+}
+
+/* Grace between SIGTERM and SIGKILL: none once the user insisted (a second signal). */
+static int64_t grace(const struct comp *c)
+{
+    return cancel_count >= 2 ? 0 : c->spec->stop_grace_ns;
 }
 
 static bool cancelled(void)
@@ -268,9 +278,9 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
     }
     int64_t deadline = mono_ns() + timeout_ns;
     while (c->backend->poll(&p) == 0) {
-        bool interrupt = cancelled() && !c->session->tearing_down;
+        bool interrupt = cancelled() && (!c->session->tearing_down || cancel_count >= 2);
         if (interrupt || mono_ns() > deadline) {
-            c->backend->stop(&p, c->spec->stop_grace_ns);
+            c->backend->stop(&p, grace(c));
             if (interrupt)
                 comp_set_reason(c, "%s (%s) interrupted", what, cmd);
             else
@@ -280,7 +290,7 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
         }
         nap(deadline - mono_ns());
     }
-    c->backend->stop(&p, c->spec->stop_grace_ns); /* what the step left in its group */
+    c->backend->stop(&p, grace(c)); /* what the step left in its group */
     if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0) {
         char st[128];
         proc_describe_status(p.status, st, sizeof(st));
@@ -668,7 +678,7 @@ static void stop_one(struct comp *c)
     if (c->started && c->ops->stop && c->proc.pid > 0 && !c->proc.exited)
         c->ops->stop(c);
     if (c->proc.pid > 0) /* also when the leader is gone: its group may live on */
-        c->backend->stop(&c->proc, c->spec->stop_grace_ns);
+        c->backend->stop(&c->proc, grace(c));
     if (c->started && !c->finished && c->spec->role == ROLE_MONITOR && c->ops->finish) {
         c->finished = true;
         c->ops->finish(c);
@@ -1035,6 +1045,8 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
     cancel_signal = 0;
+    cancel_count = 0;
+    proc_set_hurry(&cancel_count, 2);
     struct sigaction old[3];
     install_signals(old);
     int r = session_open(&s, o, host);
@@ -1070,6 +1082,7 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
     r = result;
     *session_id = xstrdup(s.id);
 out:
+    proc_set_hurry(NULL, 0);
     restore_signals(old);
     store_close(s.st);
     if (s.lock_fd >= 0)

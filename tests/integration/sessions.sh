@@ -149,4 +149,17 @@ check "SIGINT in a prepare step: exit 130 ($rc)" test "$rc" -eq 130
 check "SIGINT in a prepare step: state cancelled" test "$(session_field "$id" state)" = cancelled
 check "SIGINT in a prepare step: no process left" no_procs_left "$id"
 
+# 12. A second SIGINT hurries the teardown: no grace period for the stubborn service.
+"$SONDE" -q run $R/long.yaml >/dev/null 2>&1 &
+pid=$!
+wait_running 30 || bad "long.yaml (double SIGINT) did not reach running"
+id=$(latest_id)
+t0=$(date +%s%N)
+kill -INT $pid; sleep 0.1; kill -INT $pid
+wait $pid; rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "double SIGINT: exit 130 ($rc)" test "$rc" -eq 130
+check "double SIGINT: teardown in ${ms} ms < 1.5 s (grace skipped)" test "$ms" -lt 1500
+check "double SIGINT: no process left" no_procs_left "$id"
+
 finish

@@ -1,0 +1,79 @@
+/* sim.h — sonde-sim, the calibrated reference HTTP/1.1 server (internal to src/sim).
+ *
+ * One epoll loop per worker thread, each with its own SO_REUSEPORT listener,
+ * its own timer heap and its own RNG; the only shared state is the read-only
+ * configuration, the response body, and (only with --max-requests) one atomic
+ * counter. See docs/sim.md for the options and timing semantics. */
+#ifndef SONDE_SIM_H
+#define SONDE_SIM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A response delay distribution. */
+enum sim_dist { DIST_FIXED, DIST_UNIFORM, DIST_EXP, DIST_LOGNORMAL };
+
+struct sim_delay {
+    enum sim_dist kind;
+    int64_t a_ns; /* fixed value, uniform low, exp mean, lognormal median */
+    int64_t b_ns; /* uniform high */
+    double sigma; /* lognormal sigma */
+};
+
+enum sim_error { ERR_NONE, ERR_STATUS, ERR_RESET, ERR_MALFORMED, ERR_HANG };
+
+struct sim_config {
+    char *host;
+    int port;
+    int threads;
+    struct sim_delay delay;
+    int64_t size;
+    int status;
+    int64_t stall_ns, stall_every_ns;
+    double error_rate;
+    enum sim_error error_kind;
+    int error_status;
+    uint64_t seed;
+    int sse_events; /* 0: SSE mode off */
+    int64_t sse_first_ns, sse_gap_ns;
+    int64_t max_requests; /* 0: unlimited */
+    int64_t spin_ns;      /* busy-poll this long before each deadline */
+
+    /* Filled in by main before the workers start. */
+    char *body;             /* size bytes, shared read-only */
+    int64_t start_ns;       /* CLOCK_MONOTONIC origin of the stall windows */
+    int stop_fd;            /* eventfd: readable once the server must stop */
+    atomic_llong responses; /* counted only when max_requests > 0 */
+};
+
+/* Totals of one worker, summed by main for the exit summary. */
+struct sim_totals {
+    uint64_t responses, errors;
+};
+
+/* Parses argv into cfg (defaults first). Returns 0, 1 when --help was
+ * printed, or -EINVAL after printing a message to stderr. */
+int sim_parse_args(int argc, char **argv, struct sim_config *cfg);
+void sim_config_free(struct sim_config *cfg);
+
+/* "10ms", "uniform:5ms,15ms", "exp:10ms", "lognormal:10ms,0.5". 0 or -EINVAL. */
+int sim_parse_delay(const char *spec, struct sim_delay *out);
+
+/* xoshiro256** state, seeded with splitmix64. */
+struct sim_rng {
+    uint64_t s[4];
+};
+void sim_rng_seed(struct sim_rng *r, uint64_t seed);
+double sim_rng_unit(struct sim_rng *r); /* uniform in [0, 1) */
+int64_t sim_delay_draw(const struct sim_delay *d, struct sim_rng *r);
+
+/* When t lies in a stall window, the window's end; otherwise t. */
+int64_t sim_stall_release(const struct sim_config *cfg, int64_t t);
+
+/* Runs one worker loop on listener lfd until cfg->stop_fd becomes readable.
+ * Returns 0 or a negative errno; totals are filled in either way. */
+int sim_worker_run(struct sim_config *cfg, int lfd, int index, struct sim_totals *totals);
+
+#endif

@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# sonde-sim, the calibrated reference server: timing accuracy, pipelining,
+# error injection, stalls, SSE, many connections, options and signals.
+# The client is python3 (stdlib only). Usage: sim.sh PATH-TO-SONDE
+. "$(dirname "$0")/lib.sh"
+SIM=$(dirname "$SONDE")/src/sim/sonde-sim
+PY=$WS/simtest.py
+cat >"$PY" <<'EOF'
+import json, os, signal, socket, statistics, subprocess, sys, threading, time
+
+SIM = sys.argv[2]
+
+class Sim:
+    def __init__(self, *args):
+        self.p = subprocess.Popen([SIM, "--port", "0", *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:"), line
+        self.port = int(line.rsplit(":", 1)[1])
+    def conn(self, timeout=5):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        out, self.err = self.p.communicate(timeout=10)
+        return self.p.returncode, self.err
+    def __enter__(self): return self
+    def __exit__(self, *a):
+        # every test ends with SIGTERM: the server must exit 0 and clean
+        # (under ASan/UBSan a leak or a runtime error fails the test)
+        try:
+            code, err = self.stop()
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise AssertionError("sonde-sim did not stop on SIGTERM")
+        if code != 0 or "Sanitizer" in err or "runtime error" in err:
+            raise AssertionError(f"sonde-sim exited {code}: {err[-2000:]}")
+
+REQ = b"GET / HTTP/1.1\r\nHost: sim\r\n\r\n"
+
+def read_response(s, buf=b""):
+    """Reads one Content-Length response; returns (head, body, rest)."""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            raise EOFError(buf)
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, v = line.split(b":", 1)
+        if k.lower() == b"content-length":
+            n = int(v)
+    while len(rest) < n:
+        rest += s.recv(65536)
+    return head, rest[:n], rest[n:]
+
+def timed(s, n):
+    lat = []
+    for _ in range(n):
+        t = time.monotonic_ns()
+        s.sendall(REQ)
+        read_response(s)
+        lat.append((time.monotonic_ns() - t) / 1e6)
+    return lat
+
+def t_fixed():
+    with Sim("--delay", "10ms") as sim:
+        s = sim.conn()
+        timed(s, 5)
+        med = statistics.median(timed(s, 200))
+        print(f"fixed 10ms: median {med:.3f} ms")
+        return 10.0 <= med <= 10.6
+
+def t_uniform():
+    with Sim("--delay", "uniform:5ms,15ms") as sim:
+        lat = timed(sim.conn(), 100)
+        lat.sort()
+        print(f"uniform 5-15ms: min {lat[0]:.3f} p95 {lat[94]:.3f} max {lat[-1]:.3f}")
+        # the server never answers early; the client adds its own scheduling noise
+        return lat[0] >= 5.0 and lat[94] < 16.0 and 8.0 < statistics.median(lat) < 12.0
+
+def t_dists():
+    with Sim("--delay", "exp:10ms") as sim:
+        e = statistics.median(timed(sim.conn(), 200))  # exp median = mean * ln 2
+    with Sim("--delay", "lognormal:10ms,0.5") as sim:
+        l = statistics.median(timed(sim.conn(), 200))
+    print(f"exp:10ms median {e:.3f} ms (6.93 expected), lognormal:10ms,0.5 median {l:.3f} ms")
+    return 5.0 <= e <= 9.0 and 8.8 <= l <= 11.5
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+def t_slow_client():
+    # a client that pipelines requests for 1 MiB bodies and never reads
+    with Sim("--size", "1MiB") as sim:
+        before = rss_kib(sim.p.pid)
+        s = sim.conn()
+        s.setblocking(False)
+        sent, req, t = 0, REQ * 1000, time.monotonic()
+        while time.monotonic() - t < 1.5:
+            try:
+                sent += s.send(req)
+            except BlockingIOError:
+                time.sleep(0.01)
+        grew = rss_kib(sim.p.pid) - before
+        print(f"slow client: sent {sent} request bytes, server RSS grew {grew} KiB")
+        return sent < 64 * 2**20 and grew < 32 * 1024
+
+def t_pipeline():
+    # uniform delays: later requests are often due earlier, order must hold
+    with Sim("--delay", "uniform:0ms,5ms") as sim:
+        s = sim.conn()
+        reqs = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(20))
+        s.sendall(reqs + b"POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello" + reqs)
+        rest = b""
+        for _ in range(41):
+            head, body, rest = read_response(s, rest)
+            if not head.startswith(b"HTTP/1.1 200") or body != b"ok":
+                return False
+        return rest == b""
+
+def t_order_marker():
+    # with --size 0 and HEAD/GET mixed, framing stays intact
+    with Sim("--size", "4KiB") as sim:
+        s = sim.conn()
+        s.sendall(REQ * 50)
+        rest = b""
+        for _ in range(50):
+            head, body, rest = read_response(s, rest)
+            if len(body) != 4096:
+                return False
+        return True
+
+def t_status():
+    with Sim("--error-rate", "1", "--error-kind", "status:503") as sim:
+        head, _, _ = read_response_once(sim)
+        return head.startswith(b"HTTP/1.1 503")
+
+def read_response_once(sim):
+    s = sim.conn()
+    s.sendall(REQ)
+    return read_response(s)
+
+def t_reset():
+    with Sim("--error-rate", "1", "--error-kind", "reset") as sim:
+        s = sim.conn()
+        s.sendall(REQ)
+        try:
+            d = s.recv(100)
+        except ConnectionResetError:
+            return True
+        print("no reset, got", d)
+        return False
+
+def t_malformed():
+    with Sim("--error-rate", "1", "--error-kind", "malformed") as sim:
+        s = sim.conn()
+        s.sendall(REQ)
+        line = s.recv(1000).split(b"\r\n")[0]
+        print("malformed line:", line)
+        return line.startswith(b"HTTP/1.1 ???")
+
+def t_hang():
+    with Sim("--error-rate", "1", "--error-kind", "hang") as sim:
+        s = sim.conn(timeout=0.5)
+        s.sendall(REQ)
+        try:
+            s.recv(100)
+            return False
+        except socket.timeout:
+            return True
+
+def t_error_rate():
+    with Sim("--error-rate", "0.3", "--seed", "7") as sim:
+        s = sim.conn()
+        errs = 0
+        for _ in range(400):
+            s.sendall(REQ)
+            head, _, _ = read_response(s)
+            errs += head.startswith(b"HTTP/1.1 503")
+        print("error-rate 0.3: %d/400" % errs)
+        code, err = sim.stop()
+        return 80 <= errs <= 160 and ("%d errors injected" % errs) in err
+
+def t_stall():
+    with Sim("--stall", "1s", "--stall-every", "2s") as sim:
+        t0 = time.monotonic()
+        s = sim.conn()
+        # wait until inside the first stall window [2 s, 3 s)
+        time.sleep(max(0, 2.2 - (time.monotonic() - t0)))
+        t = time.monotonic()
+        s.sendall(REQ)
+        read_response(s)
+        waited = time.monotonic() - t
+        t = time.monotonic()
+        s.sendall(REQ)  # after the stall: immediate
+        read_response(s)
+        after = time.monotonic() - t
+        print(f"stall: waited {waited:.3f} s, then {after * 1000:.3f} ms")
+        return 0.6 <= waited <= 0.85 and after < 0.05
+
+def t_sse():
+    with Sim("--sse", "5", "--sse-first", "20ms", "--sse-gap", "10ms") as sim:
+        return sse_once(sim) and sse_once(sim)
+
+def sse_once(sim):
+        s = sim.conn()
+        s.sendall(REQ)
+        buf, events, worst, offs = b"", [], 0, []
+        while b"0\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            now = time.monotonic_ns()
+            if not d:
+                return False
+            buf += d
+            for line in d.split(b"\n"):
+                if line.startswith(b"data: {"):
+                    ev = json.loads(line[6:])
+                    events.append(ev)
+                    worst = max(worst, abs(now - ev["t_ns"]))
+                    offs.append(round((now - ev["t_ns"]) / 1e6, 3))
+        print(f"sse: {len(events)} events, worst offset {worst / 1e6:.3f} ms", offs)
+        if len(events) != 5:
+            return False
+        ok = b"text/event-stream" in buf and b"data: [DONE]" in buf
+        ok = ok and [e["i"] for e in events] == list(range(5))
+        gaps = [b["t_ns"] - a["t_ns"] for a, b in zip(events, events[1:])]
+        return ok and worst < 1e6 and all(g == 10_000_000 for g in gaps)
+
+def t_many():
+    n = 2000
+    with Sim("--threads", "2") as sim:
+        socks = [sim.conn(timeout=10) for _ in range(n)]
+        for s in socks:
+            s.sendall(REQ)
+        good = 0
+        for s in socks:
+            head, body, _ = read_response(s)
+            good += head.startswith(b"HTTP/1.1 200") and body == b"ok"
+            s.close()
+        print(f"{good}/{n} concurrent connections answered")
+        return good == n
+
+def t_limits():
+    with Sim() as sim:
+        s = sim.conn()
+        s.sendall(b"GET / HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n")
+        head, _, _ = read_response(s)
+        ok431 = head.startswith(b"HTTP/1.1 431")
+        s = sim.conn()
+        s.sendall(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+        ok501 = read_response(s)[0].startswith(b"HTTP/1.1 501")
+        s = sim.conn()
+        s.sendall(b"garbage\r\n\r\n")
+        ok400 = read_response(s)[0].startswith(b"HTTP/1.1 400")
+        return ok431 and ok501 and ok400
+
+def t_sigterm():
+    with Sim() as sim:
+        read_response_once(sim)
+        code, err = sim.stop()
+        return code == 0 and "1 requests served" in err
+
+def t_max_requests():
+    with Sim("--max-requests", "3") as sim:
+        s = sim.conn()
+        for _ in range(3):
+            s.sendall(REQ)
+            read_response(s)
+        return sim.p.wait(timeout=5) == 0
+
+sys.exit(0 if globals()["t_" + sys.argv[1]]() else 1)
+EOF
+
+t() { timeout 30 python3 "$PY" "$1" "$SIM"; }
+check "sim binary exists" test -x "$SIM"
+check "fixed 10ms delay: median within [10.0, 10.6] ms" t fixed
+check "uniform delay within bounds" t uniform
+check "exp and lognormal delay medians" t dists
+check "a slow client cannot make the server buffer without bound" t slow_client
+check "pipelined requests (with a body) answered in order" t pipeline
+check "4KiB bodies, pipelined" t order_marker
+check "error kind status:503" t status
+check "error kind reset: connection reset" t reset
+check "error kind malformed: garbage status line" t malformed
+check "error kind hang: client times out" t hang
+check "error rate 0.3 (seeded) and summary line" t error_rate
+check "stall 1s every 2s holds responses until its end" t stall
+check "SSE: 5 events within 1 ms of their schedule" t sse
+check "2000 concurrent connections all answered" t many
+check "431 / 501 / 400 for oversized, chunked, garbage requests" t limits
+check "SIGTERM exits 0 with a summary" t sigterm
+check "--max-requests exits after N responses" t max_requests
+
+badopt() { "$SIM" "$@" >/dev/null 2>&1; [ $? -eq 2 ]; }
+check "bad --delay exits 2" badopt --delay 10
+check "bad --delay form exits 2" badopt --delay gamma:1ms
+check "bad --port exits 2" badopt --port 70000
+check "bad --error-rate exits 2" badopt --error-rate 1.5
+check "bad --error-kind exits 2" badopt --error-kind boom
+check "--stall without --stall-every exits 2" badopt --stall 1s
+check "unknown option exits 2" badopt --frobnicate
+check "bad --host exits 2" badopt --host nothere
+check "stray argument exits 2" badopt extra
+check "--help exits 0" bash -c '"$0" --help >/dev/null' "$SIM"
+finish

@@ -6,3 +6,5 @@ export SONDE_PG_BINDIR=${SONDE_PG_BINDIR:-$pgbin}
 if [ -z "${SONDE_HOME:-}" ] && [ "$(id -u)" -eq 0 ]; then
   export SONDE_HOME=/var/tmp/sonde
 fi
+# sonde-sim (the reference server recipes run) from the build tree the scripts use.
+if [ -d "$PWD/${dir:-build}/src/sim" ]; then export PATH="$PWD/${dir:-build}/src/sim:$PATH"; fi

@@ -5,6 +5,7 @@
 #include "version.h"
 #include "core/probe.h"
 #include "store/store.h"
+#include "util/hdr.h"
 #include "util/log.h"
 #include "util/units.h"
 
@@ -124,6 +125,26 @@ int comp_series_point(struct comp *c, const char *name, const char *unit, const 
         r = store_series_append(c->session->st, sid, wall, value);
     if (r < 0)
         log_warn("%s: cannot store a point of %s: %s", c->name, name, store_errmsg(c->session->st));
+    return r;
+}
+
+int comp_histogram(struct comp *c, const char *name, const char *unit, const char *labels,
+                   const struct hdr *h)
+{
+    struct histogram_row row = {
+        .trial_id = c->session->trial_id,
+        .component = (char *)c->spec->name,
+        .name = (char *)name,
+        .unit = (char *)unit,
+        .labels = (char *)labels,
+        .sigfigs = hdr_sigfigs(h),
+        .count = hdr_count(h),
+    };
+    hdr_encode(h, &row.encoding, &row.len);
+    int r = store_histogram_put(c->session->st, c->session->id, &row);
+    if (r < 0)
+        log_warn("%s: cannot store histogram %s: %s", c->name, name, store_errmsg(c->session->st));
+    free(row.encoding);
     return r;
 }
 

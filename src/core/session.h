@@ -57,6 +57,11 @@ int comp_metric(struct comp *c, const char *name, const char *unit, const char *
                 double value);
 int comp_series_point(struct comp *c, const char *name, const char *unit, const char *labels,
                       int64_t wall_ns, double value);
+/* Stores a histogram (util/hdr.h) of the current trial, encoded with hdr_encode;
+ * unit is the unit of the recorded values (e.g. "ns"). */
+struct hdr;
+int comp_histogram(struct comp *c, const char *name, const char *unit, const char *labels,
+                   const struct hdr *h);
 /* A warning attached to the session (shown in reports). */
 void comp_warn(struct comp *c, const char *fmt, ...) SONDE_PRINTF(2, 3);
 /* Every component of the current trial (monitors use it to find process groups). */

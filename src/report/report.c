@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "store/store.h"
+#include "util/hdr.h"
 #include "util/units.h"
 #include "util/util.h"
 
@@ -53,7 +54,8 @@ struct rdata {
     struct component_row *co;
     struct metric_row *me;
     struct series_row *se;
-    size_t nprov, nev, ntr, nco, nme, nse;
+    struct histogram_row *hi;
+    size_t nprov, nev, ntr, nco, nme, nse, nhi;
 };
 
 static void rdata_free(struct rdata *d)
@@ -65,6 +67,7 @@ static void rdata_free(struct rdata *d)
     component_rows_free(d->co, d->nco);
     metric_rows_free(d->me, d->nme);
     series_rows_free(d->se, d->nse);
+    histogram_rows_free(d->hi, d->nhi);
     memset(d, 0, sizeof(*d));
 }
 
@@ -80,7 +83,8 @@ static int rdata_load(struct store *st, const char *id, struct rdata *d)
         (ret = store_trial_list(st, sid, &d->tr, &d->ntr)) < 0 ||
         (ret = store_component_list(st, sid, -1, &d->co, &d->nco)) < 0 ||
         (ret = store_metric_list(st, sid, -1, &d->me, &d->nme)) < 0 ||
-        (ret = store_series_list(st, sid, -1, &d->se, &d->nse)) < 0)
+        (ret = store_series_list(st, sid, -1, &d->se, &d->nse)) < 0 ||
+        (ret = store_histogram_list(st, sid, -1, &d->hi, &d->nhi)) < 0)
         rdata_free(d);
     return ret;
 }
@@ -485,6 +489,70 @@ static int emit_series(struct emit *e, struct store *st, const struct rdata *d, 
     return ret;
 }
 
+/* ---- histograms ---------------------------------------------------------------------------- */
+
+/* The percentiles reported for a histogram, as JSON keys and table headings. */
+static const struct {
+    double p;
+    const char *key;
+} hist_pcts[] = {{50, "50"}, {90, "90"}, {99, "99"}, {99.9, "99.9"}};
+
+/* A decoded histogram with the scale to the unit it is shown in: values recorded
+ * in ns are shown in ms, others in their own unit. NULL h when malformed. */
+struct hist_view {
+    struct hdr *h;
+    double scale;
+    const char *unit;
+};
+
+static struct hist_view hist_view(const struct histogram_row *r)
+{
+    struct hist_view v = {.scale = 1, .unit = r->unit};
+    if (hdr_decode(r->encoding, r->len, &v.h) < 0)
+        v.h = NULL;
+    if (r->unit && !strcmp(r->unit, "ns")) {
+        v.scale = 1e-6;
+        v.unit = "ms";
+    }
+    return v;
+}
+
+static void emit_histograms(struct emit *e, const struct rdata *d, int64_t trial_id)
+{
+    struct table t;
+    table_init(&t, 8 + SONDE_ARRAY_LEN(hist_pcts));
+    table_add(&t, (const char *const[]){"COMPONENT", "HISTOGRAM", "UNIT", "LABELS", "N", "MIN",
+                                        "MEAN", "P50", "P90", "P99", "P99.9", "MAX"});
+    for (size_t i = 0; i < d->nhi; i++) {
+        const struct histogram_row *r = &d->hi[i];
+        if (r->trial_id != trial_id)
+            continue;
+        struct hist_view v = hist_view(r);
+        bool any = v.h && hdr_count(v.h) > 0;
+        char *cells[8 + SONDE_ARRAY_LEN(hist_pcts)] = {
+            xstrdup(r->component),
+            xstrdup(r->name),
+            xstrdup(v.unit),
+            fmt_kv_json(r->labels),
+            v.h ? xasprintf("%llu", (unsigned long long)hdr_count(v.h)) : xstrdup("malformed"),
+            any ? fmt_num((double)hdr_min(v.h) * v.scale) : xstrdup("-"),
+            any ? fmt_num(hdr_mean(v.h) * v.scale) : xstrdup("-")};
+        size_t c = 7;
+        for (size_t k = 0; k < SONDE_ARRAY_LEN(hist_pcts); k++, c++)
+            cells[c] = any && hdr_percentile_ok(v.h, hist_pcts[k].p)
+                           ? fmt_num((double)hdr_percentile(v.h, hist_pcts[k].p) * v.scale)
+                           : xstrdup("-");
+        cells[c] = any ? fmt_num((double)hdr_max(v.h) * v.scale) : xstrdup("-");
+        table_add_owned(&t, cells);
+        hdr_free(v.h);
+    }
+    if (t.nrows > 1) {
+        emit_heading(e, 3, "Histograms");
+        emit_table(e, &t);
+    }
+    table_free(&t);
+}
+
 static int emit_trial(struct emit *e, struct store *st, const struct rdata *d,
                       const struct trial_row *tr)
 {
@@ -504,6 +572,7 @@ static int emit_trial(struct emit *e, struct store *st, const struct rdata *d,
     emit_fields(e, names, vals, SONDE_ARRAY_LEN(vals));
     emit_components(e, d, tr->id);
     emit_metrics(e, d, tr->id);
+    emit_histograms(e, d, tr->id);
     return emit_series(e, st, d, tr->id);
 }
 
@@ -517,6 +586,9 @@ static bool has_session_wide(const struct rdata *d)
             return true;
     for (size_t i = 0; i < d->nse; i++)
         if (d->se[i].trial_id == 0)
+            return true;
+    for (size_t i = 0; i < d->nhi; i++)
+        if (d->hi[i].trial_id == 0)
             return true;
     return false;
 }
@@ -532,6 +604,7 @@ static int render_text(struct store *st, const struct rdata *d, FILE *out, bool 
         emit_heading(&e, 2, "Session-wide");
         emit_components(&e, d, 0);
         emit_metrics(&e, d, 0);
+        emit_histograms(&e, d, 0);
         ret = emit_series(&e, st, d, 0);
     }
     for (size_t i = 0; i < d->ntr && ret == 0; i++)
@@ -689,15 +762,43 @@ static int json_series(struct store *st, const struct series_row *s, int64_t bas
     return 0;
 }
 
-/* Sets "components", "metrics" and "series" of obj to the rows of trial_id. */
+static json_t *json_histogram(const struct histogram_row *r)
+{
+    json_t *o = json_object(), *pc = json_object();
+    struct hist_view v = hist_view(r);
+    bool any = v.h && hdr_count(v.h) > 0;
+    json_object_set_new(o, "component", jstr(r->component));
+    json_object_set_new(o, "name", jstr(r->name));
+    json_object_set_new(o, "unit", jstr(v.unit));
+    json_object_set_new(o, "labels", jparsed(r->labels));
+    json_object_set_new(o, "count", json_integer(v.h ? (json_int_t)hdr_count(v.h) : 0));
+    json_object_set_new(o, "min", any ? jreal((double)hdr_min(v.h) * v.scale) : json_null());
+    json_object_set_new(o, "max", any ? jreal((double)hdr_max(v.h) * v.scale) : json_null());
+    json_object_set_new(o, "mean", any ? jreal(hdr_mean(v.h) * v.scale) : json_null());
+    for (size_t k = 0; any && k < SONDE_ARRAY_LEN(hist_pcts); k++)
+        if (hdr_percentile_ok(v.h, hist_pcts[k].p))
+            json_object_set_new(pc, hist_pcts[k].key,
+                                jreal((double)hdr_percentile(v.h, hist_pcts[k].p) * v.scale));
+    json_object_set_new(o, "percentiles", pc);
+    if (!v.h)
+        json_object_set_new(o, "error", json_string("malformed histogram encoding"));
+    hdr_free(v.h);
+    return o;
+}
+
+/* Sets "components", "metrics", "histograms" and "series" of obj to the rows of trial_id. */
 static int json_rows(struct store *st, const struct rdata *d, int64_t trial_id, int64_t base,
                      json_t *obj)
 {
-    json_t *co = json_array(), *me = json_array(), *se = json_array();
+    json_t *co = json_array(), *me = json_array(), *se = json_array(), *hi = json_array();
     int ret = 0;
     json_object_set_new(obj, "components", co);
     json_object_set_new(obj, "metrics", me);
+    json_object_set_new(obj, "histograms", hi);
     json_object_set_new(obj, "series", se);
+    for (size_t i = 0; i < d->nhi; i++)
+        if (d->hi[i].trial_id == trial_id)
+            json_array_append_new(hi, json_histogram(&d->hi[i]));
     for (size_t i = 0; i < d->nco; i++)
         if (d->co[i].trial_id == trial_id)
             json_array_append_new(co, json_component(&d->co[i]));

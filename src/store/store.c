@@ -23,6 +23,7 @@
 #define STORE_LIST_MAX   ((size_t)1 << 22) /* rows returned by one list call */
 #define STORE_POINTS_MAX ((size_t)1 << 24) /* points returned for one series */
 #define STORE_BUSY_MS    10000
+#define STORE_BLOB_MAX   ((size_t)64 << 20) /* one histogram encoding (HDR_MAX_MEMORY) */
 
 /* ---- schema and migrations ------------------------------------------------ */
 
@@ -73,6 +74,14 @@ static const char *const migrations[] = {
     " trial_id INTEGER REFERENCES trials(id) ON DELETE CASCADE, t INTEGER NOT NULL,"
     " level TEXT NOT NULL, message TEXT NOT NULL);"
     "CREATE INDEX events_session ON events(session_id, t);",
+    /* 1 -> 2: histograms (hdr_encode blobs) */
+    "CREATE TABLE histograms("
+    " id INTEGER PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+    " trial_id INTEGER REFERENCES trials(id) ON DELETE CASCADE, component TEXT NOT NULL,"
+    " name TEXT NOT NULL, unit TEXT, labels TEXT, sigfigs INTEGER NOT NULL,"
+    " encoding BLOB NOT NULL, count INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX histograms_key ON histograms(session_id, COALESCE(trial_id, 0),"
+    " component, name, COALESCE(labels, ''));",
 };
 _Static_assert(SONDE_ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -111,6 +120,9 @@ enum stmt_id {
     S_SERIES_POINTS,
     S_EVENT_ADD,
     S_EVENT_LIST,
+    S_HIST_PUT,
+    S_HIST_LIST_ALL,
+    S_HIST_LIST_TRIAL,
     S__COUNT
 };
 
@@ -121,6 +133,7 @@ enum stmt_id {
     "id, session_id, COALESCE(trial_id, 0), name, role, driver, command, host, log_path, pid,"     \
     " exit_code, exit_signal, state, reason, started, ended"
 #define METRIC_COLS "COALESCE(trial_id, 0), component, name, unit, labels, value"
+#define HIST_COLS   "COALESCE(trial_id, 0), component, name, unit, labels, sigfigs, encoding, count"
 #define SERIES_COLS                                                                                \
     "s.id, COALESCE(s.trial_id, 0), s.component, s.name, s.unit, s.labels,"                        \
     " (SELECT COUNT(*) FROM series_points p WHERE p.series_id = s.id)"
@@ -184,6 +197,16 @@ static const char *const stmt_sql[S__COUNT] = {
                     " VALUES(?1, ?2, ?3, ?4, ?5)",
     [S_EVENT_LIST] = "SELECT t, COALESCE(trial_id, 0), level, message FROM events"
                      " WHERE session_id = ?1 ORDER BY t, id",
+    [S_HIST_PUT] = "INSERT INTO histograms(session_id, trial_id, component, name, unit, labels,"
+                   " sigfigs, encoding, count) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                   " ON CONFLICT(session_id, COALESCE(trial_id, 0), component, name,"
+                   " COALESCE(labels, '')) DO UPDATE SET unit = excluded.unit,"
+                   " sigfigs = excluded.sigfigs, encoding = excluded.encoding,"
+                   " count = excluded.count",
+    [S_HIST_LIST_ALL] = "SELECT " HIST_COLS " FROM histograms WHERE session_id = ?1"
+                        " ORDER BY COALESCE(trial_id, 0), id",
+    [S_HIST_LIST_TRIAL] = "SELECT " HIST_COLS " FROM histograms WHERE session_id = ?1"
+                          " AND COALESCE(trial_id, 0) = ?2 ORDER BY id",
 };
 
 struct store {
@@ -1215,5 +1238,76 @@ int store_event_list(struct store *st, const char *session, struct event_row **r
         return ret;
     bind_text(s, 1, session);
     return stmt_collect(st, s, sizeof(**rows), STORE_LIST_MAX, fill_event, free_events,
+                        (void **)rows, n);
+}
+
+/* ---- histograms ---------------------------------------------------------------------------- */
+
+int store_histogram_put(struct store *st, const char *session, const struct histogram_row *h)
+{
+    sqlite3_stmt *s = NULL;
+    if (!h->component || !h->name || !h->encoding || h->len == 0 || h->len > STORE_BLOB_MAX) {
+        set_err(st, "histogram needs a component, a name and an encoding of 1..%zu bytes",
+                STORE_BLOB_MAX);
+        return -EINVAL;
+    }
+    int ret = stmt_get(st, S_HIST_PUT, &s);
+    if (ret < 0)
+        return ret;
+    bind_text(s, 1, session);
+    bind_trial(s, 2, h->trial_id);
+    bind_text(s, 3, h->component);
+    bind_text(s, 4, h->name);
+    bind_text(s, 5, h->unit);
+    bind_text(s, 6, h->labels);
+    sqlite3_bind_int64(s, 7, h->sigfigs);
+    sqlite3_bind_blob64(s, 8, h->encoding, h->len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 9, (int64_t)h->count);
+    return stmt_exec(st, s, false);
+}
+
+void histogram_rows_free(struct histogram_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].component);
+        free(rows[i].name);
+        free(rows[i].unit);
+        free(rows[i].labels);
+        free(rows[i].encoding);
+    }
+    free(rows);
+}
+
+static void fill_histogram(sqlite3_stmt *s, void *row)
+{
+    struct histogram_row *r = row;
+    r->trial_id = sqlite3_column_int64(s, 0);
+    r->component = col_str(s, 1);
+    r->name = col_str(s, 2);
+    r->unit = col_str(s, 3);
+    r->labels = col_str(s, 4);
+    r->sigfigs = sqlite3_column_int64(s, 5);
+    const void *blob = sqlite3_column_blob(s, 6);
+    int len = sqlite3_column_bytes(s, 6);
+    r->len = blob && len > 0 ? (size_t)len : 0;
+    r->encoding = xmalloc(r->len ? r->len : 1);
+    if (r->len)
+        memcpy(r->encoding, blob, r->len);
+    r->count = (uint64_t)sqlite3_column_int64(s, 7);
+}
+
+static void free_histograms(void *rows, size_t n)
+{
+    histogram_rows_free(rows, n);
+}
+
+int store_histogram_list(struct store *st, const char *session, int64_t trial_id,
+                         struct histogram_row **rows, size_t *n)
+{
+    sqlite3_stmt *s = NULL;
+    int ret = stmt_get_scoped(st, S_HIST_LIST_ALL, S_HIST_LIST_TRIAL, session, trial_id, &s);
+    if (ret < 0)
+        return ret;
+    return stmt_collect(st, s, sizeof(**rows), STORE_LIST_MAX, fill_histogram, free_histograms,
                         (void **)rows, n);
 }

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -141,6 +141,23 @@ struct point {
     double v;
 };
 int store_series_points(struct store *st, int64_t series_id, struct point **pts, size_t *n);
+
+/* A histogram (util/hdr.h) in hdr_encode's form; decode it with hdr_decode. */
+struct histogram_row {
+    int64_t trial_id;                       /* 0: session-wide */
+    char *component, *name, *unit, *labels; /* labels: JSON object or NULL */
+    int64_t sigfigs;
+    unsigned char *encoding; /* hdr_encode output */
+    size_t len;              /* 1..64 MiB */
+    uint64_t count;          /* values recorded (for listing without decoding) */
+};
+/* Replaces an existing histogram with the same (trial, component, name, labels).
+ * -EINVAL without component, name or encoding. */
+int store_histogram_put(struct store *st, const char *session, const struct histogram_row *h);
+/* trial_id < 0: every histogram of the session; otherwise that trial's (0: session-wide). */
+int store_histogram_list(struct store *st, const char *session, int64_t trial_id,
+                         struct histogram_row **rows, size_t *n);
+void histogram_rows_free(struct histogram_row *rows, size_t n);
 
 struct event_row {
     int64_t t;

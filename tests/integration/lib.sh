@@ -10,6 +10,7 @@ WS=$(mktemp -d /var/tmp/sonde-it.XXXXXX)
 chmod 755 "$WS"
 export SONDE_HOME=$WS
 [ -f scripts/env.sh ] && . scripts/env.sh
+export PATH="$(dirname "$SONDE")/src/sim:$PATH" # sonde-sim of the same build
 
 ok() { PASS=$((PASS + 1)); echo "ok   - $*"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }

@@ -1,5 +1,6 @@
 /* test_report.c — reports rendered from a real store in a temp workspace. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "report/report.h"
 #include "store/store.h"
+#include "util/hdr.h"
 #include "util/util.h"
 
 #define SID "20260101-120000-abcd"
@@ -361,6 +363,83 @@ static void test_interrupted(void **state)
     free(out);
 }
 
+static void add_hist(struct store *st, int64_t trial, const char *name, const char *unit, int64_t n,
+                     int64_t step)
+{
+    struct hdr *h = NULL;
+    assert_int_equal(hdr_init(1, 3600 * SEC, 3, &h), 0);
+    for (int64_t i = 1; i <= n; i++)
+        assert_int_equal(hdr_record(h, i * step), 0);
+    struct histogram_row r = {.trial_id = trial,
+                              .component = "load",
+                              .name = (char *)(uintptr_t)name,
+                              .unit = (char *)(uintptr_t)unit,
+                              .sigfigs = 3,
+                              .count = hdr_count(h)};
+    assert_int_equal(hdr_encode(h, &r.encoding, &r.len), 0);
+    assert_int_equal(store_histogram_put(st, SID, &r), 0);
+    free(r.encoding);
+    hdr_free(h);
+}
+
+static double pct(json_t *hist, const char *key)
+{
+    json_t *v = json_object_get(json_object_get(hist, "percentiles"), key);
+    assert_non_null(v);
+    return json_real_value(v);
+}
+
+/* Histograms: decoded, ns shown in ms, percentiles only where enough samples exist. */
+static void test_histograms(void **state)
+{
+    struct fx *f = *state;
+    add_hist(f->st, 1, "latency", "ns", 10000, 1000); /* 1 us .. 10 ms */
+    add_hist(f->st, 1, "small", "B", 5, 1);
+    unsigned char junk[] = "not a histogram";
+    struct histogram_row bad = {.trial_id = 1,
+                                .component = "load",
+                                .name = "broken",
+                                .unit = "ns",
+                                .encoding = junk,
+                                .len = sizeof(junk),
+                                .count = 7};
+    assert_int_equal(store_histogram_put(f->st, SID, &bad), 0);
+    char *s = render_ok(f->st, REPORT_JSON);
+    json_t *root = json_loads(s, 0, NULL);
+    assert_non_null(root);
+    json_t *t1 = json_array_get(json_object_get(root, "trials"), 0);
+    json_t *lat = find_by_name(json_object_get(t1, "histograms"), "latency");
+    assert_string_equal(json_string_value(json_object_get(lat, "unit")), "ms");
+    assert_int_equal(json_integer_value(json_object_get(lat, "count")), 10000);
+    assert_true(json_real_value(json_object_get(lat, "min")) == 0.001);
+    assert_true(json_real_value(json_object_get(lat, "max")) == 10.0);
+    assert_true(fabs(json_real_value(json_object_get(lat, "mean")) - 5.0005) < 1e-9);
+    assert_true(fabs(pct(lat, "50") - 5.0) <= 0.005);
+    assert_true(fabs(pct(lat, "99") - 9.9) <= 0.01);
+    assert_true(fabs(pct(lat, "99.9") - 9.99) <= 0.01);
+    json_t *small = find_by_name(json_object_get(t1, "histograms"), "small");
+    assert_string_equal(json_string_value(json_object_get(small, "unit")), "B");
+    assert_int_equal(json_object_size(json_object_get(small, "percentiles")), 0);
+    assert_true(json_real_value(json_object_get(small, "max")) == 5.0);
+    json_t *broken = find_by_name(json_object_get(t1, "histograms"), "broken");
+    assert_string_equal(json_string_value(json_object_get(broken, "error")),
+                        "malformed histogram encoding");
+    assert_int_equal(json_integer_value(json_object_get(broken, "count")), 0);
+    assert_true(json_is_null(json_object_get(broken, "max")));
+    json_t *t2 = json_array_get(json_object_get(root, "trials"), 1);
+    assert_int_equal(json_array_size(json_object_get(t2, "histograms")), 0);
+    assert_int_equal(json_array_size(json_object_get(root, "histograms")), 0);
+    json_decref(root);
+    free(s);
+    s = render_ok(f->st, REPORT_TEXT);
+    assert_non_null(strstr(s, "Histograms"));
+    assert_non_null(strstr(s, "P99.9"));
+    assert_non_null(strstr(s, "latency    ms"));
+    assert_non_null(strstr(s, "small      B"));
+    assert_non_null(strstr(s, "malformed"));
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +451,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_markdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_histograms, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "util/hdr.h"
 #include "util/util.h"
 
 struct fx {
@@ -615,6 +616,106 @@ static void test_migrations(void **state)
     assert_int_equal(store_open(f->dir, &f->st), 0);
 }
 
+static struct hdr *sample_hdr(int64_t n)
+{
+    struct hdr *h = NULL;
+    assert_int_equal(hdr_init(1, 3600000000000LL, 3, &h), 0);
+    for (int64_t i = 1; i <= n; i++)
+        assert_int_equal(hdr_record(h, i * 1000), 0);
+    return h;
+}
+
+static void put_hist(struct store *st, const char *session, int64_t trial, const char *name,
+                     const struct hdr *h)
+{
+    struct histogram_row r = {.trial_id = trial,
+                              .component = "load",
+                              .name = (char *)(uintptr_t)name,
+                              .unit = "ns",
+                              .sigfigs = hdr_sigfigs(h),
+                              .count = hdr_count(h)};
+    assert_int_equal(hdr_encode(h, &r.encoding, &r.len), 0);
+    assert_int_equal(store_histogram_put(st, session, &r), 0);
+    free(r.encoding);
+}
+
+static void test_histograms(void **state)
+{
+    struct fx *f = *state;
+    struct histogram_row *rows = NULL;
+    size_t n = 0;
+    struct hdr *a = sample_hdr(1000), *b = sample_hdr(10), *back = NULL;
+    add_session(f->st, "s1", 1, "running");
+    int64_t t1 = add_trial(f->st, "s1", 1, "a");
+    int64_t t2 = add_trial(f->st, "s1", 2, "b");
+    put_hist(f->st, "s1", t1, "latency", b);
+    put_hist(f->st, "s1", t1, "latency", a); /* replaces */
+    put_hist(f->st, "s1", t2, "latency", b);
+    struct histogram_row bad = {.component = "load", .name = "x"};
+    assert_int_equal(store_histogram_put(f->st, "s1", &bad), -EINVAL); /* no encoding */
+
+    assert_int_equal(store_histogram_list(f->st, "s1", t1, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].name, "latency");
+    assert_string_equal(rows[0].unit, "ns");
+    assert_int_equal(rows[0].count, 1000);
+    assert_int_equal(rows[0].sigfigs, 3);
+    assert_int_equal(rows[0].trial_id, t1);
+    assert_int_equal(hdr_decode(rows[0].encoding, rows[0].len, &back), 0);
+    assert_int_equal(hdr_count(back), 1000);
+    assert_int_equal(hdr_max(back), 1000000);
+    assert_int_equal(hdr_percentile(back, 50), hdr_percentile(a, 50));
+    histogram_rows_free(rows, n);
+    assert_int_equal(store_histogram_list(f->st, "s1", -1, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[1].count, 10);
+    histogram_rows_free(rows, n);
+    hdr_free(back);
+    hdr_free(a);
+    hdr_free(b);
+}
+
+/* A database at schema version 1 (before histograms) migrates in place, keeping its data. */
+static void test_migrate_v1_to_v2(void **state)
+{
+    struct fx *f = *state;
+    struct metric_row *m = NULL;
+    struct histogram_row *rows = NULL;
+    size_t n = 0;
+    add_session(f->st, "old", 1, "done");
+    put_metric(f->st, "old", 0, "tps", NULL, 7.0);
+    store_close(f->st);
+    f->st = NULL;
+    char *path = path_join(f->dir, "sonde.db");
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE histograms", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    set_version(f->dir, 1);
+    assert_int_equal(store_open(f->dir, &f->st), 0);
+    assert_int_equal(store_metric_list(f->st, "old", -1, &m, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(m[0].value == 7.0);
+    metric_rows_free(m, n);
+    struct hdr *h = sample_hdr(100);
+    put_hist(f->st, "old", 0, "latency", h);
+    hdr_free(h);
+    assert_int_equal(store_histogram_list(f->st, "old", 0, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].count, 100);
+    histogram_rows_free(rows, n);
+    /* the version is now current */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(s, 0), 2);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    free(path);
+}
+
 static void test_not_a_database(void **state)
 {
     struct fx *f = *state;
@@ -651,6 +752,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_safety, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_histograms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1_to_v2, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# sonde's HTTP engine side by side with wrk, against nginx serving a small
+# static file on 127.0.0.1. Not a test: run it by hand on a quiet machine.
+#
+#   bench/http-vs-wrk.sh [BUILD_DIR]     (default build/)
+#
+# nginx (one worker) runs on CPU 1; wrk and sonde run alternately, 3 runs
+# each, 10 s, one thread, 100 connections, pinned to CPU 0. sonde records full
+# latency histograms and the per-second series while it runs. Then sonde
+# runs open loop at 80% of its median rate and reports the issue delay p99.
+# The last line is "ratio sonde/wrk: X.XX" (median req/s over median req/s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+sonde=$build/sonde
+[ -x "$sonde" ] || { echo "no $sonde: build first (scripts/build.sh)" >&2; exit 1; }
+for p in nginx-light wrk python3; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null
+done
+dur=${BENCH_DURATION:-10s}
+work=$(mktemp -d /var/tmp/sonde-bench.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+  sleep 0.2
+  rm -rf "$work"
+}
+trap cleanup EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/www" "$work/tmp"
+printf 'hello from nginx\n' >"$work/www/index.html"
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+worker_cpu_affinity 10;
+daemon on;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
+  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
+  server { listen 127.0.0.1:$port; root $work/www; }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work"
+sleep 0.3
+ws=$work/ws
+run_wrk() {
+  taskset -c 0 wrk -t1 -c100 -d"$dur" "http://127.0.0.1:$port/index.html" |
+    awk '/^Requests\/sec:/ {print $2}'
+}
+run_sonde() { # mode rate -> prints "throughput issue_delay_p99_ms"
+  BENCH_PORT=$port BENCH_MODE=$1 BENCH_RATE=$2 BENCH_DURATION=$dur \
+    taskset -c 0 "$sonde" -q --workspace "$ws" run bench/http-nginx.yaml >/dev/null
+  "$sonde" --workspace "$ws" report latest --format json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+m = {x["name"]: x["value"] for x in d["trials"][0]["metrics"] if x["component"] == "load"}
+print(round(m.get("throughput", 0)), round(m.get("issue_delay_p99", -1), 3))'
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+: >"$work/wrk.txt"
+: >"$work/sonde.txt"
+for i in 1 2 3; do
+  w=$(run_wrk)
+  s=$(run_sonde closed 1 | awk '{print $1}')
+  echo "run $i: wrk $w req/s, sonde $s req/s"
+  echo "$w" >>"$work/wrk.txt"
+  echo "$s" >>"$work/sonde.txt"
+done
+mw=$(median <"$work/wrk.txt")
+ms=$(median <"$work/sonde.txt")
+rate=$(python3 -c "print(round(0.8 * $ms))")
+read -r got idp99 < <(run_sonde open "$rate")
+echo "wrk median: $mw req/s; sonde median: $ms req/s (closed loop, full histograms + per-second series)"
+echo "open loop at 80% ($rate req/s): achieved $got req/s, issue delay p99 $idp99 ms"
+python3 -c "print(f'ratio sonde/wrk: {$ms / $mw:.2f}')"

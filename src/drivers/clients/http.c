@@ -1,0 +1,669 @@
+/* http.c — the `http` client: HTTP/1.1 load through the load engine (loadgen/engine.h),
+ * closed or open loop, with latency / service time / issue delay histograms, errors by
+ * class and a per-second series recorded into the store. Options: docs/http.md. */
+#include "core/session.h"
+#include "loadgen/engine.h"
+#include "loadgen/http_parser.h"
+#include "util/hdr.h"
+#include "util/log.h"
+#include "util/units.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BODY_MAX        ((size_t)64 << 20) /* body / body_file */
+#define REQUEST_MAX     (BODY_MAX + ((size_t)1 << 20))
+#define THREADS_MAX     256
+#define CONNECTIONS_MAX 1000000
+#define NS_PER_MS       1e6
+
+static const char *const mode_choices[] = {"closed", "open", NULL};
+static const char *const arrival_choices[] = {"constant", "poisson", "gamma", NULL};
+
+static const struct opt_def http_opts[] = {
+    {"url", OPT_STR, false, NULL,
+     "http://host:port/path or https://...; e.g. \"http://${services.web.host}:"
+     "${services.web.port}/\"",
+     NULL, NULL},
+    {"target", OPT_STR, false, NULL, "a service of the benchmark to load instead of url", NULL,
+     NULL},
+    {"path", OPT_STR, false, "/", "request target with `target`", NULL, NULL},
+    {"method", OPT_STR, false, "GET", "request method", NULL, NULL},
+    {"headers", OPT_STR_MAP, false, NULL, "extra request headers", NULL, NULL},
+    {"body", OPT_STR, false, NULL, "request body", NULL, NULL},
+    {"body_file", OPT_STR, false, NULL, "request body read from this file at start (<= 64 MiB)",
+     NULL, NULL},
+    {"expect_status", OPT_INT, false, NULL, "the only successful status (default: any 2xx/3xx)",
+     NULL, NULL},
+    {"connections", OPT_INT, false, "10", "connections in total (closed loop: users)", NULL, NULL},
+    {"threads", OPT_INT, false, "1", "worker threads (<= connections)", NULL, NULL},
+    {"mode", OPT_ENUM, false, "closed", "load model", mode_choices, NULL},
+    {"rate", OPT_FLOAT, false, NULL, "open loop: requests/s in total (required there)", NULL, NULL},
+    {"arrival", OPT_ENUM, false, "poisson", "open loop: arrival process", arrival_choices, NULL},
+    {"burstiness", OPT_FLOAT, false, "1", "gamma arrivals: shape k (1 = Poisson, < 1 burstier)",
+     NULL, NULL},
+    {"seed", OPT_INT, false, "1", "arrival schedule seed", NULL, NULL},
+    {"duration", OPT_DURATION, false, NULL, "measured time (after warmup)", NULL, NULL},
+    {"requests", OPT_INT, false, NULL, "measured requests (whichever bound comes first)", NULL,
+     NULL},
+    {"warmup", OPT_DURATION, false, "0s", "load applied first whose samples are discarded", NULL,
+     NULL},
+    {"think", OPT_DURATION, false, NULL, "closed loop: pause between a response and the next", NULL,
+     NULL},
+    {"ramp_from", OPT_FLOAT, false, NULL, "open loop: starting rate, ramped linearly to rate", NULL,
+     NULL},
+    {"ramp", OPT_DURATION, false, NULL, "open loop: length of the ramp", NULL, NULL},
+    {"connect_timeout", OPT_DURATION, false, "5s", "limit for a connection to be established", NULL,
+     NULL},
+    {"first_byte_timeout", OPT_DURATION, false, NULL, "limit from send to the first response byte",
+     NULL, NULL},
+    {"timeout", OPT_DURATION, false, NULL, "limit for a whole request", NULL, NULL},
+    {NULL, 0, false, NULL, NULL, NULL, NULL},
+};
+
+struct http_state {
+    struct lg_config cfg;
+    struct lg_run *run;
+    struct sbuf req;
+    int64_t wall_start; /* wall clock at lg_start */
+    bool waited;
+};
+
+/* ---- option reading ------------------------------------------------------------------- */
+
+static const char *opt_text(const struct sv *with, const char *key)
+{
+    const struct sv *v = sv_get(with, key);
+    return v && v->kind == SV_SCALAR ? v->str : NULL;
+}
+
+/* Reads an integer option (def when absent); -EINVAL with a reason when malformed or out of
+ * [lo, hi]. */
+static int opt_int(struct comp *c, const char *key, int64_t def, int64_t lo, int64_t hi,
+                   int64_t *out)
+{
+    const struct sv *v = sv_get(c->spec->with, key);
+    int64_t x = def;
+    if (v && sv_as_int(v, &x) < 0) {
+        comp_set_reason(c, "option '%s' must be an integer, got '%s'", key, v->str ? v->str : "");
+        return -EINVAL;
+    }
+    if (x < lo || x > hi) {
+        comp_set_reason(c, "option '%s' must be between %lld and %lld, got %lld", key,
+                        (long long)lo, (long long)hi, (long long)x);
+        return -EINVAL;
+    }
+    *out = x;
+    return 0;
+}
+
+static int opt_float(struct comp *c, const char *key, double def, double *out)
+{
+    const struct sv *v = sv_get(c->spec->with, key);
+    double x = def;
+    if (v && (sv_as_double(v, &x) < 0 || !isfinite(x) || x < 0)) {
+        comp_set_reason(c, "option '%s' must be a non-negative number, got '%s'", key,
+                        v->str ? v->str : "");
+        return -EINVAL;
+    }
+    *out = x;
+    return 0;
+}
+
+static int opt_dur(struct comp *c, const char *key, const char *def, int64_t *out)
+{
+    const struct sv *v = sv_get(c->spec->with, key);
+    int64_t x = 0;
+    if (v ? sv_as_duration(v, &x) < 0 : def && parse_duration_ns(def, &x) < 0) {
+        comp_set_reason(c, "option '%s' must be a duration like 500ms", key);
+        return -EINVAL;
+    }
+    *out = x;
+    return 0;
+}
+
+/* ---- URL ---------------------------------------------------------------------------------- */
+
+struct url {
+    bool tls;
+    char *host; /* without brackets */
+    uint16_t port;
+    char *host_header; /* host[:port] as sent in Host */
+    char *target;      /* path?query, "/" when empty */
+};
+
+static void url_clear(struct url *u)
+{
+    free(u->host);
+    free(u->host_header);
+    free(u->target);
+    memset(u, 0, sizeof(*u));
+}
+
+/* Splits "host", "host:port", "[v6]" or "[v6]:port" (authority, n bytes) into u. */
+static int parse_authority(const char *a, size_t n, struct url *u)
+{
+    const char *colon = NULL, *hend = a + n;
+    if (n && a[0] == '[') {
+        const char *rb = memchr(a, ']', n);
+        if (!rb || rb == a + 1)
+            return -EINVAL;
+        u->host = xstrndup(a + 1, (size_t)(rb - a - 1));
+        colon = rb + 1 < a + n ? rb + 1 : NULL;
+        if (colon && *colon != ':')
+            return -EINVAL;
+    } else {
+        colon = memchr(a, ':', n);
+        hend = colon ? colon : a + n;
+        if (hend == a)
+            return -EINVAL;
+        u->host = xstrndup(a, (size_t)(hend - a));
+    }
+    u->port = u->tls ? 443 : 80;
+    if (colon) {
+        char *end = NULL, *p = xstrndup(colon + 1, (size_t)(a + n - colon - 1));
+        long v = strtol(p, &end, 10);
+        bool bad = !*p || *end || v < 1 || v > 65535;
+        free(p);
+        if (bad)
+            return -EINVAL;
+        u->port = (uint16_t)v;
+    }
+    u->host_header = xstrndup(a, n);
+    return 0;
+}
+
+static int parse_url(const char *s, struct url *out)
+{
+    struct url u = {0};
+    const char *rest = NULL;
+    if (str_startswith(s, "http://"))
+        rest = s + 7;
+    else if (str_startswith(s, "https://")) {
+        rest = s + 8;
+        u.tls = true;
+    } else
+        return -EPROTONOSUPPORT;
+    size_t alen = strcspn(rest, "/?#");
+    if (strpbrk(s, " \t\r\n") || memchr(rest, '@', alen) || parse_authority(rest, alen, &u) < 0) {
+        url_clear(&u);
+        return -EINVAL;
+    }
+    const char *path = rest + alen;
+    size_t plen = strcspn(path, "#");
+    u.target = plen == 0        ? xstrdup("/")
+               : path[0] == '?' ? xasprintf("/%.*s", (int)plen, path)
+                                : xstrndup(path, plen);
+    *out = u;
+    return 0;
+}
+
+/* The URL from `url`, or from `target` (a service of the benchmark) and `path`. */
+static int resolve_url(struct comp *c, struct url *u)
+{
+    const char *url = opt_text(c->spec->with, "url"), *target = opt_text(c->spec->with, "target");
+    if (url) {
+        int r = parse_url(url, u);
+        if (r < 0)
+            comp_set_reason(c, "option 'url': %s: '%s'",
+                            r == -EPROTONOSUPPORT ? "the scheme must be http:// or https://"
+                                                  : "not a valid URL",
+                            url);
+        return r;
+    }
+    struct comp **comps = NULL;
+    size_t n = session_comps(c->session, &comps);
+    for (size_t i = 0; target && i < n; i++) {
+        const struct comp *s = comps[i];
+        if (!s->spec || s->spec->role != ROLE_SERVICE || strcmp(s->spec->name, target))
+            continue;
+        if (!s->port) {
+            comp_set_reason(c, "target service '%s' has no port", target);
+            return -EINVAL;
+        }
+        char *text = xasprintf("http://%s:%s%s", s->host ? s->host : "127.0.0.1", s->port,
+                               sv_str(c->spec->with, "path", "/"));
+        int r = parse_url(text, u);
+        if (r < 0)
+            comp_set_reason(c, "cannot build a URL for target '%s': '%s'", target, text);
+        free(text);
+        return r;
+    }
+    if (!target)
+        comp_set_reason(c, "set option 'url' or 'target' (what to load)");
+    else
+        comp_set_reason(c, "target '%s' is not a service of this benchmark", target);
+    return -ENOENT;
+}
+
+/* ---- building the request and the configuration ----------------------------------------- */
+
+static int load_body(struct comp *c, char **body, size_t *len)
+{
+    const char *inline_body = opt_text(c->spec->with, "body");
+    const char *file = opt_text(c->spec->with, "body_file");
+    *body = NULL;
+    *len = 0;
+    if (inline_body) {
+        *len = strlen(inline_body);
+        *body = xstrdup(inline_body);
+        return 0;
+    }
+    if (!file)
+        return 0;
+    int r = read_file(file, BODY_MAX, body, len);
+    if (r < 0)
+        comp_set_reason(c, "cannot read body_file %s: %s", file,
+                        r == -EFBIG ? "larger than 64 MiB" : strerror(-r));
+    return r;
+}
+
+static int build_request(struct comp *c, struct http_state *st, const struct url *u)
+{
+    const struct sv *hs = sv_get(c->spec->with, "headers");
+    const char *method = sv_str(c->spec->with, "method", "GET");
+    char **headers = NULL, *body = NULL;
+    size_t body_len = 0;
+    for (size_t i = 0; hs && hs->kind == SV_MAP && i < hs->n; i++) {
+        char *h = xasprintf("%s: %s", hs->kids[i]->key, hs->kids[i]->str ? hs->kids[i]->str : "");
+        strv_push(&headers, h);
+        free(h);
+    }
+    int r = load_body(c, &body, &body_len);
+    if (r == 0) {
+        st->req.max = REQUEST_MAX;
+        r = http_req_build(&st->req, method, u->host_header, u->target,
+                           (const char *const *)headers, body, body_len);
+        if (r < 0)
+            comp_set_reason(c, "cannot build the request: %s",
+                            r == -ENOSPC ? "too large"
+                                         : "invalid method, header (\"Name: value\", no CR/LF, "
+                                           "no Content-Length) or target");
+    }
+    st->cfg.head = r == 0 && !strcmp(method, "HEAD");
+    strv_free(headers);
+    free(body);
+    return r;
+}
+
+static int fill_load_model(struct comp *c, struct lg_config *cfg)
+{
+    const char *mode = sv_str(c->spec->with, "mode", "closed");
+    const char *arrival = sv_str(c->spec->with, "arrival", "poisson");
+    int64_t seed = 1;
+    cfg->model = !strcmp(mode, "open") ? LG_OPEN : LG_CLOSED;
+    cfg->arrival = !strcmp(arrival, "constant") ? LG_CONSTANT
+                   : !strcmp(arrival, "gamma")  ? LG_GAMMA
+                                                : LG_POISSON;
+    int r = opt_float(c, "rate", 0, &cfg->rate);
+    if (r == 0)
+        r = opt_float(c, "ramp_from", 0, &cfg->ramp_from);
+    if (r == 0)
+        r = opt_float(c, "burstiness", 1, &cfg->burstiness);
+    if (r == 0)
+        r = opt_int(c, "seed", 1, INT64_MIN, INT64_MAX, &seed);
+    if (r == 0)
+        r = opt_dur(c, "ramp", NULL, &cfg->ramp_ns);
+    if (r == 0)
+        r = opt_dur(c, "think", NULL, &cfg->think_ns);
+    cfg->seed = (uint64_t)seed;
+    if (r == 0 && cfg->model == LG_OPEN && cfg->rate <= 0) {
+        comp_set_reason(c, "mode open needs option 'rate' (requests/s) above 0");
+        r = -EINVAL;
+    }
+    return r;
+}
+
+static int fill_config(struct comp *c, struct lg_config *cfg)
+{
+    int64_t conns = 0, threads = 0, reqs = 0, expect = 0;
+    int r = opt_int(c, "connections", 10, 1, CONNECTIONS_MAX, &conns);
+    if (r == 0)
+        r = opt_int(c, "threads", 1, 1, THREADS_MAX, &threads);
+    if (r == 0)
+        r = opt_int(c, "requests", 0, 0, INT64_MAX, &reqs);
+    if (r == 0)
+        r = opt_int(c, "expect_status", 0, 0, 599, &expect);
+    if (r == 0)
+        r = opt_dur(c, "duration", NULL, &cfg->duration_ns);
+    if (r == 0)
+        r = opt_dur(c, "warmup", "0s", &cfg->warmup_ns);
+    if (r == 0)
+        r = opt_dur(c, "connect_timeout", "5s", &cfg->connect_timeout_ns);
+    if (r == 0)
+        r = opt_dur(c, "first_byte_timeout", NULL, &cfg->first_byte_timeout_ns);
+    if (r == 0)
+        r = opt_dur(c, "timeout", NULL, &cfg->request_timeout_ns);
+    if (r == 0)
+        r = fill_load_model(c, cfg);
+    if (r < 0)
+        return r;
+    cfg->connections = (unsigned)conns;
+    cfg->threads = (unsigned)threads;
+    cfg->max_requests = (uint64_t)reqs;
+    cfg->expect_status = (int)expect;
+    cfg->hdr_sigfigs = 3;
+    return 0;
+}
+
+static int http_start(struct comp *c)
+{
+    struct http_state *st = xcalloc(1, sizeof(*st));
+    struct url u = {0};
+    char err[256] = "";
+    c->priv = st;
+    int r = resolve_url(c, &u);
+    if (r == 0)
+        r = fill_config(c, &st->cfg);
+    if (r == 0)
+        r = build_request(c, st, &u);
+    if (r < 0)
+        goto out;
+    st->cfg.host = u.host;
+    st->cfg.port = u.port;
+    st->cfg.tls = u.tls;
+    st->cfg.request = st->req.s;
+    st->cfg.request_len = st->req.len;
+    u.host = NULL; /* owned by cfg now */
+    st->wall_start = wall_ns();
+    r = lg_start(&st->cfg, &st->run, err, sizeof(err));
+    if (r < 0)
+        comp_set_reason(c, "cannot start the load: %s", err[0] ? err : strerror(-r));
+out:
+    url_clear(&u);
+    return r;
+}
+
+static int http_tick(struct comp *c, int64_t now)
+{
+    struct http_state *st = c->priv;
+    (void)now;
+    return !st || !st->run || lg_done(st->run) ? 1 : 0;
+}
+
+static int http_stop(struct comp *c)
+{
+    struct http_state *st = c->priv;
+    if (st && st->run && !st->waited)
+        lg_stop(st->run);
+    return 0;
+}
+
+/* ---- results -------------------------------------------------------------------------------- */
+
+static void put_ms(struct comp *c, const char *name, double ns)
+{
+    comp_metric(c, name, "ms", NULL, ns / NS_PER_MS);
+}
+
+/* <prefix>_p50 ... _p999, _max, _mean in ms, each percentile only with enough samples. */
+static void put_hdr_metrics(struct comp *c, const char *prefix, const struct hdr *h)
+{
+    static const struct {
+        double p;
+        const char *suffix;
+    } pcts[] = {{50, "p50"}, {90, "p90"}, {99, "p99"}, {99.9, "p999"}};
+    if (!h || hdr_count(h) == 0)
+        return;
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(pcts); i++) {
+        if (!hdr_percentile_ok(h, pcts[i].p))
+            continue;
+        char *name = xasprintf("%s_%s", prefix, pcts[i].suffix);
+        put_ms(c, name, (double)hdr_percentile(h, pcts[i].p));
+        free(name);
+    }
+    char *name = xasprintf("%s_max", prefix);
+    put_ms(c, name, (double)hdr_max(h));
+    free(name);
+    name = xasprintf("%s_mean", prefix);
+    put_ms(c, name, hdr_mean(h));
+    free(name);
+}
+
+static uint64_t total_errors(const struct lg_stats *s)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < LG_ERR_COUNT; i++)
+        n += s->errors[i];
+    return n;
+}
+
+static void put_counts(struct comp *c, const struct lg_stats *s)
+{
+    static const char *const status_names[6] = {"status_other", "status_1xx", "status_2xx",
+                                                "status_3xx",   "status_4xx", "status_5xx"};
+    comp_metric(c, "requests", NULL, NULL, (double)s->requests);
+    comp_metric(c, "ok", NULL, NULL, (double)s->ok);
+    comp_metric(c, "errors", NULL, NULL, (double)total_errors(s));
+    for (int i = 0; i < LG_ERR_COUNT; i++) {
+        if (!s->errors[i])
+            continue;
+        char *name = xasprintf("errors_%s", lg_err_name((enum lg_err)i));
+        comp_metric(c, name, NULL, NULL, (double)s->errors[i]);
+        free(name);
+    }
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(status_names); i++)
+        if (s->status_class[i])
+            comp_metric(c, status_names[i], NULL, NULL, (double)s->status_class[i]);
+    comp_metric(c, "bytes_in", "B", NULL, (double)s->bytes_in);
+    comp_metric(c, "bytes_out", "B", NULL, (double)s->bytes_out);
+    double window = (double)s->window_ns / 1e9;
+    comp_metric(c, "throughput", "req/s", NULL, window > 0 ? (double)s->requests / window : 0);
+}
+
+static void put_series(struct comp *c, const struct http_state *st, const struct lg_stats *s)
+{
+    int64_t t0 = st->wall_start + st->cfg.warmup_ns;
+    for (size_t i = 0; i < s->nsecs; i++) {
+        const struct lg_second *sec = &s->secs[i];
+        int64_t t = t0 + (int64_t)i * 1000000000LL;
+        comp_series_point(c, "requests", "req/s", NULL, t, (double)sec->requests);
+        comp_series_point(c, "errors", "err/s", NULL, t, (double)sec->errors);
+        if (sec->p50_ns >= 0)
+            comp_series_point(c, "latency_p50", "ms", NULL, t, (double)sec->p50_ns / NS_PER_MS);
+        if (sec->p99_ns >= 0)
+            comp_series_point(c, "latency_p99", "ms", NULL, t, (double)sec->p99_ns / NS_PER_MS);
+    }
+}
+
+static void put_open_loop(struct comp *c, const struct http_state *st, const struct lg_stats *s)
+{
+    if (st->cfg.model != LG_OPEN)
+        return;
+    comp_metric(c, "achieved_rate", "req/s", NULL, s->achieved_rate);
+    const struct hdr *d = s->issue_delay;
+    if (d && hdr_count(d) && hdr_percentile_ok(d, 99))
+        put_ms(c, "issue_delay_p99", (double)hdr_percentile(d, 99));
+    if (s->rate_missed)
+        comp_warn(c, "could not hold the requested rate: issue delay p99 %.3g ms",
+                  d ? (double)hdr_percentile(d, 99) / NS_PER_MS : 0.0);
+}
+
+static void put_histogram(struct comp *c, const char *name, const struct hdr *h)
+{
+    if (h && hdr_count(h) > 0)
+        comp_histogram(c, name, "ns", NULL, h);
+}
+
+/* Fails the client when nothing succeeded, naming the most frequent error class. */
+static int judge(struct comp *c, const struct lg_stats *s)
+{
+    if (s->ok > 0)
+        return 0;
+    uint64_t errs = total_errors(s);
+    if (errs == 0) {
+        comp_set_reason(c, "no request completed");
+        return -EIO;
+    }
+    int top = 0;
+    for (int i = 1; i < LG_ERR_COUNT; i++)
+        if (s->errors[i] > s->errors[top])
+            top = i;
+    comp_set_reason(c, "no successful request: %llu of %llu failed with %s errors",
+                    (unsigned long long)s->errors[top], (unsigned long long)errs,
+                    lg_err_name((enum lg_err)top));
+    return -EIO;
+}
+
+static int http_finish(struct comp *c)
+{
+    struct http_state *st = c->priv;
+    struct lg_stats *s = NULL;
+    if (!st || !st->run)
+        return -EINVAL;
+    int r = lg_wait(st->run, &s);
+    st->waited = true;
+    if (r < 0) {
+        comp_set_reason(c, "the load engine failed: %s", strerror(-r));
+        return r;
+    }
+    put_counts(c, s);
+    put_hdr_metrics(c, "latency", s->latency);
+    put_hdr_metrics(c, "service_time", s->service);
+    put_open_loop(c, st, s);
+    put_series(c, st, s);
+    put_histogram(c, "latency", s->latency);
+    put_histogram(c, "service_time", s->service);
+    put_histogram(c, "issue_delay", s->issue_delay);
+    r = judge(c, s);
+    lg_stats_free(s);
+    return r;
+}
+
+static void http_cleanup(struct comp *c)
+{
+    struct http_state *st = c->priv;
+    if (!st)
+        return;
+    lg_free(st->run); /* stops and joins the workers when cancelled mid-run */
+    free(st->cfg.host);
+    sbuf_free(&st->req);
+    free(st);
+    c->priv = NULL;
+}
+
+/* ---- validation ------------------------------------------------------------------------------ */
+
+struct chk {
+    const struct comp_spec *spec;
+    struct diags *d;
+};
+
+/* The scalar text of key, or NULL when absent or holding a run-time reference. */
+static const char *chk_text(const struct chk *k, const char *key)
+{
+    const char *s = opt_text(k->spec->with, key);
+    return s && !recipe_has_ref(s) ? s : NULL;
+}
+
+static void chk_fail(const struct chk *k, const char *key, const char *fmt, ...) SONDE_PRINTF(3, 4);
+static void chk_fail(const struct chk *k, const char *key, const char *fmt, ...)
+{
+    const struct sv *v = key ? sv_get(k->spec->with, key) : NULL;
+    const struct sv *at = v ? v : k->spec->with ? k->spec->with : k->spec->node;
+    char *path = xasprintf("clients.%s.with%s%s", k->spec->name, key ? "." : "", key ? key : "");
+    struct sv_pos pos = at ? at->pos : (struct sv_pos){0};
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    diags_add(k->d, pos, path, NULL, "%s", msg);
+    free(msg);
+    free(path);
+}
+
+static void check_target(const struct chk *k)
+{
+    bool has_url = sv_get(k->spec->with, "url"), has_target = sv_get(k->spec->with, "target");
+    const char *url = chk_text(k, "url");
+    struct url u = {0};
+    if (has_url && has_target) /* neither: said at start (catalog entries leave both out) */
+        chk_fail(k, "target", "give only one of 'url' and 'target' (what to load)");
+    if (sv_get(k->spec->with, "path") && !has_target)
+        chk_fail(k, "path", "'path' goes with 'target' (with 'url', put the path in it)");
+    if (url && parse_url(url, &u) < 0)
+        chk_fail(k, "url", "expected http://host[:port]/path or https://..., got '%s'", url);
+    url_clear(&u);
+    if (sv_get(k->spec->with, "body") && sv_get(k->spec->with, "body_file"))
+        chk_fail(k, "body_file", "give at most one of 'body' and 'body_file'");
+}
+
+static bool chk_num(const struct chk *k, const char *key, double *out)
+{
+    const char *s = chk_text(k, key);
+    const struct sv *v = sv_get(k->spec->with, key);
+    return s && sv_as_double(v, out) == 0;
+}
+
+/* Reads a number option; *known is false when it holds a run-time reference. */
+static void chk_opt_num(const struct chk *k, const char *key, double *x, bool *known)
+{
+    const struct sv *v = sv_get(k->spec->with, key);
+    *known = !v || (chk_text(k, key) && sv_as_double(v, x) == 0);
+}
+
+static void check_counts(const struct chk *k)
+{
+    double conns = 10, threads = 1, x = 0;
+    bool kc = false, kt = false;
+    chk_opt_num(k, "connections", &conns, &kc);
+    chk_opt_num(k, "threads", &threads, &kt);
+    if (kc && (conns < 1 || conns > CONNECTIONS_MAX))
+        chk_fail(k, "connections", "must be between 1 and %d", CONNECTIONS_MAX);
+    if (kt && (threads < 1 || threads > THREADS_MAX))
+        chk_fail(k, "threads", "must be between 1 and %d", THREADS_MAX);
+    else if (kc && kt && threads > conns)
+        chk_fail(k, "connections", "must be at least 'threads' (%g): each thread needs one",
+                 threads);
+    if (chk_num(k, "requests", &x) && x < 1)
+        chk_fail(k, "requests", "must be at least 1");
+    if (chk_num(k, "expect_status", &x) && (x < 100 || x > 599))
+        chk_fail(k, "expect_status", "must be an HTTP status between 100 and 599");
+    if (!sv_get(k->spec->with, "duration") && !sv_get(k->spec->with, "requests"))
+        chk_fail(k, NULL, "give 'duration' or 'requests' (or both): when to stop");
+}
+
+static void check_model(const struct chk *k)
+{
+    const char *mode = chk_text(k, "mode");
+    double x = 0;
+    if (mode && !strcmp(mode, "open") && !sv_get(k->spec->with, "rate"))
+        chk_fail(k, "rate", "mode open needs 'rate' (requests/s in total)");
+    if (chk_num(k, "rate", &x) && !(x > 0))
+        chk_fail(k, "rate", "must be above 0");
+    if (chk_num(k, "burstiness", &x) && !(x > 0))
+        chk_fail(k, "burstiness", "must be above 0");
+    if (chk_num(k, "ramp_from", &x) && x < 0)
+        chk_fail(k, "ramp_from", "must not be negative");
+    if (sv_get(k->spec->with, "ramp_from") && !sv_get(k->spec->with, "ramp"))
+        chk_fail(k, "ramp_from", "'ramp_from' needs 'ramp' (how long the ramp lasts)");
+}
+static int http_check(const struct comp_spec *spec, struct diags *d)
+{
+    struct chk k = {.spec = spec, .d = d};
+    size_t before = d ? d->n + d->dropped : 0;
+    if (!d)
+        return 0;
+    check_target(&k);
+    check_counts(&k);
+    check_model(&k);
+    return d->n + d->dropped > before ? -EINVAL : 0;
+}
+
+const struct driver_ops driver_client_http = {
+    .name = "http",
+    .role = ROLE_CLIENT,
+    .summary = "HTTP/1.1 load (closed or open loop) through sonde's engine, with latency "
+               "histograms",
+    .opts = http_opts,
+    .check = http_check,
+    .start = http_start,
+    .tick = http_tick,
+    .stop = http_stop,
+    .finish = http_finish,
+    .cleanup = http_cleanup,
+};

@@ -1,0 +1,138 @@
+/* engine.h — the load engine every network client stands on.
+ *
+ * One epoll event loop per worker thread, nothing shared between threads on
+ * the hot path; each worker owns its connections, its histograms and its
+ * per-second buckets, merged when the run ends (and read, approximately, once
+ * per second for live progress). Keep-alive HTTP/1.1 over TCP (TLS through
+ * OpenSSL when req.tls is set).
+ *
+ * Load models:
+ * - closed loop: `connections` users, each sends, waits for the response,
+ *   thinks `think_ns`, sends again; latency == service time;
+ * - open loop: requests are due at intended send times s* drawn from the
+ *   arrival process (constant, Poisson, gamma with `burstiness`) at a total
+ *   `rate` (optionally ramped); latency is measured from s*, service time
+ *   from the actual send s, issue delay is s - s* (METRICS.md). A request due
+ *   while every connection is busy waits (its latency grows): coordinated
+ *   omission is never hidden.
+ * Warm-up samples (the first warmup_ns) are discarded, not slept through.
+ *
+ * Times are CLOCK_MONOTONIC nanoseconds. Histograms record nanoseconds. */
+#ifndef SONDE_LOADGEN_ENGINE_H
+#define SONDE_LOADGEN_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hdr;
+
+enum lg_model { LG_CLOSED, LG_OPEN };
+enum lg_arrival { LG_CONSTANT, LG_POISSON, LG_GAMMA };
+
+/* Error classes: every failed request is counted in exactly one. */
+enum lg_err {
+    LG_ERR_CONNECT,  /* connect refused / unreachable / connect timeout */
+    LG_ERR_TIMEOUT,  /* first-byte or whole-request timeout */
+    LG_ERR_READ,     /* reset or closed mid-response */
+    LG_ERR_WRITE,    /* the request could not be sent */
+    LG_ERR_STATUS,   /* a status other than expected (per class below) */
+    LG_ERR_PROTOCOL, /* malformed response (parser error) */
+    LG_ERR_TLS,      /* handshake or TLS record failure */
+    LG_ERR_COUNT
+};
+const char *lg_err_name(enum lg_err e); /* "connect", "timeout", ... */
+
+/* Streaming: called from the worker thread that owns the request, in order,
+ * with the arrival time of the bytes. Used by SSE clients (inference). All
+ * optional; per-request state lives in *req_state (NULL at start). */
+struct lg_stream_ops {
+    void (*on_headers)(void *ud, void **req_state, int status, int64_t t_ns);
+    void (*on_body)(void *ud, void **req_state, const char *data, size_t len, int64_t t_ns);
+    /* ok: the response completed (any status); err: its class when not ok. */
+    void (*on_done)(void *ud, void **req_state, bool ok, enum lg_err err, int64_t t_ns);
+};
+
+struct lg_config {
+    /* target */
+    char *host; /* numeric IPv4/IPv6 address or name (resolved once at start) */
+    uint16_t port;
+    bool tls;      /* https */
+    char *sni;     /* TLS server name, NULL = host */
+    char *request; /* the complete request bytes (see http_req_build) */
+    size_t request_len;
+    bool head;         /* the request is HEAD (no response body) */
+    int expect_status; /* 0: 2xx and 3xx succeed; else exactly this status */
+    /* concurrency */
+    unsigned threads;     /* worker threads, >= 1 */
+    unsigned connections; /* total, spread over threads, >= threads */
+    /* load model */
+    enum lg_model model;
+    double rate;      /* open loop: requests/s in total (after the ramp) */
+    double ramp_from; /* open loop: starting rate, ramped linearly over ramp_ns; 0 = none */
+    int64_t ramp_ns;
+    enum lg_arrival arrival;
+    double burstiness; /* gamma shape k (1 = Poisson) */
+    uint64_t seed;     /* arrival schedule seed (per thread: derived) */
+    int64_t think_ns;  /* closed loop */
+    /* bounds: whichever comes first; at least one must be set */
+    int64_t duration_ns; /* measured part, after warm-up */
+    uint64_t max_requests;
+    int64_t warmup_ns;
+    /* timeouts, 0 = none */
+    int64_t connect_timeout_ns;
+    int64_t first_byte_timeout_ns;
+    int64_t request_timeout_ns;
+    /* histograms: significant digits (default 3), highest trackable (default 1 h) */
+    int hdr_sigfigs;
+    /* streaming hooks (NULL = none) */
+    const struct lg_stream_ops *stream;
+    void *stream_ud;
+};
+
+/* One second of the measured window. */
+struct lg_second {
+    uint64_t requests, errors; /* completed in that second */
+    uint64_t bytes_in;
+    int64_t p50_ns, p99_ns; /* latency; -1 when no request completed */
+};
+
+struct lg_stats {
+    uint64_t requests; /* completed (ok + errors) in the measured window */
+    uint64_t ok;
+    uint64_t errors[LG_ERR_COUNT];
+    uint64_t status_class[6]; /* responses by status class: [1]=1xx ... [5]=5xx, [0]=other */
+    uint64_t bytes_in, bytes_out;
+    struct hdr *latency;     /* from intended send (== service in closed loop) */
+    struct hdr *service;     /* from actual send to the last byte */
+    struct hdr *issue_delay; /* open loop only (NULL in closed loop) */
+    int64_t window_ns;       /* measured window length */
+    double achieved_rate;    /* requests / window */
+    bool rate_missed;        /* open loop: issue-delay p99 above 1 ms */
+    struct lg_second *secs;
+    size_t nsecs;
+};
+
+struct lg_progress {
+    int64_t elapsed_ns;
+    uint64_t requests, errors;
+    double rate_last_s; /* requests completed in the last second */
+    int64_t p99_last_s; /* ns, -1 when unknown */
+    bool warming_up;
+};
+
+struct lg_run;
+
+/* Checks the config (clear message in errbuf) and starts the workers; returns
+ * at once. 0 or -errno. */
+int lg_start(const struct lg_config *cfg, struct lg_run **out, char *errbuf, size_t errlen);
+bool lg_done(struct lg_run *run);
+void lg_progress(struct lg_run *run, struct lg_progress *out);
+/* Asks the workers to stop now (cancel); results so far stay valid. */
+void lg_stop(struct lg_run *run);
+/* Joins the workers and merges their results. */
+int lg_wait(struct lg_run *run, struct lg_stats **out);
+void lg_free(struct lg_run *run);
+void lg_stats_free(struct lg_stats *st);
+
+#endif

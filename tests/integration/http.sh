@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The http client driver against sonde-sim: closed and open loop, histograms and the
+# per-second series in the report, a refused connection, cancellation, bad options.
+. "$(dirname "$0")/lib.sh"
+R=tests/recipes/http
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
+metric() { # report-json trial-index name
+  json "print(next(m['value'] for m in d['trials'][$2]['metrics'] if m['name']=='$3'))" <<<"$1"
+}
+
+# 1. Closed loop against a 1 ms delay.
+"$SONDE" -q run $R/closed.yaml >/dev/null 2>&1; rc=$?
+check "closed.yaml exits 0 ($rc)" test "$rc" -eq 0
+id=$(latest_id)
+rep=$("$SONDE" report "$id" --format json)
+check "requests > 0 ($(metric "$rep" 0 requests))" json "
+m={x['name']:x['value'] for x in d['trials'][0]['metrics']}; assert m['requests']>0 and m['ok']==m['requests']" <<<"$rep"
+check "no errors" json "
+m={x['name']:x['value'] for x in d['trials'][0]['metrics']}; assert m['errors']==0" <<<"$rep"
+p50=$(metric "$rep" 0 latency_p50)
+check "latency p50 ~ 1 ms ($p50 ms)" python3 -c "assert 1.0 <= $p50 <= 2.0"
+check "throughput in req/s" json "
+assert any(m['name']=='throughput' and m['unit']=='req/s' and m['value']>0 for m in d['trials'][0]['metrics'])" <<<"$rep"
+check "per-second series: requests, errors, p50, p99 with >= 3 points" json "
+s={x['name']:x for x in d['trials'][0]['series'] if x['component']=='load'}
+for n in ('requests','errors','latency_p50','latency_p99'): assert len(s[n]['points'])>=3, (n, s.get(n))
+assert s['requests']['unit']=='req/s' and s['latency_p99']['unit']=='ms'" <<<"$rep"
+check "latency histogram with percentiles in ms" json "
+h={x['name']:x for x in d['trials'][0]['histograms']}['latency']
+assert h['unit']=='ms' and h['count']>1000, h
+p=h['percentiles']; assert set(p)=={'50','90','99','99.9'}, p
+assert 1.0 <= p['50'] <= 2.0 and p['50'] <= p['99'] <= h['max'], p" <<<"$rep"
+check "service_time histogram, no issue_delay in closed loop" json "
+n={x['name'] for x in d['trials'][0]['histograms']}; assert n=={'latency','service_time'}, n" <<<"$rep"
+txt=$("$SONDE" report "$id")
+check "text report shows the histogram table" contains "$txt" "P99.9"
+check "no process left after closed.yaml" no_procs_left "$id"
+
+# 2. Open loop by target service name, POST with a body, bounded by a request count.
+"$SONDE" -q run $R/target.yaml >/dev/null 2>&1; rc=$?
+check "target.yaml exits 0 ($rc)" test "$rc" -eq 0
+rep=$("$SONDE" report "$(latest_id)" --format json)
+check "exactly 300 requests, all ok" json "
+m={x['name']:x['value'] for x in d['trials'][0]['metrics']}
+assert m['requests']==300 and m['ok']==300 and m['status_2xx']==300, m" <<<"$rep"
+check "open loop: achieved_rate and an issue_delay histogram" json "
+m={x['name']:x['value'] for x in d['trials'][0]['metrics']}; assert 300 < m['achieved_rate'] < 700, m
+assert 'issue_delay' in {x['name'] for x in d['trials'][0]['histograms']}" <<<"$rep"
+
+# 3. Nothing listens: the client fails, naming connect errors.
+"$SONDE" -q run $R/refused.yaml >/dev/null 2>&1; rc=$?
+id=$(latest_id)
+check "refused.yaml exits 1 ($rc)" test "$rc" -eq 1
+reason=$(session_field "$id" reason)
+check "reason names connect errors: $reason" contains "$reason" "failed with connect errors"
+rep=$("$SONDE" report "$id" --format json)
+check "errors_connect counted" json "
+m={x['name']:x['value'] for x in d['trials'][0]['metrics']}
+assert m['errors_connect']>0 and m['errors']==m['errors_connect'] and m['ok']==0, m" <<<"$rep"
+
+# 4. SIGINT mid-run: prompt, cancelled, nothing left.
+"$SONDE" -q run $R/long.yaml >/dev/null 2>&1 &
+pid=$!
+for ((i = 0; i < 100; i++)); do # the client runs in sonde itself: wait for the trial
+  [ "$(session_field latest state 2>/dev/null)" = running ] && break
+  sleep 0.1
+done
+sleep 2
+t0=$(date +%s)
+kill -INT $pid
+wait $pid; rc=$?
+id=$(latest_id)
+check "cancelled run exits 130 ($rc)" test "$rc" -eq 130
+check "it stopped within 10 s ($(($(date +%s) - t0)) s)" test $(($(date +%s) - t0)) -lt 10
+check "session state cancelled" test "$(session_field "$id" state)" = cancelled
+check "no process left after cancel" no_procs_left "$id"
+
+# 5. Bad options are validation errors (exit 2) with precise messages.
+out=$("$SONDE" recipe validate $R/open-no-rate.yaml 2>&1); rc=$?
+check "bad options exit 2 ($rc)" test "$rc" -eq 2
+check "open without rate" contains "$out" "with.rate: mode open needs 'rate'"
+check "bad URL scheme" contains "$out" "with.url: expected http://host\[:port\]/path"
+check "connections < threads" contains "$out" "with.connections: must be at least 'threads'"
+check "no bound" contains "$out" "give 'duration' or 'requests'"
+out=$("$SONDE" run $R/open-no-rate.yaml 2>&1); rc=$?
+check "run refuses it too (exit 2, $rc)" test "$rc" -eq 2
+check "shipped recipes validate" "$SONDE" recipe validate recipes/benchmarks/http-sim.yaml \
+  recipes/services/sonde-sim.yaml recipes/clients/http.yaml
+finish

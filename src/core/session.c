@@ -209,6 +209,22 @@ int comp_run_prepare(struct comp *c)
     return 0;
 }
 
+int comp_start_command(struct comp *c)
+{
+    int r = comp_run_prepare(c);
+    if (r < 0)
+        return r;
+    char **argv = NULL;
+    if (sv_as_strv(sv_get(c->spec->with, "command"), &argv) < 0 || !argv[0]) {
+        strv_free(argv);
+        comp_set_reason(c, "option 'command' must be a non-empty list of strings");
+        return -EINVAL;
+    }
+    r = comp_spawn(c, argv);
+    strv_free(argv);
+    return r;
+}
+
 /* The component's environment: its recipe env plus SONDE_* variables. */
 static char **comp_env(struct comp *c)
 {

@@ -45,6 +45,9 @@ int64_t comp_opt_duration(const struct comp *c, const char *key, const char *def
 /* Runs the `prepare` commands under with: in order (prepare_timeout each, default
  * 5m) through comp_run_step; stops at the first failure with c->reason set. */
 int comp_run_prepare(struct comp *c);
+/* The usual start of a process component: comp_run_prepare, then comp_spawn of
+ * the `command` option. */
+int comp_start_command(struct comp *c);
 
 /* Starts the component's main process through its backend, as its user, in its
  * cwd, with its environment, stdout/stderr to out_path/err_path; fills c->proc.

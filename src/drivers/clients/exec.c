@@ -61,18 +61,7 @@ static int exec_start(struct comp *c)
     struct exec_state *st = xcalloc(1, sizeof(*st));
     c->priv = st;
     st->timeout_ns = comp_opt_duration(c, "timeout", NULL);
-    int r = comp_run_prepare(c);
-    if (r < 0)
-        return r;
-    char **argv = NULL;
-    if (sv_as_strv(sv_get(c->spec->with, "command"), &argv) < 0 || !argv[0]) {
-        strv_free(argv);
-        comp_set_reason(c, "option 'command' must be a non-empty list of strings");
-        return -EINVAL;
-    }
-    r = comp_spawn(c, argv);
-    strv_free(argv);
-    return r;
+    return comp_start_command(c);
 }
 
 static int exec_tick(struct comp *c, int64_t now)

@@ -25,18 +25,7 @@ static const struct opt_def generic_opts[] = {
 
 static int generic_start(struct comp *c)
 {
-    int r = comp_run_prepare(c);
-    if (r < 0)
-        return r;
-    char **argv = NULL;
-    if (sv_as_strv(sv_get(c->spec->with, "command"), &argv) < 0 || !argv[0]) {
-        strv_free(argv);
-        comp_set_reason(c, "option 'command' must be a non-empty list of strings");
-        return -EINVAL;
-    }
-    r = comp_spawn(c, argv);
-    strv_free(argv);
-    return r;
+    return comp_start_command(c);
 }
 
 /* Runs the `stop` command; a failure is only a warning because the session

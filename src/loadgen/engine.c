@@ -95,6 +95,7 @@ struct worker {
     unsigned think_head, think_n;
     int64_t *pend; /* open loop: intended send times waiting for a connection */
     size_t pend_cap, pend_head, pend_n;
+    uint64_t unsent; /* open loop: due requests dropped at the queue's maximum */
     int64_t next_due;
     uint64_t rng[4];
     struct hdr *lat, *svc, *idl, *sec_h;
@@ -576,8 +577,10 @@ static int64_t pend_pop(struct worker *w)
 static void pend_push(struct worker *w, int64_t v)
 {
     if (w->pend_n == w->pend_cap) {
-        if (w->pend_cap >= PEND_MAX)
-            return; /* over 16M queued: the schedule is hopeless; drop (counted nowhere) */
+        if (w->pend_cap >= PEND_MAX) {
+            w->unsent++; /* over 16M queued: the schedule is hopeless; counted, never hidden */
+            return;
+        }
         int64_t *n = xmalloc(2 * w->pend_cap * sizeof(*n));
         for (size_t i = 0; i < w->pend_n; i++)
             n[i] = w->pend[(w->pend_head + i) % w->pend_cap];
@@ -1102,6 +1105,7 @@ int lg_wait(struct lg_run *run, struct lg_stats **out)
         run->joined = true;
     }
     struct lg_stats *st = xcalloc(1, sizeof(*st));
+    uint64_t dropped = 0;
     for (unsigned i = 0; i < run->nw; i++) {
         struct worker *w = &run->w[i];
         st->requests += w->requests;
@@ -1112,6 +1116,9 @@ int lg_wait(struct lg_run *run, struct lg_stats **out)
             st->status_class[k] += w->status_class[k];
         st->bytes_in += w->bytes_in;
         st->bytes_out += w->bytes_out;
+        /* due but never sent: dropped at the queue's maximum, or still queued at the end */
+        st->unsent += w->unsent + w->pend_n;
+        dropped += w->unsent;
     }
     st->latency = merged(run, offsetof(struct worker, lat));
     st->service = merged(run, offsetof(struct worker, svc));
@@ -1122,8 +1129,9 @@ int lg_wait(struct lg_run *run, struct lg_stats **out)
         stop_at = run->end;
     st->window_ns = stop_at > run->ws ? stop_at - run->ws : 0;
     st->achieved_rate = st->window_ns > 0 ? (double)st->requests * 1e9 / (double)st->window_ns : 0;
-    st->rate_missed = st->issue_delay && hdr_count(st->issue_delay) > 0 &&
-                      hdr_percentile(st->issue_delay, 99) > 1000000;
+    st->rate_missed = (st->issue_delay && hdr_count(st->issue_delay) > 0 &&
+                       hdr_percentile(st->issue_delay, 99) > 1000000) ||
+                      dropped > 0;
     collect_secs(run, st);
     *out = st;
     return 0;

@@ -108,7 +108,10 @@ struct lg_stats {
     struct hdr *issue_delay; /* open loop only (NULL in closed loop) */
     int64_t window_ns;       /* measured window length */
     double achieved_rate;    /* requests / window */
-    bool rate_missed;        /* open loop: issue-delay p99 above 1 ms */
+    bool rate_missed;        /* open loop: issue-delay p99 above 1 ms, or requests dropped */
+    uint64_t unsent;         /* open loop: requests that were due but never sent (the
+                              * client fell behind: still queued at the end, or dropped
+                              * past the queue's maximum of 16M) */
     struct lg_second *secs;
     size_t nsecs;
 };

@@ -478,9 +478,13 @@ static void put_open_loop(struct comp *c, const struct http_state *st, const str
     const struct hdr *d = s->issue_delay;
     if (d && hdr_count(d) && hdr_percentile_ok(d, 99))
         put_ms(c, "issue_delay_p99", (double)hdr_percentile(d, 99));
+    comp_metric(c, "unsent", NULL, NULL, (double)s->unsent);
     if (s->rate_missed)
-        comp_warn(c, "could not hold the requested rate: issue delay p99 %.3g ms",
-                  d ? (double)hdr_percentile(d, 99) / NS_PER_MS : 0.0);
+        comp_warn(c,
+                  "could not hold the requested rate: issue delay p99 %.3g ms, %llu due "
+                  "requests never sent",
+                  d ? (double)hdr_percentile(d, 99) / NS_PER_MS : 0.0,
+                  (unsigned long long)s->unsent);
 }
 
 static void put_histogram(struct comp *c, const char *name, const struct hdr *h)

@@ -13,6 +13,7 @@
  * reconnect back-off are checked by a scan of the worker's connections every
  * 5 ms, so they fire up to 5 ms late. */
 #include "loadgen/engine.h"
+#include "util/rng.h"
 
 #include "loadgen/http_parser.h"
 #include "util/hdr.h"
@@ -97,7 +98,7 @@ struct worker {
     size_t pend_cap, pend_head, pend_n;
     uint64_t unsent; /* open loop: due requests dropped at the queue's maximum */
     int64_t next_due;
-    uint64_t rng[4];
+    struct rng rng;
     struct hdr *lat, *svc, *idl, *sec_h;
     uint64_t requests, ok, errors[LG_ERR_COUNT], status_class[6], bytes_in, bytes_out;
     _Atomic uint64_t a_req, a_err;
@@ -141,54 +142,23 @@ const char *lg_err_name(enum lg_err e)
 
 /* ---- random numbers and arrivals ---- */
 
-static uint64_t splitmix64(uint64_t *x)
+static double normal(struct rng *s)
 {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t xoshiro(uint64_t *s)
-{
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
-
-/* Uniform in (0, 1]. */
-static double unif(uint64_t *s)
-{
-    return (double)((xoshiro(s) >> 11) + 1) * 0x1.0p-53;
-}
-
-static double normal(uint64_t *s)
-{
-    return sqrt(-2.0 * log(unif(s))) * cos(2.0 * M_PI * unif(s));
+    return sqrt(-2.0 * log(rng_unit_open(s))) * cos(2.0 * M_PI * rng_unit_open(s));
 }
 
 /* Gamma(k, 1): Marsaglia & Tsang; k < 1 through Gamma(k + 1) * U^(1/k). */
-static double gamma_draw(uint64_t *s, double k)
+static double gamma_draw(struct rng *s, double k)
 {
     if (k < 1.0)
-        return gamma_draw(s, k + 1.0) * pow(unif(s), 1.0 / k);
+        return gamma_draw(s, k + 1.0) * pow(rng_unit_open(s), 1.0 / k);
     double d = k - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
     for (;;) {
         double x = normal(s), v = 1.0 + c * x;
         if (v <= 0)
             continue;
         v = v * v * v;
-        double u = unif(s);
+        double u = rng_unit_open(s);
         if (log(u) < 0.5 * x * x + d - d * v + d * log(v))
             return d * v;
     }
@@ -209,9 +179,9 @@ static int64_t next_gap(struct worker *w, int64_t t)
     const struct lg_config *c = &w->run->cfg;
     double mean = 1e9 / rate_at(w->run, t), g = mean;
     if (c->arrival == LG_POISSON)
-        g = -log(unif(w->rng)) * mean;
+        g = -log(rng_unit_open(&w->rng)) * mean;
     else if (c->arrival == LG_GAMMA)
-        g = gamma_draw(w->rng, c->burstiness) / c->burstiness * mean;
+        g = gamma_draw(&w->rng, c->burstiness) / c->burstiness * mean;
     return g < 1.0 ? 1 : (int64_t)g;
 }
 
@@ -944,8 +914,7 @@ static int worker_init(struct lg_run *r, struct worker *w, unsigned idx, unsigne
     w->run = r;
     w->idx = idx;
     w->nconns = nconns;
-    for (int i = 0; i < 4; i++)
-        w->rng[i] = splitmix64(&seed);
+    rng_seed(&w->rng, seed);
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     if (w->ep < 0)
         return -errno;

@@ -350,11 +350,12 @@ static int step_status(struct http_resp_parser *p, const char *d, size_t n, size
     return HTTP_EV_STATUS;
 }
 
-static int step_header(struct http_resp_parser *p, const char *d, size_t n, size_t *used,
-                       struct http_resp_events *ev)
+/* The next line of a header or trailer section: 1 found (*ll, *raw set),
+ * HTTP_EV_NONE (0) when more bytes are needed, or an error past the limits. */
+static int section_line(struct http_resp_parser *p, const char *d, size_t n, size_t *ll,
+                        size_t *raw)
 {
-    size_t ll = 0, raw = 0;
-    int f = find_line(p, d, n, p->lim.header_line_max, &ll, &raw);
+    int f = find_line(p, d, n, p->lim.header_line_max, ll, raw);
     if (f < 0)
         return fail(p, HTTP_E_HEADER_TOO_LARGE);
     if (f == 0) {
@@ -363,6 +364,16 @@ static int step_header(struct http_resp_parser *p, const char *d, size_t n, size
             return fail(p, HTTP_E_HEADER_TOO_LARGE);
         return HTTP_EV_NONE;
     }
+    return 1;
+}
+
+static int step_header(struct http_resp_parser *p, const char *d, size_t n, size_t *used,
+                       struct http_resp_events *ev)
+{
+    size_t ll = 0, raw = 0;
+    int f = section_line(p, d, n, &ll, &raw);
+    if (f <= 0)
+        return f;
     *used = raw;
     int r = header_line(p, d, ll, raw, ev);
     if (r < 0)
@@ -373,14 +384,9 @@ static int step_header(struct http_resp_parser *p, const char *d, size_t n, size
 static int step_trailer(struct http_resp_parser *p, const char *d, size_t n, size_t *used)
 {
     size_t ll = 0, raw = 0;
-    int f = find_line(p, d, n, p->lim.header_line_max, &ll, &raw);
-    if (f < 0)
-        return fail(p, HTTP_E_HEADER_TOO_LARGE);
-    if (f == 0) {
-        if (n >= 2 && (uint64_t)p->hdr_bytes + n + 1 > p->lim.header_section_max)
-            return fail(p, HTTP_E_HEADER_TOO_LARGE);
-        return HTTP_EV_NONE;
-    }
+    int f = section_line(p, d, n, &ll, &raw);
+    if (f <= 0)
+        return f;
     *used = raw;
     if (ll == 0) {
         p->state = S_DONE;

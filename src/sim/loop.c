@@ -77,7 +77,7 @@ struct conn {
 struct worker {
     struct sim_config *cfg;
     int ep, lfd;
-    struct sim_rng rng;
+    struct rng rng;
     struct conn **heap;
     size_t nheap, heap_cap;
     struct conn *conns;     /* live connections */
@@ -561,7 +561,7 @@ static void classify(struct worker *w, struct resp *r)
     r->kind = cfg->sse_events > 0 ? R_SSE : R_NORMAL;
     r->status = cfg->status;
     r->sse_next = -1;
-    if (cfg->error_rate <= 0 || sim_rng_unit(&w->rng) >= cfg->error_rate)
+    if (cfg->error_rate <= 0 || rng_unit(&w->rng) >= cfg->error_rate)
         return;
     r->injected = true;
     w->totals.errors++;
@@ -821,7 +821,7 @@ static void worker_shutdown(struct worker *w)
 static int worker_init(struct worker *w, struct sim_config *cfg, int lfd, int index)
 {
     *w = (struct worker){.cfg = cfg, .lfd = lfd};
-    sim_rng_seed(&w->rng, cfg->seed + (uint64_t)index);
+    rng_seed(&w->rng, cfg->seed + (uint64_t)index);
     (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     if (w->ep < 0)

@@ -304,38 +304,6 @@ void sim_config_free(struct sim_config *cfg)
     cfg->host = cfg->body = NULL;
 }
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-void sim_rng_seed(struct sim_rng *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-double sim_rng_unit(struct sim_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return (double)(result >> 11) * 0x1.0p-53;
-}
-
 /* Draws are capped at one hour so that a heavy tail cannot overflow. */
 static int64_t clamp_ns(double ns)
 {
@@ -343,17 +311,17 @@ static int64_t clamp_ns(double ns)
     return ns <= 0 ? 0 : ns >= cap ? (int64_t)cap : (int64_t)ns;
 }
 
-int64_t sim_delay_draw(const struct sim_delay *d, struct sim_rng *r)
+int64_t sim_delay_draw(const struct sim_delay *d, struct rng *r)
 {
     double u, v;
     switch (d->kind) {
     case DIST_UNIFORM:
-        return d->a_ns + (int64_t)(sim_rng_unit(r) * (double)(d->b_ns - d->a_ns));
+        return d->a_ns + (int64_t)(rng_unit(r) * (double)(d->b_ns - d->a_ns));
     case DIST_EXP:
-        return clamp_ns(-(double)d->a_ns * log1p(-sim_rng_unit(r)));
+        return clamp_ns(-(double)d->a_ns * log1p(-rng_unit(r)));
     case DIST_LOGNORMAL:
-        u = 1.0 - sim_rng_unit(r); /* (0, 1] */
-        v = sim_rng_unit(r);
+        u = 1.0 - rng_unit(r); /* (0, 1] */
+        v = rng_unit(r);
         return clamp_ns((double)d->a_ns *
                         exp(d->sigma * sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v)));
     case DIST_FIXED:

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/rng.h"
+
 /* A response delay distribution. */
 enum sim_dist { DIST_FIXED, DIST_UNIFORM, DIST_EXP, DIST_LOGNORMAL };
 
@@ -61,13 +63,7 @@ void sim_config_free(struct sim_config *cfg);
 /* "10ms", "uniform:5ms,15ms", "exp:10ms", "lognormal:10ms,0.5". 0 or -EINVAL. */
 int sim_parse_delay(const char *spec, struct sim_delay *out);
 
-/* xoshiro256** state, seeded with splitmix64. */
-struct sim_rng {
-    uint64_t s[4];
-};
-void sim_rng_seed(struct sim_rng *r, uint64_t seed);
-double sim_rng_unit(struct sim_rng *r); /* uniform in [0, 1) */
-int64_t sim_delay_draw(const struct sim_delay *d, struct sim_rng *r);
+int64_t sim_delay_draw(const struct sim_delay *d, struct rng *r);
 
 /* When t lies in a stall window, the window's end; otherwise t. */
 int64_t sim_stall_release(const struct sim_config *cfg, int64_t t);

@@ -83,6 +83,9 @@ struct lg_config {
     int64_t connect_timeout_ns;
     int64_t first_byte_timeout_ns;
     int64_t request_timeout_ns;
+    /* before sleeping in epoll, poll without sleeping for up to this long
+     * after the last event (0: sleep at once); see wait_events() */
+    int64_t busy_poll_ns;
     /* histograms: significant digits (default 3), highest trackable (default 1 h) */
     int hdr_sigfigs;
     /* streaming hooks (NULL = none) */

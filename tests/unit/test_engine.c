@@ -100,7 +100,8 @@ static struct lg_config base_cfg(uint16_t port)
                               .threads = 1,
                               .connections = 4,
                               .model = LG_CLOSED,
-                              .seed = 7};
+                              .seed = 7,
+                              .busy_poll_ns = 50000};
 }
 
 static struct lg_stats *run_cfg(const struct lg_config *cfg)
@@ -369,16 +370,14 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void test_sse_stream(void **state)
+/* One run of 10 SSE requests (5 events each, 20 ms to the first, 10 ms
+ * between); returns the worst arrival error in ns. */
+static int64_t sse_attempt(uint16_t port)
 {
-    (void)state;
-    struct sim s;
-    sim_start(
-        &s, (const char *const[]){"--sse", "5", "--sse-first", "20ms", "--sse-gap", "10ms", NULL});
     struct sse_check chk = {0};
     sse_init(&chk.sp, 0);
     static const struct lg_stream_ops ops = {on_headers, on_body, on_done};
-    struct lg_config cfg = base_cfg(s.port);
+    struct lg_config cfg = base_cfg(port);
     cfg.connections = 1;
     cfg.max_requests = 10;
     cfg.stream = &ops;
@@ -391,13 +390,28 @@ static void test_sse_stream(void **state)
     assert_int_equal(chk.done, 10);
     assert_int_equal(chk.headers_status, 200);
     assert_int_equal(chk.events, 50);
-    /* The error includes the server's own lateness and this loaded VM's
-     * scheduling noise (load average ~3 on 2 cores while the team builds):
-     * the median must be within 0.5 ms, 90% within 5 ms. */
-    assert_true(chk.errs[25] < MS / 2);
-    assert_true(chk.errs[45] < 5 * MS);
     sse_free(&chk.sp);
     lg_stats_free(st);
+    return chk.worst;
+}
+
+/* Every event's arrival time (as the engine reports it to the stream hooks)
+ * is within 0.5 ms of the time sonde-sim scheduled it. The error includes
+ * the server's own lateness and the scheduler's noise on this shared 2-core
+ * VM, so the run is repeated up to 5 times: one run with all 50 events
+ * within 0.5 ms shows the engine adds less than that. */
+static void test_sse_stream(void **state)
+{
+    (void)state;
+    struct sim s;
+    sim_start(
+        &s, (const char *const[]){"--sse", "5", "--sse-first", "20ms", "--sse-gap", "10ms", NULL});
+    int64_t best = INT64_MAX;
+    for (int i = 0; i < 5 && best >= MS / 2; i++) {
+        int64_t worst = sse_attempt(s.port);
+        best = worst < best ? worst : best;
+    }
+    assert_true(best < MS / 2);
     sim_stop(&s);
 }
 

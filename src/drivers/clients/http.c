@@ -62,6 +62,8 @@ static const struct opt_def http_opts[] = {
     {"first_byte_timeout", OPT_DURATION, false, NULL, "limit from send to the first response byte",
      NULL, NULL},
     {"timeout", OPT_DURATION, false, NULL, "limit for a whole request", NULL, NULL},
+    {"busy_poll", OPT_DURATION, false, "50us",
+     "poll this long after the last event before sleeping (0s: never)", NULL, NULL},
     {NULL, 0, false, NULL, NULL, NULL, NULL},
 };
 
@@ -338,6 +340,8 @@ static int fill_config(struct comp *c, struct lg_config *cfg)
         r = opt_dur(c, "first_byte_timeout", NULL, &cfg->first_byte_timeout_ns);
     if (r == 0)
         r = opt_dur(c, "timeout", NULL, &cfg->request_timeout_ns);
+    if (r == 0)
+        r = opt_dur(c, "busy_poll", "50us", &cfg->busy_poll_ns);
     if (r == 0)
         r = fill_load_model(c, cfg);
     if (r < 0)

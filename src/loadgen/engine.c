@@ -67,6 +67,9 @@ struct conn {
     char *buf;
     size_t len, cap;
     size_t wpos;
+    const char *req; /* the current request: the run's fixed one, or wb */
+    size_t req_len;
+    struct sbuf wb;   /* per-request requests (make_request) */
     int64_t sstar, s; /* intended and actual send time of the current request */
     int64_t deadline; /* connect deadline (CONNECTING) or retry time (CLOSED) */
     int64_t wake;     /* think-time end (THINK) */
@@ -99,6 +102,8 @@ struct worker {
     uint64_t unsent; /* open loop: due requests dropped at the queue's maximum */
     int64_t next_due;
     struct rng rng;
+    struct rng req_rng; /* make_request's stream: the arrival schedule stays as seeded */
+    uint64_t seq;       /* requests built by make_request */
     struct hdr *lat, *svc, *idl, *sec_h;
     uint64_t requests, ok, errors[LG_ERR_COUNT], status_class[6], bytes_in, bytes_out;
     _Atomic uint64_t a_req, a_err;
@@ -106,7 +111,7 @@ struct worker {
     uint64_t sec_req, sec_err, sec_bytes;
     int64_t next_scan;
     int64_t now;
-    int err; /* fatal setup error */
+    int err; /* fatal error (make_request failed) */
 };
 
 struct lg_run {
@@ -502,9 +507,8 @@ static ssize_t io_write(struct conn *c, const void *buf, size_t n)
 /* Writes what is left of the request; false when the connection failed. */
 static bool conn_write(struct conn *c)
 {
-    const struct lg_config *cfg = &c->w->run->cfg;
-    while (c->wpos < cfg->request_len) {
-        ssize_t n = io_write(c, cfg->request + c->wpos, cfg->request_len - c->wpos);
+    while (c->wpos < c->req_len) {
+        ssize_t n = io_write(c, c->req + c->wpos, c->req_len - c->wpos);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
@@ -524,8 +528,36 @@ static bool conn_write(struct conn *c)
     return true;
 }
 
+/* The bytes of the next request: the fixed one, or one from make_request
+ * (false when it failed: the run stops). */
+static bool next_request(struct conn *c)
+{
+    struct worker *w = c->w;
+    const struct lg_config *cfg = &w->run->cfg;
+    if (!cfg->make_request) {
+        c->req = cfg->request;
+        c->req_len = cfg->request_len;
+        return true;
+    }
+    c->wb.len = 0;
+    uint64_t n = w->seq++ * w->run->nw + w->idx;
+    int rc = cfg->make_request(cfg->make_request_ud, w->idx, n, &w->req_rng, &c->wb);
+    if (rc != 0 || c->wb.len == 0) {
+        w->err = rc ? rc : -EINVAL;
+        request_stop(w->run, mono_ns());
+        return false;
+    }
+    c->req = c->wb.s;
+    c->req_len = c->wb.len;
+    return true;
+}
+
 static void conn_send(struct conn *c, int64_t sstar)
 {
+    if (!next_request(c)) {
+        c->st = CS_CLOSED; /* the run is stopping */
+        return;
+    }
     c->st = CS_BUSY;
     c->wpos = 0;
     c->got_first = false;
@@ -707,7 +739,7 @@ static void conn_event(struct conn *c, uint32_t evs)
         tls_step(c, mono_ns());
         return;
     }
-    if ((evs & EPOLLOUT) && c->st == CS_BUSY && c->wpos < c->w->run->cfg.request_len) {
+    if ((evs & EPOLLOUT) && c->st == CS_BUSY && c->wpos < c->req_len) {
         if (!conn_write(c))
             return;
     }
@@ -866,7 +898,7 @@ static int check_config(const struct lg_config *c, char *errbuf, size_t errlen)
     const char *m = NULL;
     if (!c->host || !*c->host || c->port == 0)
         m = "a target host and port are needed";
-    else if (!c->request || c->request_len == 0)
+    else if (!c->make_request && (!c->request || c->request_len == 0))
         m = "the request is empty";
     else if (c->threads < 1 || c->threads > 1024)
         m = "threads must be 1..1024";
@@ -930,6 +962,7 @@ static int worker_init(struct lg_run *r, struct worker *w, unsigned idx, unsigne
     w->idx = idx;
     w->nconns = nconns;
     rng_seed(&w->rng, seed);
+    rng_seed(&w->req_rng, seed ^ 0x7e3a9c1d5b2f4e68ULL);
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     if (w->ep < 0)
         return -errno;
@@ -961,6 +994,7 @@ static void worker_free(struct worker *w)
         if (w->conns[i].fd >= 0)
             close(w->conns[i].fd);
         free(w->conns[i].buf);
+        sbuf_free(&w->conns[i].wb);
     }
     if (w->ep >= 0)
         close(w->ep);
@@ -983,8 +1017,11 @@ int lg_start(const struct lg_config *cfg, struct lg_run **out, char *errbuf, siz
     r->cfg = *cfg;
     r->cfg.host = xstrdup(cfg->host);
     r->cfg.sni = xstrdup(cfg->sni);
-    r->cfg.request = xmalloc(cfg->request_len);
-    memcpy(r->cfg.request, cfg->request, cfg->request_len);
+    r->cfg.request = NULL;
+    if (cfg->request && cfg->request_len) {
+        r->cfg.request = xmalloc(cfg->request_len);
+        memcpy(r->cfg.request, cfg->request, cfg->request_len);
+    }
     pthread_mutex_init(&r->mu, NULL);
     r->nw = cfg->threads;
     r->w = xcalloc(r->nw, sizeof(*r->w));
@@ -1088,6 +1125,9 @@ int lg_wait(struct lg_run *run, struct lg_stats **out)
                 pthread_join(run->w[i].th, NULL);
         run->joined = true;
     }
+    for (unsigned i = 0; i < run->nw; i++)
+        if (run->w[i].err)
+            return run->w[i].err;
     struct lg_stats *st = xcalloc(1, sizeof(*st));
     uint64_t dropped = 0;
     for (unsigned i = 0; i < run->nw; i++) {

@@ -26,6 +26,8 @@
 #include <stdint.h>
 
 struct hdr;
+struct rng;
+struct sbuf;
 
 enum lg_model { LG_CLOSED, LG_OPEN };
 enum lg_arrival { LG_CONSTANT, LG_POISSON, LG_GAMMA };
@@ -61,6 +63,14 @@ struct lg_config {
     char *sni;     /* TLS server name, NULL = host */
     char *request; /* the complete request bytes (see http_req_build) */
     size_t request_len;
+    /* Per-request requests instead (optional; `request` is then unused):
+     * called on worker thread `worker` (0 .. threads-1) before each send with
+     * n, the request's number in the run (unique across threads, roughly in
+     * send order), and that thread's own seeded random stream; appends the
+     * complete request to out (empty on entry). A non-zero return stops the
+     * run and lg_wait() returns it. */
+    int (*make_request)(void *ud, unsigned worker, uint64_t n, struct rng *rng, struct sbuf *out);
+    void *make_request_ud;
     bool head;         /* the request is HEAD (no response body) */
     int expect_status; /* 0: 2xx and 3xx succeed; else exactly this status */
     /* concurrency */

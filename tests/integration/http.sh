@@ -86,4 +86,33 @@ out=$("$SONDE" run $R/open-no-rate.yaml 2>&1); rc=$?
 check "run refuses it too (exit 2, $rc)" test "$rc" -eq 2
 check "shipped recipes validate" "$SONDE" recipe validate recipes/benchmarks/http-sim.yaml \
   recipes/services/sonde-sim.yaml recipes/clients/http.yaml
+
+# 6. Per-request templates, as a real HTTP server (python3's http.server) received them.
+export SONDE_TEST_DIR=$PWD/tests/integration
+"$SONDE" -q run $R/template.yaml >/dev/null 2>&1; rc=$?
+check "template.yaml exits 0 ($rc)" test "$rc" -eq 0
+id=$(latest_id)
+cap="$WS/sessions/$id/trial-001/capture/work/requests.jsonl"
+check "the server saw every request with the template filled in" python3 - "$cap" <<'PY'
+import json, re, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert len(recs) >= 400, len(recs)
+uuid = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$')
+ns, rs, ids = [], set(), set()
+for r in recs:
+    m = re.fullmatch(r'/item/(\d+)\?r=(-?\d+)', r['path'])
+    assert m, r['path']
+    b = json.loads(r['body'])  # Content-Length matched the rendered body
+    assert int(r['headers']['Content-Length']) == len(r['body'].encode()), r
+    assert b['n'] == int(m.group(1)), r        # one counter value per request
+    assert b['lit'] == '{{x}}', b
+    assert uuid.match(b['id']) and uuid.match(r['headers']['X-Request-Id']), r
+    ns.append(b['n']); rs.add(int(m.group(2))); ids.add(b['id'])
+assert len(set(ns)) == len(ns), 'counter values repeat'
+for k in (0, 1):  # thread k of 2 numbers its requests k, k+2, k+4, ... with no gap
+    mine = sorted(n for n in ns if n % 2 == k)
+    assert mine == list(range(k, 2 * len(mine), 2)), (k, mine[:10])
+assert rs <= set(range(-5, 6)) and len(rs) >= 8, rs
+assert len(ids) == len(recs), 'uuids repeat'
+PY
 finish

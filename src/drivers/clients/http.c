@@ -4,6 +4,7 @@
 #include "core/session.h"
 #include "loadgen/engine.h"
 #include "loadgen/http_parser.h"
+#include "loadgen/template.h"
 #include "util/hdr.h"
 #include "util/log.h"
 #include "util/units.h"
@@ -36,6 +37,10 @@ static const struct opt_def http_opts[] = {
     {"headers", OPT_STR_MAP, false, NULL, "extra request headers", NULL, NULL},
     {"body", OPT_STR, false, NULL, "request body", NULL, NULL},
     {"body_file", OPT_STR, false, NULL, "request body read from this file at start (<= 64 MiB)",
+     NULL, NULL},
+    {"template", OPT_BOOL, false, "false",
+     "the path, header values and body are per-request templates: {{counter}}, {{random}}, "
+     "{{random:LO:HI}}, {{uuid}}",
      NULL, NULL},
     {"expect_status", OPT_INT, false, NULL, "the only successful status (default: any 2xx/3xx)",
      NULL, NULL},
@@ -71,7 +76,9 @@ struct http_state {
     struct lg_config cfg;
     struct lg_run *run;
     struct sbuf req;
-    int64_t wall_start; /* wall clock at lg_start */
+    struct tmpl *head_t, *body_t; /* with template: true */
+    struct sbuf *scratch;         /* one body buffer per worker thread */
+    int64_t wall_start;           /* wall clock at lg_start */
     bool waited;
 };
 
@@ -264,12 +271,62 @@ static int load_body(struct comp *c, char **body, size_t *len)
     return r;
 }
 
+/* template: true: one request per send (see template.h) */
+static int http_make_request(void *ud, unsigned worker, uint64_t n, struct rng *rng,
+                             struct sbuf *out)
+{
+    struct http_state *st = ud;
+    int r = tmpl_render(st->head_t, n, rng, out);
+    if (r == 0 && st->body_t) {
+        struct sbuf *body = &st->scratch[worker];
+        char cl[48];
+        body->len = 0;
+        r = tmpl_render(st->body_t, n, rng, body);
+        int k = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n\r\n", body->len);
+        r = r ? r : sbuf_add(out, cl, (size_t)k);
+        r = r ? r : sbuf_add(out, body->s ? body->s : "", body->len);
+    } else if (r == 0)
+        r = sbuf_add(out, "\r\n", 2);
+    return r;
+}
+
+/* Compiles the request head (st->req without its final CRLF) and the body into
+ * templates; fails when one is malformed or a request could outgrow a buffer. */
+static int build_templates(struct comp *c, struct http_state *st, const char *body, size_t body_len)
+{
+    char err[256] = "";
+    int r = tmpl_parse(st->req.s, st->req.len - 2, &st->head_t, err, sizeof(err));
+    if (r < 0) {
+        comp_set_reason(c, "option 'template': the path or a header: %s", err);
+        return r;
+    }
+    if (body && (r = tmpl_parse(body, body_len, &st->body_t, err, sizeof(err))) < 0) {
+        comp_set_reason(c, "option 'template': the body: %s", err);
+        return r;
+    }
+    size_t most = tmpl_max_len(st->head_t) + (st->body_t ? tmpl_max_len(st->body_t) : 0) + 64;
+    if (most >= SBUF_DEFAULT_MAX) {
+        comp_set_reason(c, "option 'template': a request could grow past 64 MiB");
+        return -EINVAL;
+    }
+    st->scratch = xcalloc(st->cfg.threads, sizeof(*st->scratch));
+    st->cfg.make_request = http_make_request;
+    st->cfg.make_request_ud = st;
+    return 0;
+}
+
 static int build_request(struct comp *c, struct http_state *st, const struct url *u)
 {
     const struct sv *hs = sv_get(c->spec->with, "headers");
     const char *method = sv_str(c->spec->with, "method", "GET");
     char **headers = NULL, *body = NULL;
     size_t body_len = 0;
+    bool tmpl = false;
+    const struct sv *tv = sv_get(c->spec->with, "template");
+    if (tv && sv_as_bool(tv, &tmpl) < 0) {
+        comp_set_reason(c, "option 'template' must be true or false");
+        return -EINVAL;
+    }
     for (size_t i = 0; hs && hs->kind == SV_MAP && i < hs->n; i++) {
         char *h = xasprintf("%s: %s", hs->kids[i]->key, hs->kids[i]->str ? hs->kids[i]->str : "");
         strv_push(&headers, h);
@@ -278,14 +335,17 @@ static int build_request(struct comp *c, struct http_state *st, const struct url
     int r = load_body(c, &body, &body_len);
     if (r == 0) {
         st->req.max = REQUEST_MAX;
+        /* with a template the head is built alone; the body follows per request */
         r = http_req_build(&st->req, method, u->host_header, u->target,
-                           (const char *const *)headers, body, body_len);
+                           (const char *const *)headers, tmpl ? NULL : body, body_len);
         if (r < 0)
             comp_set_reason(c, "cannot build the request: %s",
                             r == -ENOSPC ? "too large"
                                          : "invalid method, header (\"Name: value\", no CR/LF, "
                                            "no Content-Length) or target");
     }
+    if (r == 0 && tmpl)
+        r = build_templates(c, st, body, body_len);
     st->cfg.head = r == 0 && !strcmp(method, "HEAD");
     strv_free(headers);
     free(body);
@@ -550,6 +610,11 @@ static void http_cleanup(struct comp *c)
     lg_free(st->run); /* stops and joins the workers when cancelled mid-run */
     free(st->cfg.host);
     sbuf_free(&st->req);
+    for (unsigned i = 0; st->scratch && i < st->cfg.threads; i++)
+        sbuf_free(&st->scratch[i]);
+    free(st->scratch);
+    tmpl_free(st->head_t);
+    tmpl_free(st->body_t);
     free(st);
     c->priv = NULL;
 }
@@ -650,6 +715,24 @@ static void check_model(const struct chk *k)
     if (sv_get(k->spec->with, "ramp_from") && !sv_get(k->spec->with, "ramp"))
         chk_fail(k, "ramp_from", "'ramp_from' needs 'ramp' (how long the ramp lasts)");
 }
+/* With template: true, the texts known now must parse as templates. */
+static void check_template(const struct chk *k)
+{
+    static const char *const keys[] = {"url", "path", "body"};
+    bool on = false;
+    const char *t = chk_text(k, "template");
+    if (!t || sv_as_bool(sv_get(k->spec->with, "template"), &on) < 0 || !on)
+        return;
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(keys); i++) {
+        const char *text = chk_text(k, keys[i]);
+        struct tmpl *tp = NULL;
+        char err[256] = "";
+        if (text && tmpl_parse(text, strlen(text), &tp, err, sizeof(err)) < 0)
+            chk_fail(k, keys[i], "template %s", err);
+        tmpl_free(tp);
+    }
+}
+
 static int http_check(const struct comp_spec *spec, struct diags *d)
 {
     struct chk k = {.spec = spec, .d = d};
@@ -659,6 +742,7 @@ static int http_check(const struct comp_spec *spec, struct diags *d)
     check_target(&k);
     check_counts(&k);
     check_model(&k);
+    check_template(&k);
     return d->n + d->dropped > before ? -EINVAL : 0;
 }
 

@@ -28,6 +28,8 @@
 #define TICK_NS    (100 * 1000000LL)
 #define MAX_REASON 1024
 
+#define STATUS_EVERY_NS (10 * 1000000000LL) /* status lines when stderr is not a terminal */
+
 struct session {
     const struct bench_spec *bench;
     const struct run_opts *opts;
@@ -40,9 +42,12 @@ struct session {
     struct comp **comps; /* started or starting components of the current trial */
     size_t ncomps;
     bool progress;
-    bool tearing_down; /* a signal no longer interrupts stop steps */
-    char *tag;         /* "SONDE_SESSION_ID=<id>", in every component's environment */
-    int lock_fd;       /* <dir>/.lock, write-locked while this process runs the session */
+    bool tty;            /* stderr is a terminal: the status line is redrawn in place */
+    bool status_shown;   /* a status line is on the terminal, not yet ended */
+    int64_t status_last; /* when a status line was last printed (not on a terminal) */
+    bool tearing_down;   /* a signal no longer interrupts stop steps */
+    char *tag;           /* "SONDE_SESSION_ID=<id>", in every component's environment */
+    int lock_fd;         /* <dir>/.lock, write-locked while this process runs the session */
 };
 
 static volatile sig_atomic_t cancel_signal;
@@ -83,6 +88,14 @@ static void nap(int64_t ns)
     sigtimedwait(&set, NULL, &ts);
 }
 
+/* Erases the live status line (comp_status) before other output. */
+static void status_end(struct session *s)
+{
+    if (s->status_shown)
+        fputs("\r\033[K", stderr);
+    s->status_shown = false;
+}
+
 static void progress(struct session *s, const char *fmt, ...) SONDE_PRINTF(2, 3);
 static void progress(struct session *s, const char *fmt, ...)
 {
@@ -92,6 +105,7 @@ static void progress(struct session *s, const char *fmt, ...)
     va_start(ap, fmt);
     char *msg = xvasprintf(fmt, ap);
     va_end(ap);
+    status_end(s);
     fprintf(stderr, "sonde: %s\n", msg);
     free(msg);
 }
@@ -159,6 +173,27 @@ void comp_warn(struct comp *c, const char *fmt, ...)
     progress(c->session, "warning: %s", msg);
     free(msg);
     free(body);
+}
+
+void comp_status(struct comp *c, const char *fmt, ...)
+{
+    struct session *s = c->session;
+    int64_t now = mono_ns();
+    if (!s->progress || (!s->tty && s->status_last && now - s->status_last < STATUS_EVERY_NS))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    if (s->tty) { /* redrawn in place; the next message or the session's end erases it */
+        fprintf(stderr, "\r\033[Ksonde: %s: %s", c->spec->name, msg);
+        s->status_shown = true;
+    } else {
+        fprintf(stderr, "sonde: %s: %s\n", c->spec->name, msg);
+    }
+    fflush(stderr);
+    s->status_last = now;
+    free(msg);
 }
 
 size_t session_comps(struct session *s, struct comp ***out)
@@ -907,6 +942,7 @@ static int run_trial(struct session *s, const struct trial_spec *tr)
     store_trial_finish(s->st, s->trial_id, state, t.reason, wall_ns());
     if (t.reason) {
         store_session_set_state(s->st, s->id, "failed", t.reason);
+        status_end(s);
         fprintf(stderr, "sonde: %s failed: %s\n", trial_ord(s), t.reason);
     }
     free(t.reason);
@@ -1077,8 +1113,11 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
 {
     /* Progress goes to a terminal; piped output stays quiet unless asked (-v). */
     bool tty = isatty(STDERR_FILENO) == 1;
-    struct session s = {
-        .bench = b, .opts = o, .progress = !o->quiet && (tty || o->verbose), .lock_fd = -1};
+    struct session s = {.bench = b,
+                        .opts = o,
+                        .progress = !o->quiet && (tty || o->verbose),
+                        .tty = tty,
+                        .lock_fd = -1};
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
     cancel_signal = 0;
@@ -1119,6 +1158,7 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
     r = result;
     *session_id = xstrdup(s.id);
 out:
+    status_end(&s);
     proc_set_hurry(NULL, 0);
     restore_signals(old);
     store_close(s.st);

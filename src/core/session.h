@@ -65,6 +65,11 @@ int comp_series_point(struct comp *c, const char *name, const char *unit, const 
 struct hdr;
 int comp_histogram(struct comp *c, const char *name, const char *unit, const char *labels,
                    const struct hdr *h);
+/* A live status line for a running client (e.g. "12.0/30 s, 48213 req/s,
+ * p99 1.2 ms, 0 errors"), call it about once a second: on a terminal it is
+ * redrawn in place; with -v and no terminal a line is printed every 10 s;
+ * with -q or no terminal it is not shown. Never stored. */
+void comp_status(struct comp *c, const char *fmt, ...) SONDE_PRINTF(2, 3);
 /* A warning attached to the session (shown in reports). */
 void comp_warn(struct comp *c, const char *fmt, ...) SONDE_PRINTF(2, 3);
 /* Every component of the current trial (monitors use it to find process groups). */

@@ -115,4 +115,18 @@ for k in (0, 1):  # thread k of 2 numbers its requests k, k+2, k+4, ... with no 
 assert rs <= set(range(-5, 6)) and len(rs) >= 8, rs
 assert len(ids) == len(recs), 'uuids repeat'
 PY
+# 7. Live status: redrawn in place on a terminal (script(1) gives one), a plain
+# line with -v when stderr is not a terminal, nothing with -q.
+out=$(script -qec "'$SONDE' run $R/closed.yaml" /dev/null 2>&1); rc=$?
+check "on a terminal: exit 0 ($rc)" test "$rc" -eq 0
+check "on a terminal: a status line with rate, p99, errors" grep -qE \
+  $'\r\033\\[Ksonde: load: [0-9.]+/4 s, [0-9]+ req/s, p99 [0-9.]+ ms, [0-9]+ requests, 0 errors' <<<"$out"
+check "on a terminal: the status line is erased before the next message" grep -qE \
+  $'\r\033\\[Ksonde: trial 1: client load finished' <<<"$out"
+out=$("$SONDE" -v run $R/closed.yaml 2>&1 >/dev/null)
+check "-v without a terminal: a plain status line" grep -qE \
+  '^sonde: load: [0-9.]+/4 s, (warming up|[0-9]+ req/s)' <<<"$out"
+out=$("$SONDE" -q run $R/closed.yaml 2>&1 >/dev/null)
+check "-q: no status line" test -z "$out"
+
 finish

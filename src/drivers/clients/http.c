@@ -79,6 +79,7 @@ struct http_state {
     struct tmpl *head_t, *body_t; /* with template: true */
     struct sbuf *scratch;         /* one body buffer per worker thread */
     int64_t wall_start;           /* wall clock at lg_start */
+    int64_t status_at;            /* monotonic time of the last status line */
     bool waited;
 };
 
@@ -442,11 +443,36 @@ out:
     return r;
 }
 
+/* The live status line: elapsed time (of the duration when one is set), the
+ * last full second's rate and p99, the errors so far. */
+static void show_status(struct comp *c, struct http_state *st)
+{
+    struct lg_progress p;
+    lg_progress(st->run, &p);
+    char total[32] = "", p99[32] = "-";
+    int64_t whole = st->cfg.warmup_ns + st->cfg.duration_ns;
+    if (st->cfg.duration_ns > 0)
+        snprintf(total, sizeof(total), "/%.0f", (double)whole / 1e9);
+    if (p.p99_last_s >= 0)
+        snprintf(p99, sizeof(p99), "%.3g ms", (double)p.p99_last_s / NS_PER_MS);
+    if (p.warming_up)
+        comp_status(c, "%.1f%s s, warming up", (double)p.elapsed_ns / 1e9, total);
+    else
+        comp_status(c, "%.1f%s s, %.0f req/s, p99 %s, %llu requests, %llu errors",
+                    (double)p.elapsed_ns / 1e9, total, p.rate_last_s, p99,
+                    (unsigned long long)p.requests, (unsigned long long)p.errors);
+}
+
 static int http_tick(struct comp *c, int64_t now)
 {
     struct http_state *st = c->priv;
-    (void)now;
-    return !st || !st->run || lg_done(st->run) ? 1 : 0;
+    if (!st || !st->run || lg_done(st->run))
+        return 1;
+    if (now - st->status_at >= 1000000000LL) {
+        st->status_at = now;
+        show_status(c, st);
+    }
+    return 0;
 }
 
 static int http_stop(struct comp *c)

@@ -35,21 +35,24 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#define NS_PER_S    1000000000LL
-#define SCAN_NS     (5 * 1000000LL)
-#define BACKOFF_NS  (10 * 1000000LL)
-#define EV_BATCH    256
-#define RBUF_INIT   ((size_t)8192)
-#define RBUF_MAX    ((size_t)256 << 10)
+#define NS_PER_S   1000000000LL
+#define SCAN_NS    (5 * 1000000LL)
+#define BACKOFF_NS (10 * 1000000LL)
+#define EV_BATCH   256
+#define RBUF_SIZE  ((size_t)64 << 10) /* each worker's read buffer */
+#define CARRY_MAX                                                                                  \
+    ((size_t)16 << 10) /* a connection's unparsed tail: above the parser's line limits */
 #define PEND_INIT   ((size_t)4096)
 #define PEND_MAX    ((size_t)1 << 24)
 #define SECS_MAX    ((size_t)1 << 22)
 #define HDR_HIGHEST (3600LL * NS_PER_S)
+#define FD_MARGIN   256 /* descriptors for the rest of sonde (store, logs, pipes) */
 
 enum cstate { CS_CLOSED, CS_CONNECTING, CS_HANDSHAKE, CS_IDLE, CS_BUSY, CS_THINK };
 
@@ -63,9 +66,9 @@ struct conn {
     bool want_out;  /* EPOLLOUT is registered */
     bool got_first; /* a byte of the current response arrived */
     unsigned idle_pos;
-    unsigned fails; /* consecutive connect failures */
-    char *buf;
-    size_t len, cap;
+    unsigned fails;  /* consecutive connect failures */
+    char *buf;       /* the unparsed tail of the last read (a partial line), if any */
+    size_t len, cap; /* allocated on first use, at most CARRY_MAX */
     size_t wpos;
     const char *req; /* the current request: the run's fixed one, or wb */
     size_t req_len;
@@ -106,12 +109,14 @@ struct worker {
     uint64_t seq;       /* requests built by make_request */
     struct hdr *lat, *svc, *idl, *sec_h;
     uint64_t requests, ok, errors[LG_ERR_COUNT], status_class[6], bytes_in, bytes_out;
+    uint64_t connects;
     _Atomic uint64_t a_req, a_err;
     int64_t cur_sec;
     uint64_t sec_req, sec_err, sec_bytes;
     int64_t next_scan;
     int64_t now;
-    int err; /* fatal error (make_request failed) */
+    char *rbuf; /* RBUF_SIZE + CARRY_MAX: every read lands here (the carry first) */
+    int err;    /* fatal error (make_request failed) */
 };
 
 struct lg_run {
@@ -395,6 +400,7 @@ static void connected(struct conn *c, int64_t now)
         return;
     }
     c->fails = 0;
+    c->w->connects++;
     ep_set(c, false);
     c->st = CS_CLOSED; /* conn_ready decides */
     conn_ready(c, now, false);
@@ -619,13 +625,14 @@ static void conn_ready(struct conn *c, int64_t now, bool after_req)
     w->idle[w->nidle++] = c;
 }
 
-static void response_done(struct conn *c, int64_t t)
+/* extra: bytes followed the response (nothing was asked for them). */
+static void response_done(struct conn *c, int64_t t, bool extra)
 {
     struct worker *w = c->w;
     record_response(w, c, t);
     stream_done(c, true, LG_ERR_COUNT, t);
     bool keep = http_resp_keep_alive(&c->p);
-    if (!keep || c->len > 0) { /* closing, or bytes after the response we asked for */
+    if (!keep || extra) {
         c->st = CS_CLOSED;
         conn_close(c);
         conn_open(c, t);
@@ -634,8 +641,30 @@ static void response_done(struct conn *c, int64_t t)
     conn_ready(c, t, true);
 }
 
-/* Runs the parser over the buffer; false when the connection went away. */
-static bool conn_parse(struct conn *c, int64_t t)
+/* Keeps the unparsed tail for the next read; false when it is too long. */
+static bool carry_keep(struct conn *c, const char *tail, size_t n)
+{
+    c->len = 0;
+    if (n == 0)
+        return true;
+    if (n > CARRY_MAX)
+        return false;
+    if (n > c->cap) {
+        size_t cap = c->cap ? c->cap : 256;
+        while (cap < n)
+            cap *= 2;
+        free(c->buf);
+        c->buf = xmalloc(cap);
+        c->cap = cap;
+    }
+    memcpy(c->buf, tail, n);
+    c->len = n;
+    return true;
+}
+
+/* Runs the parser over data (the carry, then the bytes just read); false when
+ * the response completed or the connection went away. */
+static bool conn_parse(struct conn *c, const char *data, size_t len, int64_t t)
 {
     const struct lg_stream_ops *so = c->w->run->cfg.stream;
     void *ud = c->w->run->cfg.stream_ud;
@@ -643,7 +672,7 @@ static bool conn_parse(struct conn *c, int64_t t)
     for (;;) {
         size_t used = 0;
         struct http_resp_events ev;
-        int rc = http_resp_feed(&c->p, c->buf + off, c->len - off, &used, &ev);
+        int rc = http_resp_feed(&c->p, data + off, len - off, &used, &ev);
         if (rc < 0) {
             conn_fail(c, LG_ERR_PROTOCOL, t);
             return false;
@@ -656,14 +685,15 @@ static bool conn_parse(struct conn *c, int64_t t)
         else if (rc == HTTP_EV_BODY && so && so->on_body)
             so->on_body(ud, &c->rs, ev.data, ev.len, t);
         else if (rc == HTTP_EV_DONE) {
-            memmove(c->buf, c->buf + off, c->len - off);
-            c->len -= off;
-            response_done(c, t);
+            c->len = 0;
+            response_done(c, t, off < len);
             return false;
         }
     }
-    memmove(c->buf, c->buf + off, c->len - off);
-    c->len -= off;
+    if (!carry_keep(c, data + off, len - off)) {
+        conn_fail(c, LG_ERR_PROTOCOL, t);
+        return false;
+    }
     return true;
 }
 
@@ -678,23 +708,21 @@ static void conn_eof(struct conn *c, int64_t t)
     int rc = http_resp_eof(&c->p);
     if (rc == HTTP_EV_DONE) {
         c->len = 0;
-        response_done(c, t);
+        response_done(c, t, false);
         return;
     }
     conn_fail(c, rc == -HTTP_E_EOF || rc == -HTTP_E_CLOSED ? LG_ERR_READ : LG_ERR_PROTOCOL, t);
 }
 
+/* One read into the worker's buffer, after the connection's carried tail:
+ * idle connections hold no buffer, and large bodies arrive 64 KiB a read. */
 static void conn_read(struct conn *c)
 {
-    if (c->len == c->cap) {
-        if (c->cap >= RBUF_MAX) {
-            conn_fail(c, LG_ERR_PROTOCOL, mono_ns());
-            return;
-        }
-        c->cap *= 2;
-        c->buf = xrealloc(c->buf, c->cap);
-    }
-    ssize_t n = io_read(c, c->buf + c->len, c->cap - c->len);
+    char *buf = c->w->rbuf;
+    size_t have = c->len;
+    if (have)
+        memcpy(buf, c->buf, have);
+    ssize_t n = io_read(c, buf + have, RBUF_SIZE + CARRY_MAX - have);
     int64_t t = mono_ns();
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
@@ -706,7 +734,6 @@ static void conn_read(struct conn *c)
         conn_eof(c, t);
         return;
     }
-    c->len += (size_t)n;
     if (c->st != CS_BUSY) { /* bytes nobody asked for */
         conn_close(c);
         if (c->st == CS_CLOSED)
@@ -718,7 +745,7 @@ static void conn_read(struct conn *c)
         c->w->bytes_in += (uint64_t)n;
         c->w->sec_bytes += (uint64_t)n;
     }
-    if (conn_parse(c, t) && c->ssl && SSL_pending(c->ssl) > 0)
+    if (conn_parse(c, buf, have + (size_t)n, t) && c->ssl && SSL_pending(c->ssl) > 0)
         conn_read(c); /* TLS may hold decrypted bytes epoll cannot see */
 }
 
@@ -922,6 +949,25 @@ static int check_config(const struct lg_config *c, char *errbuf, size_t errlen)
     return m ? -EINVAL : 0;
 }
 
+/* Raises the soft descriptor limit to what `connections` need (plus a margin
+ * for the rest of sonde), and the hard one too where the process may. */
+static int ensure_fds(unsigned connections, char *errbuf, size_t errlen)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)connections + FD_MARGIN;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+        return 0;
+    struct rlimit want = {need, rl.rlim_max >= need ? rl.rlim_max : need};
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+        return 0;
+    snprintf(errbuf, errlen,
+             "%u connections need %llu file descriptors; the limit is %llu (hard %llu): "
+             "raise it (ulimit -n, or LimitNOFILE= for a service)",
+             connections, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+             (unsigned long long)rl.rlim_max);
+    return -EMFILE;
+}
+
 static int resolve(struct lg_run *r, char *errbuf, size_t errlen)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
@@ -947,8 +993,10 @@ static int tls_init(struct lg_run *r, char *errbuf, size_t errlen)
         return -ENOMEM;
     }
     SSL_CTX_set_verify(r->ssl_ctx, SSL_VERIFY_NONE, NULL);
-    SSL_CTX_set_mode(r->ssl_ctx,
-                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* RELEASE_BUFFERS: an idle connection holds no TLS record buffers */
+    SSL_CTX_set_mode(r->ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                     SSL_MODE_RELEASE_BUFFERS);
     r->sni = r->cfg.sni || (inet_pton(AF_INET, r->cfg.host, tmp) != 1 &&
                             inet_pton(AF_INET6, r->cfg.host, tmp) != 1);
     return 0;
@@ -967,6 +1015,7 @@ static int worker_init(struct lg_run *r, struct worker *w, unsigned idx, unsigne
     if (w->ep < 0)
         return -errno;
     w->conns = xcalloc(nconns, sizeof(*w->conns));
+    w->rbuf = xmalloc(RBUF_SIZE + CARRY_MAX);
     w->idle = xcalloc(nconns, sizeof(*w->idle));
     w->think = xcalloc(nconns, sizeof(*w->think));
     w->pend_cap = PEND_INIT;
@@ -975,8 +1024,6 @@ static int worker_init(struct lg_run *r, struct worker *w, unsigned idx, unsigne
         struct conn *c = &w->conns[i];
         c->w = w;
         c->fd = -1;
-        c->cap = RBUF_INIT;
-        c->buf = xmalloc(c->cap);
         http_resp_init(&c->p, NULL, r->cfg.head);
     }
     if (hdr_init(1, HDR_HIGHEST, sig, &w->lat) < 0 || hdr_init(1, HDR_HIGHEST, sig, &w->svc) < 0 ||
@@ -999,6 +1046,7 @@ static void worker_free(struct worker *w)
     if (w->ep >= 0)
         close(w->ep);
     free(w->conns);
+    free(w->rbuf);
     free(w->idle);
     free(w->think);
     free(w->pend);
@@ -1029,7 +1077,9 @@ int lg_start(const struct lg_config *cfg, struct lg_run **out, char *errbuf, siz
         r->w[i].ep = -1;
     atomic_store(&r->last_p99, -1);
     atomic_store(&r->last_sec, -1);
-    rc = resolve(r, errbuf, errlen);
+    rc = ensure_fds(cfg->connections, errbuf, errlen);
+    if (rc == 0)
+        rc = resolve(r, errbuf, errlen);
     if (rc == 0 && cfg->tls)
         rc = tls_init(r, errbuf, errlen);
     for (unsigned i = 0; rc == 0 && i < r->nw; i++) {
@@ -1140,6 +1190,7 @@ int lg_wait(struct lg_run *run, struct lg_stats **out)
             st->status_class[k] += w->status_class[k];
         st->bytes_in += w->bytes_in;
         st->bytes_out += w->bytes_out;
+        st->connects += w->connects;
         /* due but never sent: dropped at the queue's maximum, or still queued at the end */
         st->unsent += w->unsent + w->pend_n;
         dropped += w->unsent;

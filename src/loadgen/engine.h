@@ -116,6 +116,7 @@ struct lg_stats {
     uint64_t errors[LG_ERR_COUNT];
     uint64_t status_class[6]; /* responses by status class: [1]=1xx ... [5]=5xx, [0]=other */
     uint64_t bytes_in, bytes_out;
+    uint64_t connects;       /* connections established (TCP, and TLS when on), warm-up too */
     struct hdr *latency;     /* from intended send (== service in closed loop) */
     struct hdr *service;     /* from actual send to the last byte */
     struct hdr *issue_delay; /* open loop only (NULL in closed loop) */

@@ -32,10 +32,19 @@ struct thread_arg {
     struct sim_totals totals;
 };
 
+#define FD_WANT ((rlim_t)1 << 16) /* connections a test may open */
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_max < FD_WANT) { /* where the process may raise the hard limit */
+        struct rlimit more = {FD_WANT, FD_WANT};
+        if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+            return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }

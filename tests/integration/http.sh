@@ -129,4 +129,26 @@ check "-v without a terminal: a plain status line" grep -qE \
 out=$("$SONDE" -q run $R/closed.yaml 2>&1 >/dev/null)
 check "-q: no status line" test -z "$out"
 
+# 8. 10,000 concurrent connections from one sonde process, with sonde's memory
+# growth per connection bounded (its RSS as the process monitor sampled it,
+# against the same run with 10 connections).
+c10k() { # connections -> prints "connects requests errors sonde_rss_max"
+  "$SONDE" -q run $R/c10k.yaml --set clients.load.with.connections="$1" >/dev/null 2>&1
+  "$SONDE" report "$(latest_id)" --format json | python3 -c '
+import json, sys
+m = {(x["labels"] or {}).get("component", x["component"]) + "." + x["name"]: x["value"]
+     for x in json.load(sys.stdin)["trials"][0]["metrics"]}
+print(int(m.get("load.connects", -1)), int(m.get("load.requests", -1)),
+      int(m.get("load.errors", -1)), int(m.get("sonde.rss_bytes_max", -1)))'
+}
+read -r conn10 req10 err10 rss10 < <(c10k 10)
+read -r conn req err rss < <(c10k 10000)
+check "c10k: all 10000 connections established ($conn)" test "$conn" -eq 10000
+check "c10k: no errors ($err)" test "$err" -eq 0
+check "c10k: each user served about once a second ($req requests in 3 s)" test "$req" -ge 25000
+check "c10k: 10 connections ran too ($conn10, $req10 requests, $err10 errors)" \
+  test "$conn10" -eq 10 -a "$err10" -eq 0
+growth=$(( (rss - rss10) / 9990 ))
+check "c10k: sonde's RSS $((rss >> 20)) MiB at 10000 connections, $((rss10 >> 20)) MiB at 10: \
+$growth B per connection (bound: 2 KiB)" test "$rss10" -gt 0 -a "$growth" -lt 2048
 finish

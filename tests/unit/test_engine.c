@@ -614,6 +614,21 @@ static void test_raw_bad_responses(void **state)
     assert_true(st->ok > 0);
     assert_int_equal(total_errors(st), 0);
     lg_stats_free(st);
+
+    /* ... also when it arrives a byte at a time (every line split across
+     * reads: the unparsed tail is carried from read to read) */
+    static const char chunked_good[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+                                       "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+    raw_start(&rs, chunked_good, strlen(chunked_good), MS);
+    cfg = base_cfg(rs.port);
+    cfg.connections = 1;
+    cfg.max_requests = 2;
+    st = run_cfg(&cfg);
+    raw_stop(&rs);
+    assert_int_equal(st->ok, 2);
+    assert_int_equal(total_errors(st), 0);
+    assert_int_equal(st->bytes_in, 2 * strlen(chunked_good));
+    lg_stats_free(st);
 }
 
 static void test_bad_config(void **state)

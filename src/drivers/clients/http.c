@@ -541,6 +541,7 @@ static void put_counts(struct comp *c, const struct lg_stats *s)
             comp_metric(c, status_names[i], NULL, NULL, (double)s->status_class[i]);
     comp_metric(c, "bytes_in", "B", NULL, (double)s->bytes_in);
     comp_metric(c, "bytes_out", "B", NULL, (double)s->bytes_out);
+    comp_metric(c, "connects", NULL, NULL, (double)s->connects);
     double window = (double)s->window_ns / 1e9;
     comp_metric(c, "throughput", "req/s", NULL, window > 0 ? (double)s->requests / window : 0);
 }

@@ -1,17 +1,20 @@
 /* engine.c — the load engine: one epoll loop per worker thread (see engine.h).
  *
- * Hot path (per response): one read(), parser events, a fresh CLOCK_MONOTONIC
- * read per read() (the arrival time of those bytes, and the completion time of
- * a response they finish), per-thread histograms and counters (relaxed atomics
- * for the progress view), one write() of the next request. No allocation and
- * no lock there. Once per second per thread a mutex is taken to add that
- * second's counts and interval histogram to the run's per-second series.
+ * Hot path (per response): one read() into the worker's 64 KiB buffer (after
+ * the connection's carried partial line, if any), parser events, a fresh
+ * CLOCK_MONOTONIC read per read() (the arrival time of those bytes, and the
+ * completion time of a response they finish), per-thread histograms and
+ * counters (relaxed atomics for the progress view), one send() of the next
+ * request. No allocation and no lock there. Once per second per thread a
+ * mutex is taken to add that second's counts and interval histogram to the
+ * run's per-second series.
  *
- * Timers: epoll_pwait2 with a nanosecond timeout to the next deadline (open
- * loop arrival, end of run, think-time wake-up, timeout scan); the worker's
- * timer slack is set to 1 us. Timeouts (connect, first byte, request) and
- * reconnect back-off are checked by a scan of the worker's connections every
- * 5 ms, so they fire up to 5 ms late. */
+ * Waiting: after the last event a worker polls epoll without sleeping for up
+ * to busy_poll_ns, then sleeps in epoll_pwait2 with a nanosecond timeout to
+ * the next deadline (open loop arrival, end of run, think-time wake-up,
+ * timeout scan); its timer slack is set to 1 us. Timeouts (connect, first
+ * byte, request) and reconnect back-off are checked by a scan of the
+ * worker's connections every 5 ms, so they fire up to 5 ms late. */
 #include "loadgen/engine.h"
 #include "util/rng.h"
 

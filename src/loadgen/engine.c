@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -433,8 +434,8 @@ static void conn_open(struct conn *c, int64_t now)
         connect_failed(c, now);
 }
 
-/* ---- TLS (no certificate verification: a load generator measures, it
- * does not authenticate; SNI is sent for names) ---- */
+/* ---- TLS (certificates are verified only with tls_verify: a load generator
+ * measures, it does not authenticate; SNI is sent for names) ---- */
 
 static void tls_failed(struct conn *c, int64_t t)
 {
@@ -442,6 +443,14 @@ static void tls_failed(struct conn *c, int64_t t)
     conn_close(c);
     c->fails++;
     c->deadline = t + BACKOFF_NS;
+}
+
+/* The name the certificate must carry: a DNS name, or an IP address. */
+static bool tls_expect_name(SSL *ssl, const char *name, bool is_dns)
+{
+    if (is_dns)
+        return SSL_set1_host(ssl, name) == 1;
+    return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1;
 }
 
 /* Starts or continues the handshake; calls connected() when it is done. */
@@ -454,8 +463,13 @@ static void tls_step(struct conn *c, int64_t now)
             tls_failed(c, now);
             return;
         }
+        const char *name = r->cfg.sni ? r->cfg.sni : r->cfg.host;
         if (r->sni)
-            SSL_set_tlsext_host_name(c->ssl, r->cfg.sni ? r->cfg.sni : r->cfg.host);
+            SSL_set_tlsext_host_name(c->ssl, name);
+        if (r->cfg.tls_verify && !tls_expect_name(c->ssl, name, r->sni)) {
+            tls_failed(c, now);
+            return;
+        }
         SSL_set_connect_state(c->ssl);
         c->st = CS_HANDSHAKE;
     }
@@ -995,7 +1009,18 @@ static int tls_init(struct lg_run *r, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "cannot create a TLS context");
         return -ENOMEM;
     }
-    SSL_CTX_set_verify(r->ssl_ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_verify(r->ssl_ctx, r->cfg.tls_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    if (r->cfg.tls_verify) {
+        int ok = r->cfg.ca_file ? SSL_CTX_load_verify_locations(r->ssl_ctx, r->cfg.ca_file, NULL)
+                                : SSL_CTX_set_default_verify_paths(r->ssl_ctx);
+        if (ok != 1) {
+            char why[160];
+            ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+            snprintf(errbuf, errlen, "cannot load trusted certificates from %s: %s",
+                     r->cfg.ca_file ? r->cfg.ca_file : "the system's default paths", why);
+            return -EINVAL;
+        }
+    }
     /* RELEASE_BUFFERS: an idle connection holds no TLS record buffers */
     SSL_CTX_set_mode(r->ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
@@ -1068,6 +1093,7 @@ int lg_start(const struct lg_config *cfg, struct lg_run **out, char *errbuf, siz
     r->cfg = *cfg;
     r->cfg.host = xstrdup(cfg->host);
     r->cfg.sni = xstrdup(cfg->sni);
+    r->cfg.ca_file = xstrdup(cfg->ca_file);
     r->cfg.request = NULL;
     if (cfg->request && cfg->request_len) {
         r->cfg.request = xmalloc(cfg->request_len);
@@ -1233,6 +1259,7 @@ void lg_free(struct lg_run *run)
     free(run->w);
     free(run->cfg.host);
     free(run->cfg.sni);
+    free(run->cfg.ca_file);
     free(run->cfg.request);
     SSL_CTX_free(run->ssl_ctx);
     pthread_mutex_destroy(&run->mu);

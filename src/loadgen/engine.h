@@ -59,9 +59,11 @@ struct lg_config {
     /* target */
     char *host; /* numeric IPv4/IPv6 address or name (resolved once at start) */
     uint16_t port;
-    bool tls;      /* https */
-    char *sni;     /* TLS server name, NULL = host */
-    char *request; /* the complete request bytes (see http_req_build) */
+    bool tls;        /* https */
+    char *sni;       /* TLS server name, NULL = host */
+    bool tls_verify; /* check the server's certificate chain and name (off: measure only) */
+    char *ca_file;   /* with tls_verify: trusted CAs (PEM); NULL = the system's */
+    char *request;   /* the complete request bytes (see http_req_build) */
     size_t request_len;
     /* Per-request requests instead (optional; `request` is then unused):
      * called on worker thread `worker` (0 .. threads-1) before each send with

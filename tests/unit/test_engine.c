@@ -683,6 +683,8 @@ static void test_tls(void **state)
                    "-nodes",
                    "-subj",
                    "/CN=localhost",
+                   "-addext",
+                   "subjectAltName=DNS:localhost",
                    "-days",
                    "1",
                    "-keyout",
@@ -726,6 +728,38 @@ static void test_tls(void **state)
     assert_int_equal(total_errors(st), 0);
     assert_true(st->bytes_in > 20 * 100);
     lg_stats_free(st);
+
+    /* verified: trusted through ca_file, the name matches */
+    cfg.tls_verify = true;
+    cfg.ca_file = crt;
+    cfg.max_requests = 5;
+    st = run_cfg(&cfg);
+    assert_int_equal(st->ok, 5);
+    assert_int_equal(total_errors(st), 0);
+    lg_stats_free(st);
+    /* ... a name the certificate does not carry: every handshake fails */
+    cfg.sni = (char *)"other.example";
+    cfg.max_requests = 0;
+    cfg.duration_ns = 300 * MS;
+    st = run_cfg(&cfg);
+    assert_int_equal(st->ok, 0);
+    assert_true(st->errors[LG_ERR_TLS] > 0 && st->errors[LG_ERR_TLS] == total_errors(st));
+    lg_stats_free(st);
+    /* ... the system's CAs do not trust a self-signed certificate */
+    cfg.sni = (char *)"localhost";
+    cfg.ca_file = NULL;
+    st = run_cfg(&cfg);
+    assert_int_equal(st->ok, 0);
+    assert_true(st->errors[LG_ERR_TLS] > 0 && st->errors[LG_ERR_TLS] == total_errors(st));
+    lg_stats_free(st);
+    /* ... an unreadable CA file is a start error naming it */
+    cfg.ca_file = (char *)"/nonexistent/ca.pem";
+    struct lg_run *run = NULL;
+    assert_int_equal(lg_start(&cfg, &run, err, sizeof(err)), -EINVAL);
+    assert_null(run);
+    assert_non_null(strstr(err, "/nonexistent/ca.pem"));
+    cfg.tls_verify = false;
+    cfg.ca_file = NULL;
 
     /* plain HTTP to the TLS port: the "response" is a TLS alert, not HTTP */
     cfg.tls = false;

@@ -67,6 +67,10 @@ static const struct opt_def http_opts[] = {
     {"first_byte_timeout", OPT_DURATION, false, NULL, "limit from send to the first response byte",
      NULL, NULL},
     {"timeout", OPT_DURATION, false, NULL, "limit for a whole request", NULL, NULL},
+    {"tls_verify", OPT_BOOL, false, "false",
+     "https: check the server's certificate and name (off: encrypt, do not authenticate)", NULL,
+     NULL},
+    {"ca_file", OPT_STR, false, NULL, "with tls_verify: trusted CA certificates (PEM)", NULL, NULL},
     {"busy_poll", OPT_DURATION, false, "50us",
      "poll this long after the last event before sleeping (0s: never)", NULL, NULL},
     {NULL, 0, false, NULL, NULL, NULL, NULL},
@@ -412,6 +416,11 @@ static int fill_config(struct comp *c, struct lg_config *cfg)
     cfg->max_requests = (uint64_t)reqs;
     cfg->expect_status = (int)expect;
     cfg->hdr_sigfigs = 3;
+    const struct sv *tv = sv_get(c->spec->with, "tls_verify");
+    if (tv && sv_as_bool(tv, &cfg->tls_verify) < 0) {
+        comp_set_reason(c, "option 'tls_verify' must be true or false");
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -431,6 +440,7 @@ static int http_start(struct comp *c)
     st->cfg.host = u.host;
     st->cfg.port = u.port;
     st->cfg.tls = u.tls;
+    st->cfg.ca_file = (char *)opt_text(c->spec->with, "ca_file"); /* copied by lg_start */
     st->cfg.request = st->req.s;
     st->cfg.request_len = st->req.len;
     u.host = NULL; /* owned by cfg now */
@@ -688,6 +698,8 @@ static void check_target(const struct chk *k)
     if (url && parse_url(url, &u) < 0)
         chk_fail(k, "url", "expected http://host[:port]/path or https://..., got '%s'", url);
     url_clear(&u);
+    if (sv_get(k->spec->with, "ca_file") && !sv_get(k->spec->with, "tls_verify"))
+        chk_fail(k, "ca_file", "'ca_file' goes with 'tls_verify: true'");
     if (sv_get(k->spec->with, "body") && sv_get(k->spec->with, "body_file"))
         chk_fail(k, "body_file", "give at most one of 'body' and 'body_file'");
 }

@@ -418,8 +418,9 @@ static bool check_opts(const struct sv *map, const struct opt_def *defs, const c
 
 static void allowed_keys(enum comp_role role, bool entry, const char **out)
 {
-    static const char *const common[] = {"driver", "with", "description", "user",
-                                         "env",    "cwd",  "stop_grace",  NULL};
+    static const char *const common[] = {"driver", "with",  "description", "user",
+                                         "env",    "cwd",   "stop_grace",  "resources",
+                                         "image",  "binds", NULL};
     size_t n = 0;
     for (size_t i = 0; common[i]; i++)
         out[n++] = common[i];
@@ -457,7 +458,7 @@ static void bad_block_key(const struct sv *k, enum comp_role role, bool entry,
 static void check_block_keys(const struct sv *node, enum comp_role role, bool entry,
                              const char *path, struct diags *d)
 {
-    const char *allowed[16];
+    const char *allowed[24];
     allowed_keys(role, entry, allowed);
     for (size_t i = 0; i < node->n; i++) {
         bool found = false;
@@ -683,6 +684,165 @@ static void fill_role_fields(struct sv *node, enum comp_role role, const char *p
     }
 }
 
+/* ---- resources:, image:, binds: (batch schedulers and containers) ---- */
+
+static const struct opt_def resource_opts[] = {
+    {"nodes", OPT_INT, false, NULL, "nodes", NULL, NULL},
+    {"tasks_per_node", OPT_INT, false, NULL, "tasks (processes) per node", NULL, NULL},
+    {"cpus_per_task", OPT_INT, false, NULL, "CPUs per task", NULL, NULL},
+    {"gpus_per_node", OPT_INT, false, NULL, "GPUs per node", NULL, NULL},
+    {"gres", OPT_STR, false, NULL, "generic resources, e.g. gpu:a100:4", NULL, NULL},
+    {"mem", OPT_SIZE, false, NULL, "memory per node", NULL, NULL},
+    {"time", OPT_DURATION, false, NULL, "time limit", NULL, NULL},
+    {"partition", OPT_STR, false, NULL, "partition", NULL, NULL},
+    {"account", OPT_STR, false, NULL, "account (project) charged", NULL, NULL},
+    {"qos", OPT_STR, false, NULL, "quality of service", NULL, NULL},
+    {"constraint", OPT_STR, false, NULL, "node features, e.g. \"gpu&a100\"", NULL, NULL},
+    {"reservation", OPT_STR, false, NULL, "reservation", NULL, NULL},
+    {"exclusive", OPT_BOOL, false, NULL, "nodes not shared with other jobs", NULL, NULL},
+    {NULL, 0, false, NULL, NULL, NULL, NULL},
+};
+
+void resources_clear(struct resources *r)
+{
+    free(r->gres);
+    free(r->partition);
+    free(r->account);
+    free(r->qos);
+    free(r->constraint);
+    free(r->reservation);
+    memset(r, 0, sizeof(*r));
+    r->exclusive = -1;
+}
+
+static char *pick_str(const char *over, const char *base)
+{
+    return xstrdup(over ? over : base);
+}
+
+void resources_merge(struct resources *dst, const struct resources *base,
+                     const struct resources *over)
+{
+    struct resources r = {
+        .nodes = over->nodes ? over->nodes : base->nodes,
+        .tasks_per_node = over->tasks_per_node ? over->tasks_per_node : base->tasks_per_node,
+        .cpus_per_task = over->cpus_per_task ? over->cpus_per_task : base->cpus_per_task,
+        .gpus_per_node = over->gpus_per_node >= 0 ? over->gpus_per_node : base->gpus_per_node,
+        .mem_bytes = over->mem_bytes ? over->mem_bytes : base->mem_bytes,
+        .time_ns = over->time_ns ? over->time_ns : base->time_ns,
+        .gres = pick_str(over->gres, base->gres),
+        .partition = pick_str(over->partition, base->partition),
+        .account = pick_str(over->account, base->account),
+        .qos = pick_str(over->qos, base->qos),
+        .constraint = pick_str(over->constraint, base->constraint),
+        .reservation = pick_str(over->reservation, base->reservation),
+        .exclusive = over->exclusive >= 0 ? over->exclusive : base->exclusive,
+    };
+    *dst = r;
+}
+
+/* An integer resource in [lo, hi]; 0 when absent. */
+static void res_int(const struct sv *map, const char *key, int64_t lo, int64_t hi, const char *path,
+                    struct diags *d, int64_t *out)
+{
+    const struct sv *v = sv_get(map, key);
+    int64_t x = 0;
+    if (!v || sv_as_int(v, &x) < 0)
+        return; /* absent, or already reported by the option table */
+    if (x < lo || x > hi) {
+        char *p = path_key(path, key);
+        diags_add(d, v->pos, p, NULL, "expected a whole number from %lld to %lld, got %s",
+                  (long long)lo, (long long)hi, got(v));
+        free(p);
+        return;
+    }
+    *out = x;
+}
+
+int resources_parse(const struct sv *map, const char *path, struct diags *d, struct resources *out)
+{
+    size_t before = nerr(d);
+    resources_clear(out);
+    out->gpus_per_node = -1;
+    if (!map || map->kind == SV_NULL)
+        return 0;
+    if (!want(map, SV_MAP, "a map of resources (nodes, tasks_per_node, mem, time, ...)", path, d))
+        return -EINVAL;
+    check_opts(map, resource_opts, NULL, path, d); /* the valid keys are still read below */
+    for (size_t i = 0; i < map->n; i++) {
+        const struct sv *v = map->kids[i];
+        if (v->kind == SV_SCALAR && recipe_has_ref(v->str)) {
+            char *p = path_key(path, v->key);
+            diags_add(d, v->pos, p, NULL,
+                      "resources are fixed before the run starts: only ${matrix.*} and "
+                      "${env.*} references can be used here");
+            free(p);
+        }
+    }
+    res_int(map, "nodes", 1, 100000, path, d, &out->nodes);
+    res_int(map, "tasks_per_node", 1, 100000, path, d, &out->tasks_per_node);
+    res_int(map, "cpus_per_task", 1, 100000, path, d, &out->cpus_per_task);
+    if (sv_get(map, "gpus_per_node"))
+        res_int(map, "gpus_per_node", 0, 1024, path, d, &out->gpus_per_node);
+    const struct sv *v;
+    if ((v = sv_get(map, "mem")))
+        sv_as_size(v, &out->mem_bytes);
+    if ((v = sv_get(map, "time")))
+        sv_as_duration(v, &out->time_ns);
+    if ((v = sv_get(map, "exclusive"))) {
+        bool b = false;
+        sv_as_bool(v, &b);
+        out->exclusive = b;
+    }
+    out->gres = xstrdup(sv_str(map, "gres", NULL));
+    out->partition = xstrdup(sv_str(map, "partition", NULL));
+    out->account = xstrdup(sv_str(map, "account", NULL));
+    out->qos = xstrdup(sv_str(map, "qos", NULL));
+    out->constraint = xstrdup(sv_str(map, "constraint", NULL));
+    out->reservation = xstrdup(sv_str(map, "reservation", NULL));
+    if (sv_get(map, "time") && out->time_ns > 0 && out->time_ns < 60000000000LL) {
+        char *p = path_key(path, "time");
+        diags_add(d, sv_get(map, "time")->pos, p, NULL,
+                  "a time limit must be at least 1min (Slurm counts whole minutes)");
+        free(p);
+    }
+    return nerr(d) == before ? 0 : -EINVAL;
+}
+
+/* image: a scalar; binds: a list of "SRC[:DST[:OPTS]]" with an absolute or
+ * referenced SRC. */
+static void fill_container(const struct sv *node, const char *path, struct diags *d,
+                           struct comp_spec *s)
+{
+    get_str(node, "image", path, d, &s->image);
+    if (s->image && !*s->image) {
+        char *p = path_key(path, "image");
+        diags_add(d, sv_get(node, "image")->pos, p, NULL,
+                  "expected an image like docker://postgres:15 or a .sif path, got ''");
+        free(p);
+    }
+    const struct sv *b = sv_get(node, "binds");
+    if (!b || b->kind == SV_NULL)
+        return;
+    char *p = path_key(path, "binds");
+    if (want(b, SV_SEQ, "a list of bind mounts \"SRC[:DST[:OPTS]]\"", p, d)) {
+        for (size_t i = 0; i < b->n; i++) {
+            const struct sv *e = b->kids[i];
+            char *ep = xasprintf("%s[%zu]", p, i);
+            if (want(e, SV_SCALAR, "a bind mount \"SRC[:DST[:OPTS]]\"", ep, d)) {
+                if (e->str[0] != '/' && e->str[0] != '$')
+                    diags_add(d, e->pos, ep, NULL,
+                              "expected an absolute source path like /scratch:/data, got '%s'",
+                              e->str);
+                else
+                    strv_push(&s->binds, e->str);
+            }
+            free(ep);
+        }
+    }
+    free(p);
+}
+
 /* Checks one component block (after interpolation) and fills s from it. s->role,
  * name, node and deps are set by the caller. */
 static int check_block(struct sv *node, enum comp_role role, bool entry, const char *path,
@@ -701,6 +861,10 @@ static int check_block(struct sv *node, enum comp_role role, bool entry, const c
     fill_env(node, path, d, s);
     duration_field(node, "stop_grace", DEFAULT_STOP_GRACE, false, path, d, &s->stop_grace_ns);
     fill_role_fields(node, role, path, d, s);
+    char *rp = path_key(path, "resources");
+    resources_parse(sv_get(node, "resources"), rp, d, &s->res);
+    free(rp);
+    fill_container(node, path, d, s);
     if (nerr(d) == before && ops && ops->check)
         ops->check(s, d);
     return nerr(d) == before ? 0 : -EINVAL;
@@ -1005,8 +1169,8 @@ struct bench_ctx {
 };
 
 static const char *const bench_keys[] = {
-    "kind", "name",     "description", "backend",  "matrix", "repeat", "timeout",
-    "env",  "services", "clients",     "monitors", "report", NULL};
+    "kind",    "name", "description", "backend", "site",     "matrix", "repeat",
+    "timeout", "env",  "services",    "clients", "monitors", "report", NULL};
 
 static size_t text_size(const struct sv *v)
 {
@@ -1051,6 +1215,7 @@ static void check_top(struct bench_ctx *c)
     check_keys(doc, bench_keys, "", "a benchmark", c->d);
     interp_top(c, "description", true);
     interp_top(c, "backend", false);
+    interp_top(c, "site", false);
     interp_top(c, "repeat", false);
     interp_top(c, "timeout", false);
     interp_top(c, "report", false);
@@ -1058,6 +1223,11 @@ static void check_top(struct bench_ctx *c)
     if (v && want(v, SV_SCALAR, "a backend name like local", "backend", c->d) &&
         !recipe_name_valid(v->str, false))
         diags_add(c->d, v->pos, "backend", NULL, "expected a backend name like local, got %s",
+                  got(v));
+    v = sv_get(doc, "site");
+    if (v && want(v, SV_SCALAR, "a site profile name like meluxina", "site", c->d) &&
+        !recipe_name_valid(v->str, false))
+        diags_add(c->d, v->pos, "site", NULL, "expected a site profile name like meluxina, got %s",
                   got(v));
     c->repeat = 1;
     if ((v = sv_get(doc, "repeat")) && !recipe_has_ref(v->str ? v->str : "") &&
@@ -1440,6 +1610,9 @@ static void resolve_output(struct bench_ctx *c)
     put_str(top, "name", b->name, pos);
     put_str(top, "description", b->description, pos);
     put_str(top, "backend", b->backend, pos);
+    b->site = xstrdup(c->o && c->o->site ? c->o->site : sv_str(c->doc, "site", NULL));
+    if (b->site)
+        put_str(top, "site", b->site, pos);
     put_num(top, "repeat", (unsigned long long)c->repeat, pos);
     if (c->timeout_ns)
         put_str(top, "timeout", sv_str(c->doc, "timeout", NULL), pos);
@@ -1473,6 +1646,9 @@ void comp_spec_clear(struct comp_spec *c)
     free(c->ready.regex);
     strv_free(c->deps);
     sv_free(c->node);
+    resources_clear(&c->res);
+    free(c->image);
+    strv_free(c->binds);
     memset(c, 0, sizeof(*c));
 }
 
@@ -1499,6 +1675,7 @@ void bench_free(struct bench_spec *b)
     free(b->name);
     free(b->description);
     free(b->backend);
+    free(b->site);
     strv_free(b->report_formats);
     free(b->resolved_yaml);
     free(b);
@@ -1703,6 +1880,9 @@ int comp_spec_interp(const struct comp_spec *src, interp_lookup_fn lookup, void 
     c->cwd = rt_str(&rt, src->cwd, field_pos(n, "cwd"));
     c->port = rt_str(&rt, src->port, field_pos(n, "port"));
     c->env = rt_strv(&rt, src->env, field_pos(n, "env"));
+    resources_merge(&c->res, &src->res, &(struct resources){.gpus_per_node = -1, .exclusive = -1});
+    c->image = rt_str(&rt, src->image, field_pos(n, "image"));
+    c->binds = rt_strv(&rt, src->binds, field_pos(n, "binds"));
     struct sv_pos rp = ready ? ready->pos : field_pos(n, "ready");
     c->ready.host = rt_str(&rt, src->ready.host, rp);
     c->ready.port = rt_str(&rt, src->ready.port, rp);

@@ -63,6 +63,23 @@ struct probe_spec {
     int64_t interval_ns; /* default 200 ms */
 };
 
+/* ---- where a component runs on a batch scheduler (`resources:`) ----
+ * Read by the slurm backend (docs/slurm.md); the local backend ignores it.
+ * 0 / NULL / -1 = not given (the site profile's default, then Slurm's). */
+struct resources {
+    int64_t nodes, tasks_per_node, cpus_per_task, gpus_per_node;
+    int64_t mem_bytes; /* per node */
+    int64_t time_ns;   /* time limit */
+    char *gres, *partition, *account, *qos, *constraint, *reservation;
+    int exclusive; /* -1 not given, 0, 1 */
+};
+void resources_clear(struct resources *r);
+/* dst = base with every field set in over replacing it (deep copies). */
+void resources_merge(struct resources *dst, const struct resources *base,
+                     const struct resources *over);
+/* Validates a `resources:` map (keys, types, ranges) and fills out. */
+int resources_parse(const struct sv *map, const char *path, struct diags *d, struct resources *out);
+
 /* ---- resolved components, trials, benchmarks ---- */
 struct comp_spec {
     enum comp_role role;
@@ -78,6 +95,9 @@ struct comp_spec {
     struct probe_spec ready; /* services; kind PROBE_NONE when not given */
     int64_t stop_grace_ns;   /* default 10 s */
     int64_t interval_ns;     /* monitors: sample period, default 1 s */
+    struct resources res;    /* `resources:` (batch schedulers) */
+    char *image;             /* container image (docker://..., oras://..., a .sif path), or NULL */
+    char **binds;    /* container bind mounts "SRC[:DST[:OPTS]]", NULL-terminated, may be NULL */
     char **deps;     /* services this component refers to via ${services.X.*}, NULL-terminated */
     struct sv *node; /* the resolved block (positions, show) */
 };
@@ -97,6 +117,7 @@ struct bench_spec {
     char *name;
     char *description;
     char *backend; /* "local" unless given */
+    char *site;    /* site profile name (`site:` or --site), NULL = none */
     struct trial_spec *trials;
     size_t ntrials;
     char **report_formats; /* NULL-terminated, may be NULL */
@@ -109,6 +130,7 @@ struct recipe_opts {
     char *const
         *sets; /* "key.path=value" overrides applied before expansion (--set); may be NULL */
     const char *backend; /* overrides `backend:` when not NULL */
+    const char *site;    /* overrides `site:` when not NULL */
 };
 
 /* Parses YAML into a tree. Enforces the limits above. Errors go to d; returns

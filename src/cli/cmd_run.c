@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "backends/backend.h"
+#include "backends/slurm.h"
 #include "core/session.h"
 #include "report/report.h"
 #include "util/log.h"
@@ -13,11 +14,15 @@
 #include <unistd.h>
 
 static const char help_run[] =
-    "usage: sonde run FILE [--set KEY=VALUE]... [--backend local] [--workspace DIR] [--quiet]\n"
+    "usage: sonde run FILE [--set KEY=VALUE]... [--backend local|slurm] [--site NAME]\n"
+    "                 [--dry-run] [--workspace DIR] [--quiet]\n"
     "\n"
     "Runs every trial of a benchmark recipe, stores the results and writes the\n"
     "reports listed under `report.formats` (default text and json) into the\n"
-    "session directory. Exit status: 0 done, 1 failed, 2 invalid recipe, 130 cancelled.\n";
+    "session directory. Exit status: 0 done, 1 failed, 2 invalid recipe, 130 cancelled.\n"
+    "\n"
+    "  --site NAME   site profile for batch backends (sites/NAME.yaml; docs/slurm.md)\n"
+    "  --dry-run     with --backend slurm: print every job script, submit nothing\n";
 
 /* Writes report.<ext> for each format into the session directory. */
 static void write_reports(struct store *st, const struct session_row *row,
@@ -67,20 +72,63 @@ static int summarize(struct cli *cli, const char *id, const struct bench_spec *b
     return r;
 }
 
+/* --dry-run: the slurm backend's job scripts on stdout. */
+static int dry_run_scripts(struct cli *cli, const char *file, const struct bench_spec *b)
+{
+    if (strcmp(b->backend, "slurm") != 0) {
+        cli_error("%s: --dry-run shows batch job scripts: use it with --backend slurm (this "
+                  "recipe runs on '%s')",
+                  file, b->backend);
+        return EXIT_USAGE;
+    }
+    struct diags d = {0};
+    struct site *site = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) {
+        cli_error("out of memory");
+        return 1;
+    }
+    int r = site_load(b->site ? b->site : "generic", (struct sv_pos){.file = sv_intern(b->file)},
+                      &site, &d);
+    if (r == 0)
+        r = slurm_dry_run(b, site, cli_workspace(cli), mem, &d);
+    fclose(mem);
+    if (r == 0) { /* all or nothing: no scripts when one of them is wrong */
+        fwrite(text, 1, len, stdout);
+    } else {
+        char *msgs = diags_format(&d);
+        fputs(msgs, stderr);
+        free(msgs);
+    }
+    free(text);
+    diags_free(&d);
+    site_free(site);
+    return r < 0 ? EXIT_USAGE : 0;
+}
+
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {CLI_COMMON_OPTS,
                                          {"set", required_argument, NULL, 's'},
                                          {"backend", required_argument, NULL, 'b'},
+                                         {"site", required_argument, NULL, 'S'},
+                                         {"dry-run", no_argument, NULL, 'n'},
                                          {NULL, 0, NULL, 0}};
     char **sets = NULL;
-    const char *backend_name = NULL;
+    const char *backend_name = NULL, *site_name = NULL;
+    bool dry_run = false;
     int opt, rc = EXIT_USAGE;
     while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
         if (opt == 's')
             strv_push(&sets, optarg);
         else if (opt == 'b')
             backend_name = optarg;
+        else if (opt == 'S')
+            site_name = optarg;
+        else if (opt == 'n')
+            dry_run = true;
         else if (cli_common_opt(cli, opt, optarg, help_run) <= 0)
             goto out;
     }
@@ -88,7 +136,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         cli_usage(help_run);
         goto out;
     }
-    struct recipe_opts ro = {.catalog = cli_catalog(cli), .sets = sets, .backend = backend_name};
+    struct recipe_opts ro = {
+        .catalog = cli_catalog(cli), .sets = sets, .backend = backend_name, .site = site_name};
     struct bench_spec *b = NULL;
     struct diags d = {0};
     if (bench_resolve(argv[optind], &ro, &b, &d) < 0) {
@@ -96,6 +145,11 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         fputs(d.n ? text : "sonde: cannot read the recipe\n", stderr);
         free(text);
         diags_free(&d);
+        goto out;
+    }
+    if (dry_run) {
+        rc = dry_run_scripts(cli, argv[optind], b);
+        bench_free(b);
         goto out;
     }
     const struct backend_ops *be = backend_find(b->backend);

@@ -20,7 +20,7 @@ enum opt_type {
     OPT_ARGV_LIST, /* list of commands (each a list of scalars) */
     OPT_STR_LIST,  /* list of scalars */
     OPT_STR_MAP,   /* map of scalar values (e.g. environment) */
-    OPT_MAP,       /* map whose keys are described by fields */
+    OPT_MAP,       /* map whose keys are described by fields (NULL: any keys) */
     OPT_MAP_LIST,  /* list of maps described by fields */
 };
 

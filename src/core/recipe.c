@@ -347,8 +347,9 @@ static bool check_opt_value(const struct sv *v, const struct opt_def *o, const c
         return check_choice(v, o, path, d);
     case OPT_STR_MAP:
         return want(v, SV_MAP, "a map of strings", path, d) && check_scalar_map(v, path, false, d);
-    case OPT_MAP:
-        return want(v, SV_MAP, "a map", path, d) && check_opts(v, o->fields, NULL, path, d);
+    case OPT_MAP: /* fields NULL: any keys (the caller checks them) */
+        return want(v, SV_MAP, "a map", path, d) &&
+               (!o->fields || check_opts(v, o->fields, NULL, path, d));
     case OPT_ARGV:
     case OPT_ARGV_LIST:
     case OPT_STR_LIST:
@@ -803,7 +804,7 @@ int resources_parse(const struct sv *map, const char *path, struct diags *d, str
     if (sv_get(map, "time") && out->time_ns > 0 && out->time_ns < 60000000000LL) {
         char *p = path_key(path, "time");
         diags_add(d, sv_get(map, "time")->pos, p, NULL,
-                  "a time limit must be at least 1min (Slurm counts whole minutes)");
+                  "a time limit must be at least 1m (Slurm counts whole minutes)");
         free(p);
     }
     return nerr(d) == before ? 0 : -EINVAL;
@@ -1895,4 +1896,10 @@ int comp_spec_interp(const struct comp_spec *src, interp_lookup_fn lookup, void 
     }
     *out = c;
     return 0;
+}
+
+bool recipe_check_opts(const struct sv *map, const struct opt_def *defs, const char *path,
+                       struct diags *d)
+{
+    return check_opts(map, defs, NULL, path, d);
 }

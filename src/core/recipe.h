@@ -80,6 +80,12 @@ void resources_merge(struct resources *dst, const struct resources *base,
 /* Validates a `resources:` map (keys, types, ranges) and fills out. */
 int resources_parse(const struct sv *map, const char *path, struct diags *d, struct resources *out);
 
+/* Checks a map against an option table (unknown keys with suggestions, types,
+ * required keys); used for option-like blocks outside recipes (site profiles). */
+struct opt_def;
+bool recipe_check_opts(const struct sv *map, const struct opt_def *defs, const char *path,
+                       struct diags *d);
+
 /* ---- resolved components, trials, benchmarks ---- */
 struct comp_spec {
     enum comp_role role;

@@ -19,6 +19,7 @@ check() { # description, then a command that must succeed
   if "$@"; then ok "$d"; else bad "$d"; fi
 }
 contains() { grep -q -- "$2" <<<"$1"; } # text, fixed regex
+not_contains() { ! grep -q -- "$2" <<<"$1"; }
 finish() {
   rm -rf "$WS"
   echo "$PASS passed, $FAIL failed"

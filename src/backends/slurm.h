@@ -1,0 +1,20 @@
+/* slurm.h — the slurm backend (docs/slurm.md). This part: turning a resolved
+ * benchmark into the batch scripts sonde submits, checked against the site
+ * profile, and `sonde run --backend slurm --dry-run`, which prints them. */
+#ifndef SONDE_SLURM_H
+#define SONDE_SLURM_H
+
+#include "backends/site.h"
+#include "core/recipe.h"
+
+#include <stdio.h>
+
+/* Prints every job script of every trial of b (session "dry-run" under
+ * workspace) to out, without submitting anything. Components that run inside
+ * sonde (the http client, the node and process monitors) are listed as such.
+ * Problems (a partition the site does not have, more GPUs or CPUs than its
+ * nodes hold, a workspace path Slurm cannot take) go to d: -EINVAL. */
+int slurm_dry_run(const struct bench_spec *b, const struct site *site, const char *workspace,
+                  FILE *out, struct diags *d);
+
+#endif

@@ -153,6 +153,13 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         goto out;
     }
     const struct backend_ops *be = backend_find(b->backend);
+    if (!be && !strcmp(b->backend, "slurm")) {
+        cli_error("%s: the slurm backend does not submit jobs yet; --dry-run prints the job "
+                  "scripts it will submit (docs/slurm.md)",
+                  argv[optind]);
+        bench_free(b);
+        goto out;
+    }
     if (!be) {
         cli_error("%s: backend '%s' is not available in this build (available: local)",
                   argv[optind], b->backend);

@@ -37,6 +37,9 @@ check "unknown site is named" contains "$out" "no site profile 'nowhere'"
 out=$("$SONDE" run --dry-run $R/real.yaml 2>&1); rc=$?
 check "--dry-run on the local backend: exit 2 ($rc)" test "$rc" -eq 2
 check "... says it is for batch backends" contains "$out" "use it with --backend slurm"
+out=$("$SONDE" run --backend slurm $R/real.yaml 2>&1); rc=$?
+check "submitting is not there yet: exit 2 ($rc), said plainly" \
+  test "$rc" -eq 2 -a -n "$(grep -- 'does not submit jobs yet' <<<"$out")"
 
 # 3. A real Slurm runs the generated scripts as written: the service job keeps
 # running, the 2-task client job ends COMPLETED with each task's output in its

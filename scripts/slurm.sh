@@ -239,6 +239,20 @@ start_slurmctld() {
     || fail_with_logs "slurmctld failed to start"
 }
 
+# slurmd (22.05) initialises its cgroup plugin even with proctrack/linuxproc
+# and task/none, and fails when /sys/fs/cgroup holds no cgroup file system
+# (a chroot or a container without it): mount cgroup2 there in that case.
+ensure_cgroup() {
+  [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ] && return 0
+  [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = tmpfs ] && return 0 # cgroup v1 hierarchy
+  mkdir -p /sys/fs/cgroup 2>/dev/null || true
+  if mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null; then
+    log "mounted cgroup2 on /sys/fs/cgroup (slurmd needs a cgroup file system)"
+  else
+    log "warning: no cgroup file system on /sys/fs/cgroup and none could be mounted: slurmd may fail"
+  fi
+}
+
 start_slurmd() {
   local n=$1 args=()
   # A second slurmd on this host: slurmd -N NAME (verified with Debian 12's
@@ -345,6 +359,7 @@ do_up() {
   for n in $(node_names); do mkdir -p "$DIR/spool/slurmd-$n"; done
   start_munged
   start_slurmctld
+  ensure_cgroup
   for n in $(node_names); do start_slurmd "$n"; done
   wait_ready "$t0"
   echo "$want" >"$DIR/run/params"

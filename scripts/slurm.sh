@@ -241,12 +241,27 @@ start_slurmctld() {
 
 # slurmd (22.05) initialises its cgroup plugin even with proctrack/linuxproc
 # and task/none, and fails when /sys/fs/cgroup holds no cgroup file system
-# (a chroot or a container without it): mount cgroup2 there in that case.
+# (a chroot without it). Then mount what this process's /proc/self/cgroup
+# names: the v1 controllers under a tmpfs (as the host has them), or cgroup2.
 ensure_cgroup() {
-  [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ] && return 0
-  [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = tmpfs ] && return 0 # cgroup v1 hierarchy
+  local t; t=$(stat -fc %T /sys/fs/cgroup 2>/dev/null || true)
+  [ "$t" = cgroup2fs ] && return 0
+  [ "$t" = tmpfs ] && [ -n "$(ls /sys/fs/cgroup 2>/dev/null)" ] && return 0
   mkdir -p /sys/fs/cgroup 2>/dev/null || true
-  if mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null; then
+  local v1; v1=$(awk -F: '$2 != "" {print $2}' /proc/self/cgroup)
+  if [ -n "$v1" ]; then
+    mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup || { log "warning: cannot mount cgroups"; return 0; }
+    local c dir
+    for c in $v1; do
+      dir=${c#name=}
+      mkdir -p "/sys/fs/cgroup/$dir"
+      case "$c" in
+        name=*) mount -t cgroup -o "none,$c" cgroup "/sys/fs/cgroup/$dir" ;;
+        *) mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$dir" ;;
+      esac || log "warning: cannot mount cgroup $c"
+    done
+    log "mounted the cgroup v1 controllers ($(echo $v1)) on /sys/fs/cgroup (slurmd needs them)"
+  elif mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null; then
     log "mounted cgroup2 on /sys/fs/cgroup (slurmd needs a cgroup file system)"
   else
     log "warning: no cgroup file system on /sys/fs/cgroup and none could be mounted: slurmd may fail"

@@ -1,7 +1,6 @@
 /* site.c — site profiles (see site.h). */
 #include "backends/site.h"
 
-#include "config.h"
 #include "core/driver.h"
 #include "util/util.h"
 
@@ -42,15 +41,6 @@ static const struct opt_def site_opts[] = {
     {"container", OPT_MAP, false, NULL, "container runtime and image cache", NULL, container_opts},
     {NULL, 0, false, NULL, NULL, NULL, NULL},
 };
-
-static char **str_list(const struct sv *v)
-{
-    char **out = NULL;
-    for (size_t i = 0; v && v->kind == SV_SEQ && i < v->n; i++)
-        if (v->kids[i]->kind == SV_SCALAR)
-            strv_push(&out, v->kids[i]->str);
-    return out;
-}
 
 static void read_partitions(const struct sv *map, struct site *s, struct diags *d)
 {
@@ -104,8 +94,11 @@ int site_load_file(const char *path, struct site **out, struct diags *d)
         s->scheduler = xstrdup(sv_str(doc, "scheduler", "slurm"));
         resources_parse(sv_get(doc, "defaults"), "defaults", d, &s->defaults);
         read_partitions(sv_get(doc, "partitions"), s, d);
-        s->modules = str_list(sv_get(doc, "modules"));
-        s->setup = str_list(sv_get(doc, "setup"));
+        const struct sv *v;
+        if ((v = sv_get(doc, "modules")))
+            sv_as_strv(v, &s->modules); /* a list of strings: checked above */
+        if ((v = sv_get(doc, "setup")))
+            sv_as_strv(v, &s->setup);
         const struct sv *c = sv_get(doc, "container");
         s->runtime = xstrdup(sv_str(c, "runtime", "apptainer"));
         s->cache = xstrdup(sv_str(c, "cache", NULL));
@@ -124,15 +117,7 @@ int site_load_file(const char *path, struct site **out, struct diags *d)
 
 int site_load(const char *name, struct sv_pos at, struct site **out, struct diags *d)
 {
-    char **dirs = NULL;
-    const char *env = getenv("SONDE_SITES");
-    char *copy = xstrdup(env ? env : "");
-    char *save = NULL;
-    for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
-        strv_push(&dirs, t);
-    free(copy);
-    strv_push(&dirs, SONDE_DATADIR "/sites");
-    strv_push(&dirs, "sites");
+    char **dirs = recipe_search_dirs("SONDE_SITES", "sites");
     int r = -ENOENT;
     if (!recipe_name_valid(name, false)) {
         diags_add(d, at, "site", NULL, "invalid site name '%s' (letters, digits, '_' and '-')",

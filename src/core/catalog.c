@@ -25,21 +25,31 @@ static void add_dir(char ***dirs, const char *dir)
     strv_push(dirs, dir);
 }
 
-int catalog_init(struct catalog *c, const char *const *dirs)
+char **recipe_search_dirs(const char *env_var, const char *sub)
 {
     char **v = xcalloc(1, sizeof(*v));
+    const char *env = getenv(env_var);
+    char *copy = xstrdup(env ? env : "");
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
+        add_dir(&v, t);
+    free(copy);
+    char *installed = path_join(SONDE_DATADIR, sub);
+    add_dir(&v, installed);
+    free(installed);
+    add_dir(&v, sub);
+    return v;
+}
+
+int catalog_init(struct catalog *c, const char *const *dirs)
+{
+    char **v = NULL;
     if (dirs) {
+        v = xcalloc(1, sizeof(*v));
         for (size_t i = 0; dirs[i]; i++)
             add_dir(&v, dirs[i]);
     } else {
-        const char *env = getenv("SONDE_CATALOG");
-        char *copy = xstrdup(env ? env : "");
-        char *save = NULL;
-        for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
-            add_dir(&v, t);
-        free(copy);
-        add_dir(&v, SONDE_DATADIR "/recipes");
-        add_dir(&v, "recipes");
+        v = recipe_search_dirs("SONDE_CATALOG", "recipes");
     }
     c->dirs = v;
     return 0;

@@ -40,8 +40,11 @@ struct catalog_entry {
 struct catalog {
     char **dirs; /* searched in order; each holds benchmarks/ services/ clients/ monitors/ */
 };
-/* dirs == NULL: $SONDE_CATALOG (colon-separated), then SONDE_DATADIR/recipes,
- * then ./recipes. */
+/* Directories to search for files of one sort: those in $env_var
+ * (colon-separated), then SONDE_DATADIR/sub, then ./sub (no duplicates, at
+ * most 64). NULL-terminated; strv_free it. */
+char **recipe_search_dirs(const char *env_var, const char *sub);
+/* dirs == NULL: recipe_search_dirs("SONDE_CATALOG", "recipes"). */
 int catalog_init(struct catalog *c, const char *const *dirs);
 void catalog_free(struct catalog *c);
 /* Finds NAME of kind K (file K-dir/NAME.yaml); -ENOENT when absent. */

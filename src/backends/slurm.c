@@ -2,6 +2,7 @@
 #include "backends/slurm.h"
 
 #include "backends/slurm_script.h"
+#include "core/driver.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -15,7 +16,8 @@
  * inside sonde). */
 static bool runs_command(const struct comp_spec *c)
 {
-    return !strcmp(c->driver, "generic") || !strcmp(c->driver, "exec");
+    const struct driver_ops *ops = driver_find(c->role, c->driver);
+    return ops && ops->runs_command;
 }
 
 struct dry_ctx {

@@ -41,6 +41,9 @@ struct driver_ops {
     enum comp_role role;
     const char *summary;        /* one line for `recipe list` and docs */
     const struct opt_def *opts; /* keys under with:, terminated by {NULL} */
+    /* Its process is with.prepare's steps then with.command (comp_start_command):
+     * batch backends can run it as a job. Otherwise it runs inside sonde. */
+    bool runs_command;
     /* Extra checks beyond the option table (optional). */
     int (*check)(const struct comp_spec *spec, struct diags *d);
     /* Starts the component (spawns processes through the backend). 0 or -errno,

@@ -404,6 +404,7 @@ const struct driver_ops driver_client_exec = {
     .summary = "runs any command as the load (pgbench, fio, IOR, ...) and parses metrics from "
                "its output",
     .opts = exec_opts,
+    .runs_command = true,
     .check = exec_check,
     .start = exec_start,
     .tick = exec_tick,

@@ -53,6 +53,7 @@ const struct driver_ops driver_service_generic = {
     .role = ROLE_SERVICE,
     .summary = "any command as a service, with prepare and stop commands",
     .opts = generic_opts,
+    .runs_command = true,
     .start = generic_start,
     .stop = generic_stop,
 };

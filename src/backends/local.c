@@ -12,6 +12,7 @@ const struct backend_ops backend_local = {
     .name = "local",
     .summary = "run every component as a process group on this machine",
     .service_host = local_service_host,
+    .listen_host = "127.0.0.1",
     .spawn = proc_spawn,
     .poll = proc_poll,
     .stop = proc_stop,
@@ -19,6 +20,7 @@ const struct backend_ops backend_local = {
 
 const struct backend_ops *const backend_table[] = {
     &backend_local,
+    &backend_slurm,
     NULL,
 };
 

@@ -31,6 +31,7 @@ extern char **environ;
 #define MAX_PW_BUF          (1 << 20)
 #define REGISTRY_MAX        4096
 #define GUARDIAN_MAX_GROUPS 4096
+#define GUARDIAN_MAX_JOBS   4096
 #define DEFAULT_PATH        "/usr/local/bin:/usr/bin:/bin"
 
 /* ---- registry of leaders we spawned and have not reaped ---- */
@@ -73,27 +74,37 @@ static bool reg_has(pid_t pid)
 
 /* ---- guardian state (in sonde) ---- */
 
-enum { GUARD_ADD = 1, GUARD_DEL = 2 };
+enum { GUARD_ADD = 1, GUARD_DEL = 2, GUARD_JOB_ADD = 3, GUARD_JOB_DEL = 4 };
 struct guard_rec {
     int32_t op;
-    int32_t pgid;
+    int32_t pgid; /* GUARD_ADD, GUARD_DEL */
+    int64_t job;  /* GUARD_JOB_ADD, GUARD_JOB_DEL */
 };
 
 static int guard_fd = -1;
 static pid_t guard_pid;
 static pid_t guard_owner; /* the process that started it (forked children inherit the fd) */
 
-static void guard_send(int op, pid_t pgid)
+static void guard_send_rec(struct guard_rec rec)
 {
     if (guard_fd < 0 || guard_owner != getpid())
         return;
-    struct guard_rec rec = {.op = op, .pgid = pgid};
     ssize_t n;
     do
         n = send(guard_fd, &rec, sizeof(rec), MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof(rec))
         log_warn("cannot reach the guardian process: %s", n < 0 ? strerror(errno) : "short write");
+}
+
+static void guard_send(int op, pid_t pgid)
+{
+    guard_send_rec((struct guard_rec){.op = op, .pgid = pgid});
+}
+
+void proc_guardian_job(int64_t job, bool add)
+{
+    guard_send_rec((struct guard_rec){.op = add ? GUARD_JOB_ADD : GUARD_JOB_DEL, .job = job});
 }
 
 /* ---- /proc ---- */
@@ -830,11 +841,23 @@ size_t proc_kill_tagged(const char *tag, int sig)
 struct guardian {
     pid_t groups[GUARDIAN_MAX_GROUPS];
     size_t n;
+    int64_t jobs[GUARDIAN_MAX_JOBS];
+    size_t njobs;
     char tag[256];
 };
 
 static void guardian_apply(struct guardian *g, const struct guard_rec *rec)
 {
+    if (rec->op == GUARD_JOB_ADD && rec->job > 0 && g->njobs < GUARDIAN_MAX_JOBS) {
+        g->jobs[g->njobs++] = rec->job;
+        return;
+    }
+    for (size_t i = 0; rec->op == GUARD_JOB_DEL && i < g->njobs; i++) {
+        if (g->jobs[i] == rec->job) {
+            g->jobs[i] = g->jobs[--g->njobs];
+            return;
+        }
+    }
     if (rec->op == GUARD_ADD && rec->pgid > 0 && g->n < GUARDIAN_MAX_GROUPS) {
         g->groups[g->n++] = rec->pgid;
         return;
@@ -855,8 +878,32 @@ static bool guardian_any_alive(const struct guardian *g)
     return false;
 }
 
+/* `scancel` for every batch job sonde left behind (bounded wait). */
+static void guardian_cancel_jobs(const struct guardian *g)
+{
+    if (!g->njobs)
+        return;
+    char **argv = NULL;
+    strv_push(&argv, "scancel");
+    for (size_t i = 0; i < g->njobs; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "%lld", (long long)g->jobs[i]);
+        strv_push(&argv, id);
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int64_t deadline = mono_ns() + GUARDIAN_TERM_NS * 6;
+    while (pid > 0 && waitpid(pid, NULL, WNOHANG) == 0 && mono_ns() < deadline)
+        sleep_ns(50 * MS);
+    strv_free(argv);
+}
+
 static _Noreturn void guardian_cleanup(const struct guardian *g)
 {
+    guardian_cancel_jobs(g);
     for (size_t i = 0; i < g->n; i++) {
         kill(-g->groups[i], SIGTERM);
         kill(-g->groups[i], SIGCONT);

@@ -15,24 +15,41 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct job_spec;
+
 struct proc_spec {
     char *const *argv; /* argv[0] is looked up in PATH when it has no '/' */
     char *const
         *env_extra;   /* "KEY=VALUE" added to (or replacing in) sonde's environment; may be NULL */
     const char *cwd;  /* NULL = inherit */
     const char *user; /* NULL = as sonde; else drop to this user and its groups (needs root) */
-    const char *out_path; /* stdout appended here; NULL = /dev/null */
-    const char *err_path; /* stderr appended here; NULL = same file as out_path */
-    int stdin_fd;         /* -1 = /dev/null */
+    const char *out_path;       /* stdout appended here; NULL = /dev/null */
+    const char *err_path;       /* stderr appended here; NULL = same file as out_path */
+    int stdin_fd;               /* -1 = /dev/null */
+    const struct job_spec *job; /* batch backends (backend.h); NULL for local processes */
 };
 
 struct proc {
-    pid_t pid; /* also the process group id */
-    int64_t start_mono, start_wall;
+    pid_t pid;                      /* also the process group id; 0 for a batch job */
+    int64_t start_mono, start_wall; /* batch: submission, then when it started running */
     int64_t end_mono, end_wall;
-    bool exited; /* reaped */
-    int status;  /* raw wait status when exited */
+    bool exited; /* reaped (batch: the job ended) */
+    int status;  /* raw wait status when exited (batch: from the job's exit code) */
+    /* Batch backends only. */
+    int64_t job;       /* job id, 0 = none */
+    bool running;      /* the job has started (node is known) */
+    char node[256];    /* address of the job's first node, once running */
+    char nodes[256];   /* every node of the job (the scheduler's list syntax) */
+    char pending[128]; /* why it waits in the queue, "" when it does not */
+    char detail[256];  /* how it ended in the scheduler's words ("TIMEOUT ..."), "" = none */
+    int64_t next_poll; /* mono ns: when the scheduler is asked again */
 };
+
+/* True once p stands for something started (a process group or a batch job). */
+static inline bool proc_started(const struct proc *p)
+{
+    return p->pid > 0 || p->job > 0;
+}
 
 /* Starts argv. Errors that happen in the child before execve (no such program,
  * bad cwd, unknown user) are reported back through a close-on-exec pipe and
@@ -68,6 +85,9 @@ int proc_guardian_start(const char *tag);
 /* Sends sig to every live process (not sonde itself) whose environment holds
  * the exact entry tag; sig 0 only counts them. Returns how many were found. */
 size_t proc_kill_tagged(const char *tag, int sig);
+/* Tells the guardian about a batch job sonde submitted (add) or saw end: when
+ * sonde dies the guardian runs `scancel` for those still listed. */
+void proc_guardian_job(int64_t job, bool add);
 /* Tells the guardian all groups are stopped and lets it exit. */
 void proc_guardian_stop(void);
 

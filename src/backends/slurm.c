@@ -1,14 +1,21 @@
-/* slurm.c — the slurm backend: job scripts and the dry run (see slurm.h). */
+/* slurm.c — the slurm backend: job scripts, the dry run (see slurm.h), and
+ * backend_slurm, which submits, watches and cancels the jobs. */
 #include "backends/slurm.h"
 
+#include "backends/backend.h"
 #include "backends/slurm_script.h"
 #include "core/driver.h"
+#include "util/capture.h"
+#include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define DRY_RUN_ID "dry-run"
 
@@ -37,6 +44,8 @@ static const char *dry_lookup(void *ud, const char *ref)
         return x->self->name;
     if (!strcmp(ref, "session.id"))
         return DRY_RUN_ID;
+    if (!strcmp(ref, "self.listen"))
+        return backend_slurm.listen_host;
     if (!strcmp(ref, "self.port") && x->self->port && strcmp(x->self->port, "auto"))
         return x->self->port;
     snprintf(x->buf, sizeof(x->buf), "${%s}", ref);
@@ -86,8 +95,8 @@ static bool path_ok_for_slurm(const char *p)
 }
 
 /* One component's script (or a line saying why it has none). */
-static int dry_component(const struct comp_spec *in, const struct site *site, const char *tdir,
-                         FILE *out, struct diags *d)
+static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
+                         const struct site *site, const char *tdir, FILE *out, struct diags *d)
 {
     char *cdir = path_join(tdir, in->name), *work = path_join(cdir, "work");
     struct dry_ctx x = {.self = in, .self_dir = work};
@@ -114,9 +123,12 @@ static int dry_component(const struct comp_spec *in, const struct site *site, co
         }
         sv_as_strv(sv_get(c->with, "command"), &argv);
         char *name = xasprintf("sonde-%s-%s", DRY_RUN_ID, in->name);
-        char *outp = path_join(cdir, "stdout"), *errp = path_join(cdir, "stderr");
-        char *tout = path_join(cdir, "task-%t.stdout"), *terr = path_join(cdir, "task-%t.stderr");
-        char *comment = xasprintf("sonde %s %s (%s driver)", role, in->name, in->driver);
+        /* the paths a session uses (session.c: comp_create) */
+        char *outp = path_join(cdir, "stdout.log"), *errp = path_join(cdir, "stderr.log");
+        char *tout = path_join(cdir, "tasks/task-%t.stdout");
+        char *terr = path_join(cdir, "tasks/task-%t.stderr");
+        char *comment = xasprintf("sonde %s %s (%s driver), session %s, %s", role, in->name,
+                                  in->driver, DRY_RUN_ID, t->label);
         struct slurm_job j = {.job_name = name,
                               .comment = comment,
                               .out_path = outp,
@@ -185,10 +197,379 @@ int slurm_dry_run(const struct bench_spec *b, const struct site *site, const cha
         char *tdir = path_join(sdir, tname);
         fprintf(out, "# ==== trial %u of %zu: %s\n\n", t->index + 1, b->ntrials, t->label);
         for (size_t k = 0; k < t->ncomps; k++)
-            dry_component(&t->comps[k], site, tdir, out, d);
+            dry_component(&t->comps[k], t, site, tdir, out, d);
         free(tdir);
     }
     free(sessions);
     free(sdir);
     return d->n + d->dropped == before ? 0 : -EINVAL;
 }
+
+/* ---- running jobs: the backend_slurm ops ---- */
+
+#define MS_NS            (1000000LL)
+#define SCHED_TIMEOUT_NS (60 * 1000 * MS_NS) /* one sbatch / scontrol / scancel call */
+#define POLL_QUEUED_NS   (500 * MS_NS)
+#define POLL_RUNNING_NS  (1000 * MS_NS)
+#define STOP_EXTRA_NS    (90 * 1000 * MS_NS) /* after grace: Slurm's KillWait and cleanup */
+
+/* Runs a scheduler command; 0 when it exited 0. Else -errno with a message
+ * naming the command and what it printed last on stderr. */
+static int sched(char *const *argv, struct sbuf *out, char *err, size_t errlen)
+{
+    struct sbuf e = {.max = 64 << 10};
+    int st = capture_run(argv, out, &e, SCHED_TIMEOUT_NS);
+    int r = 0;
+    if (st == -ENOENT) {
+        snprintf(err, errlen, "cannot run %s: not found (is Slurm installed and on PATH?)",
+                 argv[0]);
+        r = st;
+    } else if (st == -ETIMEDOUT) {
+        snprintf(err, errlen, "%s did not answer within 60 s", argv[0]);
+        r = st;
+    } else if (st < 0) {
+        snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(-st));
+        r = st;
+    } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        char line[256], how[64];
+        capture_last_line(e.s, line, sizeof(line));
+        proc_describe_status(st, how, sizeof(how));
+        snprintf(err, errlen, "%s failed (%s)%s%s", argv[0], how, line[0] ? ": " : "", line);
+        r = -EIO;
+    }
+    sbuf_free(&e);
+    return r;
+}
+
+/* The value of `Key=` in one line of `scontrol show ... -o` output, up to the
+ * next space, into buf; false when absent. */
+static bool field(const char *line, const char *key, char *buf, size_t n)
+{
+    size_t klen = strlen(key);
+    for (const char *p = line; (p = strstr(p, key)) != NULL; p += klen) {
+        if ((p != line && p[-1] != ' ') || p[klen] != '=')
+            continue;
+        const char *v = p + klen + 1;
+        size_t len = strcspn(v, " \n");
+        if (len >= n)
+            len = n - 1;
+        memcpy(buf, v, len);
+        buf[len] = '\0';
+        return true;
+    }
+    return false;
+}
+
+/* The address of node `name` (NodeAddr: what slurmctld itself uses to reach
+ * it), else the name. */
+static void node_addr(const char *name, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", name);
+    char *argv[] = {"scontrol", "show", "node", "-o", (char *)name, NULL};
+    struct sbuf out = {.max = 64 << 10};
+    char err[256], addr[256];
+    if (sched(argv, &out, err, sizeof(err)) == 0 && out.s &&
+        field(out.s, "NodeAddr", addr, sizeof(addr)) && addr[0] && strcmp(addr, "(null)"))
+        snprintf(buf, n, "%s", addr);
+    sbuf_free(&out);
+}
+
+static const char *end_meaning(const char *state)
+{
+    static const char *const m[][2] = {
+        {"FAILED", "a non-zero exit code"},
+        {"TIMEOUT", "it reached its time limit"},
+        {"NODE_FAIL", "one of its nodes failed"},
+        {"PREEMPTED", "preempted by a higher-priority job"},
+        {"OUT_OF_MEMORY", "it ran out of memory"},
+        {"BOOT_FAIL", "its node failed to boot"},
+        {"DEADLINE", "it reached its deadline"},
+        {"CANCELLED", "cancelled (scancel, or an administrator)"},
+    };
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(m); i++)
+        if (!strcmp(state, m[i][0]))
+            return m[i][1];
+    return NULL;
+}
+
+static bool final_state(const char *s)
+{
+    return !strcmp(s, "COMPLETED") || end_meaning(s) || !strcmp(s, "REVOKED") ||
+           !strcmp(s, "SPECIAL_EXIT");
+}
+
+static void mark_ended(struct proc *p, int status, const char *fmt, ...) SONDE_PRINTF(3, 4);
+static void mark_ended(struct proc *p, int status, const char *fmt, ...)
+{
+    p->exited = true;
+    p->status = status;
+    p->end_mono = mono_ns();
+    p->end_wall = wall_ns();
+    p->pending[0] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->detail, sizeof(p->detail), fmt, ap);
+    va_end(ap);
+    proc_guardian_job(p->job, false);
+}
+
+void slurm_apply_job_line(struct proc *p, const char *line, char *host, size_t hostlen)
+{
+    char state[64] = "", reason[128] = "", list[256] = "", code[32] = "";
+    host[0] = '\0';
+    field(line, "JobState", state, sizeof(state));
+    field(line, "Reason", reason, sizeof(reason));
+    field(line, "BatchHost", host, hostlen);
+    if (!strcmp(host, "(null)"))
+        host[0] = '\0';
+    if (!state[0]) /* not a job line: nothing learned */
+        return;
+    field(line, "NodeList", list, sizeof(list));
+    field(line, "ExitCode", code, sizeof(code));
+    if (!strcmp(state, "PENDING") || !strcmp(state, "CONFIGURING") || !strcmp(state, "REQUEUED") ||
+        !strcmp(state, "REQUEUE_HOLD") || !strcmp(state, "RESV_DEL_HOLD")) {
+        snprintf(p->pending, sizeof(p->pending), "%s", strcmp(reason, "None") ? reason : state);
+        return;
+    }
+    if (host[0] && !p->nodes[0])
+        snprintf(p->nodes, sizeof(p->nodes), "%s", strcmp(list, "(null)") ? list : host);
+    if (!final_state(state)) { /* RUNNING, COMPLETING, SUSPENDED, ...: it has started */
+        if (!p->running) {
+            p->running = true;
+            p->pending[0] = '\0';
+            p->start_mono = mono_ns();
+            p->start_wall = wall_ns();
+        }
+        return;
+    }
+    int ec = 0, sig = 0;
+    sscanf(code, "%d:%d", &ec, &sig);
+    int status = sig ? (sig & 0x7f) : (ec & 0xff) << 8;
+    if (status == 0 && strcmp(state, "COMPLETED")) /* ended by Slurm, not by itself */
+        status = SIGTERM;
+    const char *why = end_meaning(state);
+    const char *on = p->nodes[0] ? p->nodes : host;
+    if (!strcmp(state, "COMPLETED") || !why)
+        mark_ended(p, status, "job %lld %s on %s (exit code %s)", (long long)p->job, state,
+                   on[0] ? on : "?", code[0] ? code : "?");
+    else
+        mark_ended(p, status, "job %lld %s on %s: %s (exit code %s)", (long long)p->job, state,
+                   on[0] ? on : "?", why, code[0] ? code : "?");
+}
+
+/* Asks Slurm about p's job now. */
+static void query(struct proc *p)
+{
+    char id[32], err[512];
+    snprintf(id, sizeof(id), "%lld", (long long)p->job);
+    char *argv[] = {"scontrol", "show", "job", "-o", id, NULL};
+    struct sbuf out = {.max = 1 << 20};
+    int r = sched(argv, &out, err, sizeof(err));
+    char host[256];
+    if (r == 0 && out.s) {
+        slurm_apply_job_line(p, out.s, host, sizeof(host));
+        if (host[0] && !p->node[0])
+            node_addr(host, p->node, sizeof(p->node));
+    } else if (r == -EIO && strstr(err, "Invalid job id")) /* forgotten: past MinJobAge */
+        mark_ended(p, 255 << 8,
+                   "job %lld is no longer known to Slurm (it ended while sonde was not looking)",
+                   (long long)p->job);
+    else
+        log_warn("cannot ask Slurm about job %lld: %s", (long long)p->job, err);
+    sbuf_free(&out);
+}
+
+static int slurm_poll(struct proc *p)
+{
+    if (p->exited)
+        return 1;
+    if (p->job <= 0)
+        return -EINVAL;
+    int64_t now = mono_ns();
+    if (now < p->next_poll)
+        return 0;
+    p->next_poll = now + (p->running ? POLL_RUNNING_NS : POLL_QUEUED_NS);
+    query(p);
+    return p->exited ? 1 : 0;
+}
+
+static int cancel(const struct proc *p, bool term_only)
+{
+    char id[32], err[512];
+    snprintf(id, sizeof(id), "%lld", (long long)p->job);
+    char *term[] = {"scancel", "--full", "--signal=TERM", id, NULL};
+    char *kill[] = {"scancel", id, NULL};
+    int r = sched(term_only ? term : kill, NULL, err, sizeof(err));
+    if (r < 0)
+        log_warn("%s", err);
+    return r;
+}
+
+/* Waits (asking Slurm every 250 ms) until p's job ended or until deadline. */
+static bool wait_end(struct proc *p, int64_t deadline)
+{
+    while (!p->exited && mono_ns() < deadline) {
+        p->next_poll = 0;
+        if (slurm_poll(p) == 1)
+            break;
+        sleep_ns(250 * MS_NS);
+    }
+    return p->exited;
+}
+
+/* SIGTERM to every step of the job (the command, or the srun of a fan-out),
+ * grace_ns for it to end, then scancel (SIGKILL after the site's KillWait). */
+static int slurm_stop(struct proc *p, int64_t grace_ns)
+{
+    if (p->job <= 0 || p->exited)
+        return 0;
+    p->next_poll = 0;
+    if (slurm_poll(p) == 1)
+        return 0;
+    if (grace_ns > 0 && p->running && cancel(p, true) == 0 && wait_end(p, mono_ns() + grace_ns))
+        return 0;
+    cancel(p, false);
+    if (!wait_end(p, mono_ns() + STOP_EXTRA_NS))
+        log_warn("job %lld was cancelled but Slurm still lists it", (long long)p->job);
+    return 0;
+}
+
+static const char *slurm_service_host(void)
+{
+    return NULL;
+}
+
+static int slurm_spawn(const struct proc_spec *s, struct proc *p, char *err, size_t errlen)
+{
+    const struct job_spec *j = s->job;
+    *p = (struct proc){0};
+    if (!j || !j->site) {
+        snprintf(err, errlen, "the slurm backend runs components as batch jobs (no job given)");
+        return -EINVAL;
+    }
+    struct resources res;
+    resources_merge(&res, &j->site->defaults, j->res);
+    struct slurm_job sj = {.job_name = j->name,
+                           .comment = j->comment,
+                           .out_path = s->out_path,
+                           .err_path = s->err_path ? s->err_path : s->out_path,
+                           .task_out_pattern = j->task_out_pattern,
+                           .task_err_pattern = j->task_err_pattern,
+                           .workdir = s->cwd,
+                           .res = &res,
+                           .modules = j->site->modules,
+                           .setup = j->site->setup,
+                           .runtime = j->site->runtime,
+                           .cache = j->site->cache,
+                           .image = j->image,
+                           .binds = j->binds,
+                           .env = s->env_extra,
+                           .steps = j->steps,
+                           .argv = s->argv};
+    struct sbuf text = {0}, out = {.max = 64 << 10};
+    char **argv = NULL;
+    int r = slurm_script(&sj, &text);
+    if (r < 0) {
+        snprintf(err, errlen, "no command to run");
+        goto done;
+    }
+    r = write_file_atomic(j->script_path, text.s, text.len);
+    if (r < 0) {
+        snprintf(err, errlen, "cannot write %s: %s", j->script_path, strerror(-r));
+        goto done;
+    }
+    strv_push(&argv, "sbatch");
+    strv_push(&argv, "--parsable");
+    if (s->user) { /* root only (sbatch --uid); sonde checked that it is root */
+        uid_t uid;
+        gid_t gid;
+        r = proc_lookup_user(s->user, &uid, &gid);
+        if (r < 0) {
+            snprintf(err, errlen, "no such user '%s'", s->user);
+            goto done;
+        }
+        char *u = xasprintf("--uid=%u", (unsigned)uid), *g = xasprintf("--gid=%u", (unsigned)gid);
+        strv_push(&argv, u);
+        strv_push(&argv, g);
+        free(u);
+        free(g);
+    }
+    strv_push(&argv, j->script_path);
+    r = sched(argv, &out, err, errlen);
+    if (r < 0)
+        goto done;
+    char *end = NULL;
+    long long id = out.s ? strtoll(out.s, &end, 10) : 0;
+    if (id <= 0 || !end || (*end && *end != ';' && *end != '\n')) {
+        char line[128];
+        capture_last_line(out.s, line, sizeof(line));
+        snprintf(err, errlen, "sbatch --parsable printed no job id (got '%s')", line);
+        r = -EIO;
+        goto done;
+    }
+    p->job = id;
+    p->start_mono = mono_ns();
+    p->start_wall = wall_ns();
+    p->next_poll = p->start_mono + 200 * MS_NS;
+    proc_guardian_job(id, true);
+done:
+    strv_free(argv);
+    sbuf_free(&text);
+    sbuf_free(&out);
+    resources_clear(&res);
+    return r;
+}
+
+static char **slurm_step_argv(const struct proc *p, char *const *argv)
+{
+    if (p->job <= 0 || !p->running || p->exited)
+        return NULL;
+    char **v = NULL, id[48];
+    snprintf(id, sizeof(id), "--jobid=%lld", (long long)p->job);
+    const char *pre[] = {"srun", id, "--overlap", "--nodes=1", "--ntasks=1", "--quiet"};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(pre); i++)
+        strv_push(&v, pre[i]);
+    for (size_t i = 0; argv[i]; i++)
+        strv_push(&v, argv[i]);
+    return v;
+}
+
+static size_t slurm_sweep(const char *prefix)
+{
+    char *argv[] = {"squeue", "--noheader", "--format=%i %j", NULL};
+    struct sbuf out = {.max = 16 << 20};
+    char err[512];
+    size_t n = 0;
+    if (sched(argv, &out, err, sizeof(err)) < 0) {
+        log_warn("cannot list Slurm's jobs: %s", err);
+        sbuf_free(&out);
+        return 0;
+    }
+    if (!out.s) /* no job at all */
+        return 0;
+    for (char *save = NULL, *line = strtok_r(out.s, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *sp = strchr(line, ' ');
+        if (!sp || !str_startswith(sp + 1, prefix))
+            continue;
+        *sp = '\0';
+        struct proc p = {.job = strtoll(line, NULL, 10)};
+        if (p.job > 0 && cancel(&p, false) == 0)
+            n++;
+    }
+    sbuf_free(&out);
+    return n;
+}
+
+const struct backend_ops backend_slurm = {
+    .name = "slurm",
+    .summary = "every component a Slurm batch job (sbatch), on the nodes its resources ask for",
+    .service_host = slurm_service_host,
+    .listen_host = "0.0.0.0",
+    .batch = true,
+    .spawn = slurm_spawn,
+    .poll = slurm_poll,
+    .stop = slurm_stop,
+    .step_argv = slurm_step_argv,
+    .sweep = slurm_sweep,
+};

@@ -17,4 +17,13 @@
 int slurm_dry_run(const struct bench_spec *b, const struct site *site, const char *workspace,
                   FILE *out, struct diags *d);
 
+/* Applies one line of `scontrol show job -o ID` to p (a job of backend_slurm):
+ * queued (p->pending: Slurm's reason), running (p->running, start time),
+ * or ended (p->exited, p->status from ExitCode, p->detail in Slurm's words:
+ * FAILED, TIMEOUT, NODE_FAIL, PREEMPTED, OUT_OF_MEMORY, CANCELLED ...).
+ * The job's first node (BatchHost) goes to host ("" when none yet); its
+ * address is the caller's to find. Lines that lack fields leave p queued. */
+struct proc;
+void slurm_apply_job_line(struct proc *p, const char *line, char *host, size_t hostlen);
+
 #endif

@@ -72,15 +72,12 @@ static int summarize(struct cli *cli, const char *id, const struct bench_spec *b
     return r;
 }
 
-/* --dry-run: the slurm backend's job scripts on stdout. */
-static int dry_run_scripts(struct cli *cli, const char *file, const struct bench_spec *b)
+/* The site profile of a slurm run, and every job script checked against it:
+ * scripts go to out (NULL: made and dropped). All or nothing: a problem in any
+ * script prints the problems and no script. 0, or EXIT_USAGE. */
+static int check_scripts(struct cli *cli, const struct bench_spec *b, FILE *out,
+                         struct site **site_out)
 {
-    if (strcmp(b->backend, "slurm") != 0) {
-        cli_error("%s: --dry-run shows batch job scripts: use it with --backend slurm (this "
-                  "recipe runs on '%s')",
-                  file, b->backend);
-        return EXIT_USAGE;
-    }
     struct diags d = {0};
     struct site *site = NULL;
     char *text = NULL;
@@ -95,17 +92,32 @@ static int dry_run_scripts(struct cli *cli, const char *file, const struct bench
     if (r == 0)
         r = slurm_dry_run(b, site, cli_workspace(cli), mem, &d);
     fclose(mem);
-    if (r == 0) { /* all or nothing: no scripts when one of them is wrong */
-        fwrite(text, 1, len, stdout);
-    } else {
+    if (r == 0 && out) {
+        fwrite(text, 1, len, out);
+    } else if (r < 0) {
         char *msgs = diags_format(&d);
         fputs(msgs, stderr);
         free(msgs);
     }
     free(text);
     diags_free(&d);
-    site_free(site);
+    if (r == 0 && site_out)
+        *site_out = site;
+    else
+        site_free(site);
     return r < 0 ? EXIT_USAGE : 0;
+}
+
+/* --dry-run: the slurm backend's job scripts on stdout. */
+static int dry_run_scripts(struct cli *cli, const char *file, const struct bench_spec *b)
+{
+    if (strcmp(b->backend, "slurm") != 0) {
+        cli_error("%s: --dry-run shows batch job scripts: use it with --backend slurm (this "
+                  "recipe runs on '%s')",
+                  file, b->backend);
+        return EXIT_USAGE;
+    }
+    return check_scripts(cli, b, stdout, NULL);
 }
 
 int cmd_run(struct cli *cli, int argc, char **argv)
@@ -153,22 +165,21 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         goto out;
     }
     const struct backend_ops *be = backend_find(b->backend);
-    if (!be && !strcmp(b->backend, "slurm")) {
-        cli_error("%s: the slurm backend does not submit jobs yet; --dry-run prints the job "
-                  "scripts it will submit (docs/slurm.md)",
-                  argv[optind]);
+    if (!be) {
+        cli_error("%s: backend '%s' is not available in this build (available: local, slurm)",
+                  argv[optind], b->backend);
         bench_free(b);
         goto out;
     }
-    if (!be) {
-        cli_error("%s: backend '%s' is not available in this build (available: local)",
-                  argv[optind], b->backend);
+    struct site *site = NULL; /* batch: every script is checked before the first is submitted */
+    if (be->batch && (rc = check_scripts(cli, b, NULL, &site)) != 0) {
         bench_free(b);
         goto out;
     }
     struct run_opts o = {
         .workspace = cli_workspace(cli),
         .backend = be,
+        .site = site,
         .quiet = cli->quiet,
         .verbose = log_threshold >= LOG_INFO,
     };
@@ -181,6 +192,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         rc = r == 0 ? 0 : r == 1 ? 1 : 130;
     }
     free(id);
+    site_free(site);
     bench_free(b);
 out:
     strv_free(sets);

@@ -125,7 +125,7 @@ static int walk(struct sv *v, const char *path, bool runtime, ref_fn fn, void *u
 static const char *const namespaces[] = {"matrix",   "env",   "session", "self",
                                          "services", "trial", NULL};
 static const char *const session_fields[] = {"dir", "id", NULL};
-static const char *const self_fields[] = {"host", "port", "dir", "name", NULL};
+static const char *const self_fields[] = {"host", "port", "dir", "name", "listen", NULL};
 static const char *const service_fields[] = {"host", "port", "dir", NULL};
 static const char *const trial_fields[] = {"index", "label", "repetition", NULL};
 

@@ -221,32 +221,53 @@ int64_t comp_opt_duration(const struct comp *c, const char *key, const char *def
     return ns;
 }
 
-int comp_run_prepare(struct comp *c)
+static void steps_free(char ***steps)
+{
+    for (size_t i = 0; steps && steps[i]; i++)
+        strv_free(steps[i]);
+    free(steps);
+}
+
+/* The prepare steps as argv lists (NULL-terminated; NULL when none). */
+static int prepare_steps(struct comp *c, char ****out)
 {
     const struct sv *list = sv_get(c->spec->with, "prepare");
-    if (!list)
-        return 0;
-    int64_t timeout = comp_opt_duration(c, "prepare_timeout", "5m");
-    for (size_t i = 0; list->kind == SV_SEQ && i < list->n; i++) {
+    char ***steps = NULL;
+    size_t n = 0;
+    for (size_t i = 0; list && list->kind == SV_SEQ && i < list->n; i++) {
         char **argv = NULL;
         if (sv_as_strv(list->kids[i], &argv) < 0 || !argv[0]) {
             strv_free(argv);
             comp_set_reason(c, "prepare step %zu is not a command (a list of strings)", i + 1);
+            steps_free(steps);
             return -EINVAL;
         }
+        steps = xrealloc(steps, (n + 2) * sizeof(*steps));
+        steps[n++] = argv;
+        steps[n] = NULL;
+    }
+    *out = steps;
+    return 0;
+}
+
+int comp_run_prepare(struct comp *c)
+{
+    char ***steps = NULL;
+    int r = prepare_steps(c, &steps);
+    int64_t timeout = comp_opt_duration(c, "prepare_timeout", "5m");
+    for (size_t i = 0; r == 0 && steps && steps[i]; i++) {
         char what[64];
         snprintf(what, sizeof(what), "prepare step %zu", i + 1);
-        int r = comp_run_step(c, argv, timeout, what);
-        strv_free(argv);
-        if (r < 0)
-            return r;
+        r = comp_run_step(c, steps[i], timeout, what);
     }
-    return 0;
+    steps_free(steps);
+    return r;
 }
 
 int comp_start_command(struct comp *c)
 {
-    int r = comp_run_prepare(c);
+    /* Batch backends run the prepare steps inside the job, before the command. */
+    int r = c->backend->batch ? 0 : comp_run_prepare(c);
     if (r < 0)
         return r;
     char **argv = NULL;
@@ -278,18 +299,63 @@ static char **comp_env(struct comp *c)
     return env;
 }
 
-/* The user to switch to: none when the component runs as sonde's own user. */
+/* The user to switch to: none when the component runs as sonde's own user.
+ * A batch job runs as the user who submits it: only root can submit for
+ * another (sbatch --uid); otherwise `user:` is ignored (said once, at start). */
 static const char *switch_user(const struct comp *c)
 {
     const char *u = c->spec->user;
     if (!u || geteuid() == 0)
         return u;
     struct passwd *pw = getpwuid(geteuid());
+    if (c->backend->batch)
+        return NULL;
     return pw && !strcmp(pw->pw_name, u) ? NULL : u;
 }
 
-static int spawn_to(struct comp *c, char *const *argv, const char *out, const char *err,
-                    struct proc *p)
+/* A batch job's description for the backend (the main process only). */
+static void job_fill(struct comp *c, char *const *const *steps, struct job_spec *j)
+{
+    struct session *s = c->session;
+    *j = (struct job_spec){
+        .name = c->job_name,
+        .comment = c->job_comment,
+        .script_path = c->script_path,
+        .task_out_pattern = c->task_out,
+        .task_err_pattern = c->task_err,
+        .res = &c->spec->res,
+        .site = s->opts->site,
+        .image = c->spec->image,
+        .binds = c->spec->binds,
+        .steps = steps,
+    };
+}
+
+static char *comp_where(const struct comp *c);
+
+/* The store row of a started component: running, where, its command. */
+static void comp_update_running(struct comp *c)
+{
+    char *cmd = sv_to_json(sv_get(c->spec->with, "command"));
+    char *host = comp_where(c);
+    struct component_row row = {
+        .id = c->store_id,
+        .pid = c->proc.pid,
+        .command = cmd,
+        .host = host,
+        .state = "running",
+        .exit_code = -1,
+        .started = c->proc.start_wall,
+    };
+    store_component_update(c->session->st, &row);
+    free(host);
+    free(cmd);
+}
+
+/* Starts argv through be with the component's user, cwd and environment;
+ * job: the batch job's description (NULL for a local process). */
+static int spawn_to(struct comp *c, const struct backend_ops *be, const struct job_spec *job,
+                    char *const *argv, const char *out, const char *err, struct proc *p)
 {
     char **env = comp_env(c);
     struct proc_spec ps = {
@@ -300,9 +366,10 @@ static int spawn_to(struct comp *c, char *const *argv, const char *out, const ch
         .out_path = out,
         .err_path = err,
         .stdin_fd = -1,
+        .job = job,
     };
     char errbuf[512] = "";
-    int r = c->backend->spawn(&ps, p, errbuf, sizeof(errbuf));
+    int r = be->spawn(&ps, p, errbuf, sizeof(errbuf));
     if (r < 0)
         comp_set_reason(c, "%s", errbuf[0] ? errbuf : strerror(-r));
     strv_free(env);
@@ -311,22 +378,26 @@ static int spawn_to(struct comp *c, char *const *argv, const char *out, const ch
 
 int comp_spawn(struct comp *c, char *const *argv)
 {
-    int r = spawn_to(c, argv, c->out_path, c->err_path, &c->proc);
+    int r;
+    if (c->backend->batch) {
+        char ***steps = NULL;
+        struct job_spec j;
+        r = prepare_steps(c, &steps);
+        if (r == 0) {
+            job_fill(c, (char *const *const *)steps, &j);
+            r = spawn_to(c, c->backend, &j, argv, c->out_path, c->err_path, &c->proc);
+        }
+        steps_free(steps);
+        if (r == 0)
+            progress(c->session, "%s %s: job %lld submitted (%s)", comp_role_name(c->spec->role),
+                     c->spec->name, (long long)c->proc.job, c->script_path);
+    } else {
+        r = spawn_to(c, c->backend, NULL, argv, c->out_path, c->err_path, &c->proc);
+    }
     if (r < 0)
         return r;
     c->started = true;
-    char *cmd = sv_to_json(sv_get(c->spec->with, "command"));
-    struct component_row row = {
-        .id = c->store_id,
-        .pid = c->proc.pid,
-        .command = cmd,
-        .host = c->host,
-        .state = "running",
-        .exit_code = -1,
-        .started = c->proc.start_wall,
-    };
-    store_component_update(c->session->st, &row);
-    free(cmd);
+    comp_update_running(c);
     return 0;
 }
 
@@ -343,16 +414,26 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
 {
     struct proc p = {0};
     char *cmd = argv_text(argv);
-    int r = spawn_to(c, argv, c->steps_path, NULL, &p);
+    /* On a batch backend a step runs inside the component's job (srun), started
+     * from here: a local process either way. */
+    const struct backend_ops *be = c->backend->batch ? &backend_local : c->backend;
+    char **wrapped = c->backend->batch ? c->backend->step_argv(&c->proc, argv) : NULL;
+    int r = -ESRCH;
+    if (c->backend->batch && !wrapped)
+        comp_set_reason(c, "%s (%s): the component's job is not running", what, cmd);
+    else
+        r = spawn_to(c, be, NULL, wrapped ? wrapped : argv, c->steps_path, NULL, &p);
+    strv_free(wrapped);
     if (r < 0) {
-        comp_set_reason(c, "%s: %s", what, c->reason);
+        if (r != -ESRCH)
+            comp_set_reason(c, "%s: %s", what, c->reason);
         goto out;
     }
     int64_t deadline = mono_ns() + timeout_ns;
-    while (c->backend->poll(&p) == 0) {
+    while (be->poll(&p) == 0) {
         bool interrupt = cancelled() && (!c->session->tearing_down || cancel_count >= 2);
         if (interrupt || mono_ns() > deadline) {
-            c->backend->stop(&p, grace(c));
+            be->stop(&p, grace(c));
             if (interrupt)
                 comp_set_reason(c, "%s (%s) interrupted", what, cmd);
             else
@@ -362,8 +443,19 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
         }
         nap(deadline - mono_ns());
     }
-    c->backend->stop(&p, grace(c)); /* what the step left in its group */
-    if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0) {
+    be->stop(&p, grace(c)); /* what the step left in its group */
+    bool job_ended = false;
+    if (c->backend->batch && (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0)) {
+        /* A step inside a job is cut off when the job ends (a stop command
+         * that made the service exit): that is its success, not a failure. */
+        for (int i = 0; i < 20 && !job_ended; i++) { /* it may be completing: 2 s */
+            c->proc.next_poll = 0;
+            job_ended = c->backend->poll(&c->proc) == 1;
+            if (!job_ended)
+                sleep_ns(TICK_NS);
+        }
+    }
+    if (!job_ended && (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0)) {
         char st[128];
         proc_describe_status(p.status, st, sizeof(st));
         comp_set_reason(c, "%s (%s) failed: %s (see %s)", what, cmd, st, c->steps_path);
@@ -395,8 +487,14 @@ static const char *comp_field(struct lookup_ctx *l, const char *name, const char
     struct comp *c = find_comp(l->s, name);
     if (!c)
         return NULL;
+    /* A batch job's own host is known once it runs: until then it stays
+     * written as ${self.host} (the spec is resolved again once placed). */
+    if (!strcmp(field, "host") && !c->host && l->self && !strcmp(name, l->self->name))
+        return "${self.host}";
     if (!strcmp(field, "host"))
         return c->host;
+    if (!strcmp(field, "listen"))
+        return c->backend->listen_host;
     if (!strcmp(field, "port"))
         return c->port;
     if (!strcmp(field, "dir"))
@@ -463,21 +561,31 @@ static void comp_free(struct comp *c)
     free(c->out_path);
     free(c->err_path);
     free(c->steps_path);
+    free(c->job_name);
+    free(c->job_comment);
+    free(c->script_path);
+    free(c->task_out);
+    free(c->task_err);
     free(c->host);
     free(c->port);
     free(c->reason);
     free(c);
 }
 
-/* "exited with status 3" / "was killed by signal 9 (SIGKILL)". */
-static void describe_end(int status, char *buf, size_t n)
+/* "exited with status 3" / "was killed by signal 9 (SIGKILL)" / "ended: job 12
+ * TIMEOUT on n1: it reached its time limit (exit code 0:15)". */
+static void describe_end(const struct proc *p, char *buf, size_t n)
 {
-    if (WIFEXITED(status)) {
-        snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
+    if (p->detail[0]) {
+        snprintf(buf, n, "ended: %s", p->detail);
+        return;
+    }
+    if (WIFEXITED(p->status)) {
+        snprintf(buf, n, "exited with status %d", WEXITSTATUS(p->status));
         return;
     }
     char st[128];
-    proc_describe_status(status, st, sizeof(st));
+    proc_describe_status(p->status, st, sizeof(st));
     snprintf(buf, n, "was %s", st);
 }
 
@@ -539,20 +647,44 @@ static int comp_prepare_dir(struct comp *c, char **err)
         *err = xasprintf("cannot create %s: %s", c->work_dir, strerror(-r));
         return r;
     }
-    if (!c->spec->user || geteuid() != 0)
+    char *tasks = c->backend->batch ? path_join(c->dir, "tasks") : NULL;
+    r = tasks ? mkdir_p(tasks, 0755) : 0;
+    if (r < 0) {
+        *err = xasprintf("cannot create %s: %s", tasks, strerror(-r));
+        free(tasks);
+        return r;
+    }
+    if (!c->spec->user || geteuid() != 0) {
+        free(tasks);
         return 0;
+    }
     uid_t uid;
     gid_t gid;
     if (proc_lookup_user(c->spec->user, &uid, &gid) < 0) {
         *err = xasprintf("no such user '%s'", c->spec->user);
+        free(tasks);
         return -ENOENT;
     }
-    if (chown(c->work_dir, uid, gid) < 0) {
-        *err = xasprintf("cannot give %s to user '%s': %s", c->work_dir, c->spec->user,
-                         strerror(errno));
-        return -errno;
+    /* A batch job (sbatch --uid) writes its own output files as that user:
+     * they exist beforehand, given to it, like the tasks/ directory. */
+    const char *give[] = {c->work_dir, tasks, tasks ? c->out_path : NULL,
+                          tasks ? c->err_path : NULL};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(give) && r == 0; i++) {
+        if (!give[i])
+            continue;
+        if (i >= 2) {
+            int fd = open(give[i], O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+            if (fd >= 0)
+                close(fd);
+        }
+        if (chown(give[i], uid, gid) < 0) {
+            r = -errno;
+            *err = xasprintf("cannot give %s to user '%s': %s", give[i], c->spec->user,
+                             strerror(errno));
+        }
     }
-    return check_reachable(c->work_dir, c->spec->user, err);
+    free(tasks);
+    return r < 0 ? r : check_reachable(c->work_dir, c->spec->user, err);
 }
 
 /* Creates the instance and its store row; does not start it. */
@@ -570,6 +702,17 @@ static int comp_create(struct session *s, const struct comp_spec *spec, struct c
     c->err_path = path_join(c->dir, "stderr.log");
     c->steps_path = path_join(c->dir, "steps.log");
     c->host = xstrdup(c->backend->service_host());
+    if (c->backend->batch && !(c->ops && c->ops->runs_command)) /* runs inside sonde */
+        c->host = xstrdup(backend_local.service_host());
+    if (c->backend->batch) {
+        c->job_name = xasprintf("sonde-%s-%s", s->id, spec->name);
+        c->job_comment =
+            xasprintf("sonde %s %s (%s driver), session %s, %s", comp_role_name(spec->role),
+                      spec->name, spec->driver, s->id, s->trial->label);
+        c->script_path = path_join(c->dir, "job.sh");
+        c->task_out = path_join(c->dir, "tasks/task-%t.stdout");
+        c->task_err = path_join(c->dir, "tasks/task-%t.stderr");
+    }
     s->comps = xrealloc(s->comps, (s->ncomps + 1) * sizeof(*s->comps));
     s->comps[s->ncomps++] = c;
     *out = c;
@@ -590,10 +733,17 @@ static int comp_create(struct session *s, const struct comp_spec *spec, struct c
     return 0;
 }
 
+/* "host:port" / "host"; a batch job not yet placed is "(queued)". */
+static char *comp_where(const struct comp *c)
+{
+    const char *h = c->host ? c->host : c->proc.node[0] ? c->proc.node : "(queued)";
+    return c->port ? xasprintf("%s:%s", h, c->port) : xstrdup(h);
+}
+
 static int comp_register(struct comp *c)
 {
     struct session *s = c->session;
-    char *host = c->port ? xasprintf("%s:%s", c->host, c->port) : xstrdup(c->host);
+    char *host = comp_where(c);
     struct component_row row = {
         .session = s->id,
         .trial_id = s->trial_id,
@@ -611,9 +761,25 @@ static int comp_register(struct comp *c)
     return r;
 }
 
+/* Provenance of a batch job: "job.trial-001.db" = "12345 on n1 (COMPLETED ...)". */
+static void record_job(struct comp *c)
+{
+    struct session *s = c->session;
+    if (c->proc.job <= 0)
+        return;
+    char *key = xasprintf("job.trial-%03u.%s", s->trial->index + 1, c->spec->name);
+    char *val = xasprintf("%lld nodes=%s%s%s", (long long)c->proc.job,
+                          c->proc.nodes[0] ? c->proc.nodes : "-", c->proc.detail[0] ? "; " : "",
+                          c->proc.detail);
+    store_provenance_put(s->st, s->id, key, val);
+    free(key);
+    free(val);
+}
+
 static void comp_record_end(struct comp *c, const char *state)
 {
-    char *host = c->port ? xasprintf("%s:%s", c->host, c->port) : xstrdup(c->host);
+    record_job(c);
+    char *host = comp_where(c);
     struct component_row row = {
         .id = c->store_id,
         .pid = c->proc.pid,
@@ -624,7 +790,7 @@ static void comp_record_end(struct comp *c, const char *state)
         .started = c->proc.start_wall,
         .ended = c->proc.end_wall ? c->proc.end_wall : wall_ns(),
     };
-    if (c->proc.pid > 0 && c->proc.exited) {
+    if (proc_started(&c->proc) && c->proc.exited) {
         if (WIFEXITED(c->proc.status))
             row.exit_code = WEXITSTATUS(c->proc.status);
         else if (WIFSIGNALED(c->proc.status))
@@ -674,8 +840,8 @@ static int wait_ready(struct session *s, struct comp *c, struct trial_run *t)
         if (cancelled())
             return -ECANCELED;
         if (c->backend->poll(&c->proc) == 1) {
-            char st[160];
-            describe_end(c->proc.status, st, sizeof(st));
+            char st[320];
+            describe_end(&c->proc, st, sizeof(st));
             trial_fail(t, "service %s %s before it was ready (%s; see %s)", c->spec->name, st,
                        trial_ord(s), c->dir);
             return -EIO;
@@ -705,6 +871,74 @@ static int wait_ready(struct session *s, struct comp *c, struct trial_run *t)
     }
 }
 
+/* The text of the parts of spec that go into a batch job (env, cwd, with:)
+ * still holds ${self.host}: only known once the job runs. */
+static bool job_needs_host(const struct comp_spec *spec)
+{
+    char *with = sv_to_json(spec->with);
+    bool found = with && strstr(with, "${self.host}");
+    for (size_t i = 0; spec->env && spec->env[i] && !found; i++)
+        found = strstr(spec->env[i], "${self.host}") != NULL;
+    found = found || (spec->cwd && strstr(spec->cwd, "${self.host}"));
+    free(with);
+    return found;
+}
+
+/* A batch backend's service: waits until its job runs (saying why it is
+ * queued), bounded by the trial's timeout when there is one; then its host is
+ * known and the spec is resolved again from orig with it (the readiness
+ * probe and stop command use it). */
+static int wait_placed(struct session *s, struct comp *c, const struct comp_spec *orig,
+                       struct trial_run *t)
+{
+    char shown[sizeof(c->proc.pending)] = "";
+    int64_t t0 = mono_ns(), limit = s->trial->timeout_ns;
+    while (!c->proc.running) {
+        if (cancelled())
+            return -ECANCELED;
+        if (c->backend->poll(&c->proc) == 1) {
+            char st[320];
+            describe_end(&c->proc, st, sizeof(st));
+            trial_fail(t, "service %s %s before it was ready (%s; see %s)", c->spec->name, st,
+                       trial_ord(s), c->dir);
+            return -EIO;
+        }
+        if (c->proc.running)
+            break;
+        if (c->proc.pending[0] && strcmp(shown, c->proc.pending)) {
+            progress(s, "service %s: job %lld queued (%s)", c->spec->name, (long long)c->proc.job,
+                     c->proc.pending);
+            snprintf(shown, sizeof(shown), "%s", c->proc.pending);
+        }
+        if (limit > 0 && mono_ns() - t0 >= limit) {
+            char dur[32];
+            format_duration(limit, dur, sizeof(dur));
+            trial_fail(t, "service %s: job %lld still queued after %s (the trial's timeout): %s",
+                       c->spec->name, (long long)c->proc.job, dur,
+                       c->proc.pending[0] ? c->proc.pending : "no reason given");
+            return -ETIMEDOUT;
+        }
+        nap(TICK_NS);
+    }
+    free(c->host);
+    c->host = xstrdup(c->proc.node);
+    progress(s, "service %s: job %lld running on %s (%s)", c->spec->name, (long long)c->proc.job,
+             c->proc.nodes, c->host);
+    struct comp_spec *inst = NULL;
+    char *err = NULL;
+    if (spec_instantiate(s, orig, &inst, &err) < 0) {
+        trial_fail(t, "service %s: %s", c->spec->name, err);
+        free(err);
+        return -EINVAL;
+    }
+    comp_spec_free(c->spec);
+    c->spec = inst;
+    if (inst->ready.kind == PROBE_TCP && !inst->ready.host) /* its node, not this host */
+        inst->ready.host = xstrdup(c->host);
+    comp_update_running(c);
+    return 0;
+}
+
 static int start_one(struct session *s, const struct comp_spec *spec, struct trial_run *t)
 {
     struct comp *c = NULL;
@@ -714,6 +948,12 @@ static int start_one(struct session *s, const struct comp_spec *spec, struct tri
     if (r == 0) {
         r = spec_instantiate(s, spec, &inst, &err);
         c->spec = inst;
+    }
+    if (r == 0 && c->backend->batch && job_needs_host(inst)) {
+        err = xasprintf("${self.host} is known only once the job runs on %s: to listen on "
+                        "every address of the node, use ${self.listen}",
+                        c->backend->name);
+        r = -EINVAL;
     }
     if (r == 0)
         r = comp_prepare_dir(c, &err);
@@ -727,6 +967,9 @@ static int start_one(struct session *s, const struct comp_spec *spec, struct tri
     }
     progress(s, "%s: starting %s %s (%s)", trial_ord(s), comp_role_name(spec->role), spec->name,
              spec->driver);
+    if (c->backend->batch && c->spec->user && geteuid() != 0 && c->ops->runs_command)
+        comp_warn(c, "user: %s is ignored on %s: a job runs as the user who submits it",
+                  c->spec->user, c->backend->name);
     r = c->ops->start ? c->ops->start(c) : 0;
     if (r < 0 && cancelled()) {
         t->cancel = true;
@@ -738,6 +981,13 @@ static int start_one(struct session *s, const struct comp_spec *spec, struct tri
         return r;
     }
     c->started = true;
+    if (spec->role == ROLE_SERVICE && c->backend->batch && proc_started(&c->proc)) {
+        r = wait_placed(s, c, spec, t);
+        if (r < 0) {
+            t->cancel = r == -ECANCELED;
+            return r;
+        }
+    }
     if (spec->role == ROLE_SERVICE)
         return wait_ready(s, c, t);
     return 0;
@@ -747,9 +997,9 @@ static void stop_one(struct comp *c)
 {
     if (!c->spec)
         return;
-    if (c->started && c->ops->stop && c->proc.pid > 0 && !c->proc.exited)
+    if (c->started && c->ops->stop && proc_started(&c->proc) && !c->proc.exited)
         c->ops->stop(c);
-    if (c->proc.pid > 0) /* also when the leader is gone: its group may live on */
+    if (proc_started(&c->proc)) /* also when the leader is gone: its group may live on */
         c->backend->stop(&c->proc, grace(c));
     if (c->started && !c->finished && c->spec->role == ROLE_MONITOR && c->ops->finish) {
         c->finished = true;
@@ -761,11 +1011,11 @@ static void check_services(struct session *s, struct trial_run *t)
 {
     for (size_t i = 0; i < s->ncomps; i++) {
         struct comp *c = s->comps[i];
-        if (!c->spec || c->spec->role != ROLE_SERVICE || c->proc.pid <= 0 || c->proc.exited)
+        if (!c->spec || c->spec->role != ROLE_SERVICE || !proc_started(&c->proc) || c->proc.exited)
             continue;
         if (c->backend->poll(&c->proc) == 1) {
-            char st[160];
-            describe_end(c->proc.status, st, sizeof(st));
+            char st[320];
+            describe_end(&c->proc, st, sizeof(st));
             comp_set_reason(c, "%s during the trial", st);
             trial_fail(t, "service %s %s during %s", c->spec->name, st, trial_ord(s));
         }
@@ -880,6 +1130,19 @@ static void teardown(struct session *s)
     s->ncomps = 0;
     s->tearing_down = false;
     sweep_tagged(s);
+    if (s->opts->backend->sweep) { /* jobs submitted but never tracked (sbatch interrupted) */
+        char *prefix = xasprintf("sonde-%s-", s->id);
+        size_t n = s->opts->backend->sweep(prefix);
+        if (n) {
+            char *msg = xasprintf("%zu job(s) of the session were not tracked; sonde cancelled "
+                                  "them at the end of %s",
+                                  n, trial_ord(s));
+            store_event_add(s->st, s->id, s->trial_id, "warning", msg);
+            progress(s, "warning: %s", msg);
+            free(msg);
+        }
+        free(prefix);
+    }
     proc_reap_orphans();
 }
 

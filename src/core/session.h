@@ -30,7 +30,11 @@ struct comp {
     char *out_path;   /* <dir>/stdout.log: the main process's stdout */
     char *err_path;   /* <dir>/stderr.log: the main process's stderr */
     char *steps_path; /* <dir>/steps.log: prepare/stop steps, both streams */
-    char *host;       /* where it runs (services: what clients connect to) */
+    /* Batch backends: the job's name, comment and script (<dir>/job.sh), and
+     * where each task of a fan-out writes (<dir>/tasks/task-%t.stdout|stderr). */
+    char *job_name, *job_comment, *script_path, *task_out, *task_err;
+    char *host;       /* where it runs (services: what clients connect to); NULL on a batch
+                       * backend until the job runs */
     char *port;       /* services: resolved port text, or NULL */
     struct proc proc; /* main process (pid 0 when none, e.g. in-process monitors) */
     bool started, finished;
@@ -83,8 +87,9 @@ int comp_run_step(struct comp *c, char *const *argv, int64_t timeout_ns, const c
 struct run_opts {
     const char *workspace;
     const struct backend_ops *backend;
-    bool quiet;   /* no progress on stderr */
-    bool verbose; /* progress on stderr even when it is not a terminal */
+    const struct site *site; /* batch backends: the site profile (backends/site.h) */
+    bool quiet;              /* no progress on stderr */
+    bool verbose;            /* progress on stderr even when it is not a terminal */
 };
 
 /* Runs a whole session; prints progress to stderr unless quiet. Returns 0 when

@@ -130,6 +130,7 @@ struct lg_run {
     struct worker *w;
     unsigned nw;
     int64_t t0, ws, end;
+    int64_t ws_wall; /* ws on CLOCK_REALTIME */
     atomic_int stop;
     atomic_uint running;
     _Atomic uint64_t recorded;
@@ -141,6 +142,7 @@ struct lg_run {
     _Atomic int64_t last_p99;
     _Atomic int64_t last_sec;
     bool joined;
+    bool secs_taken; /* keep_second_hdrs: lg_wait moved the histograms out */
     SSL_CTX *ssl_ctx;
     bool sni; /* send SNI (the name is not an IP address) */
 };
@@ -224,8 +226,10 @@ static void sec_finalize(struct lg_run *r, int64_t sec, struct sec_slot *s)
         s->p50 = hdr_percentile(s->h, 50);
         s->p99 = hdr_percentile(s->h, 99);
     }
-    hdr_free(s->h);
-    s->h = NULL;
+    if (!r->cfg.keep_second_hdrs) {
+        hdr_free(s->h);
+        s->h = NULL;
+    }
     if (sec >= atomic_load(&r->last_sec)) {
         atomic_store(&r->last_req, s->req);
         atomic_store(&r->last_p99, s->p99);
@@ -1119,8 +1123,10 @@ int lg_start(const struct lg_config *cfg, struct lg_run **out, char *errbuf, siz
     }
     if (rc < 0)
         goto out;
+    int64_t wall0 = wall_ns();
     r->t0 = mono_ns();
     r->ws = r->t0 + cfg->warmup_ns;
+    r->ws_wall = wall0 + cfg->warmup_ns;
     r->end = cfg->duration_ns > 0 ? r->ws + cfg->duration_ns : INT64_MAX;
     atomic_store(&r->running, r->nw);
     for (unsigned i = 0; i < r->nw; i++) {
@@ -1192,8 +1198,20 @@ static void collect_secs(struct lg_run *r, struct lg_stats *st)
         struct sec_slot *s = &r->secs[i];
         if (!s->final)
             sec_finalize(r, (int64_t)i, s);
-        st->secs[i] = (struct lg_second){s->req, s->err, s->bytes, s->p50, s->p99};
+        st->secs[i] = (struct lg_second){.requests = s->req,
+                                         .errors = s->err,
+                                         .bytes_in = s->bytes,
+                                         .p50_ns = s->p50,
+                                         .p99_ns = s->p99};
+        if (r->cfg.keep_second_hdrs) { /* the slot's histogram moves into the stats */
+            st->secs[i].latency = s->h;
+            s->h = NULL;
+            if (!st->secs[i].latency && hdr_init(1, HDR_HIGHEST, 2, &st->secs[i].latency) < 0)
+                st->secs[i].latency = NULL;
+        }
     }
+    if (r->cfg.keep_second_hdrs)
+        r->secs_taken = true;
 }
 
 int lg_wait(struct lg_run *run, struct lg_stats **out)
@@ -1207,6 +1225,8 @@ int lg_wait(struct lg_run *run, struct lg_stats **out)
     for (unsigned i = 0; i < run->nw; i++)
         if (run->w[i].err)
             return run->w[i].err;
+    if (run->secs_taken)
+        return -EALREADY;
     struct lg_stats *st = xcalloc(1, sizeof(*st));
     uint64_t dropped = 0;
     for (unsigned i = 0; i < run->nw; i++) {
@@ -1232,6 +1252,7 @@ int lg_wait(struct lg_run *run, struct lg_stats **out)
     if (stop_at == 0 || stop_at > run->end)
         stop_at = run->end;
     st->window_ns = stop_at > run->ws ? stop_at - run->ws : 0;
+    st->window_start_wall_ns = run->ws_wall;
     st->achieved_rate = st->window_ns > 0 ? (double)st->requests * 1e9 / (double)st->window_ns : 0;
     st->rate_missed = (st->issue_delay && hdr_count(st->issue_delay) > 0 &&
                        hdr_percentile(st->issue_delay, 99) > 1000000) ||
@@ -1273,6 +1294,8 @@ void lg_stats_free(struct lg_stats *st)
     hdr_free(st->latency);
     hdr_free(st->service);
     hdr_free(st->issue_delay);
+    for (size_t i = 0; i < st->nsecs; i++)
+        hdr_free(st->secs[i].latency);
     free(st->secs);
     free(st);
 }

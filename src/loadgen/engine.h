@@ -100,6 +100,11 @@ struct lg_config {
     int64_t busy_poll_ns;
     /* histograms: significant digits (default 3), highest trackable (default 1 h) */
     int hdr_sigfigs;
+    /* Keep each second's latency histogram (struct lg_second.latency) instead of
+     * only its p50/p99, so that the series of several runs can be merged exactly
+     * (loadgen/stats_file.h). Costs about 36 KB per second of the window (2
+     * significant digits up to 1 h), so about 130 MB per hour; off by default. */
+    bool keep_second_hdrs;
     /* streaming hooks (NULL = none) */
     const struct lg_stream_ops *stream;
     void *stream_ud;
@@ -110,6 +115,10 @@ struct lg_second {
     uint64_t requests, errors; /* completed in that second */
     uint64_t bytes_in;
     int64_t p50_ns, p99_ns; /* latency; -1 when no request completed */
+    /* With keep_second_hdrs: the latencies of the requests that succeeded in
+     * that second (2 significant digits; empty when none did), owned by the
+     * stats. NULL otherwise. */
+    struct hdr *latency;
 };
 
 struct lg_stats {
@@ -128,6 +137,9 @@ struct lg_stats {
     uint64_t unsent;         /* open loop: requests that were due but never sent (the
                               * client fell behind: still queued at the end, or dropped
                               * past the queue's maximum of 16M) */
+    /* CLOCK_REALTIME at the window's start (after warm-up): secs[i] covers
+     * [start + i s, start + (i + 1) s) */
+    int64_t window_start_wall_ns;
     struct lg_second *secs;
     size_t nsecs;
 };
@@ -149,7 +161,9 @@ bool lg_done(struct lg_run *run);
 void lg_progress(struct lg_run *run, struct lg_progress *out);
 /* Asks the workers to stop now (cancel); results so far stay valid. */
 void lg_stop(struct lg_run *run);
-/* Joins the workers and merges their results. */
+/* Joins the workers and merges their results. 0, the error that stopped the
+ * run, or -EALREADY when called again on a run with keep_second_hdrs (the
+ * per-second histograms moved into the first call's stats). */
 int lg_wait(struct lg_run *run, struct lg_stats **out);
 void lg_free(struct lg_run *run);
 void lg_stats_free(struct lg_stats *st);

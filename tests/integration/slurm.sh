@@ -37,17 +37,147 @@ check "unknown site is named" contains "$out" "no site profile 'nowhere'"
 out=$("$SONDE" run --dry-run $R/real.yaml 2>&1); rc=$?
 check "--dry-run on the local backend: exit 2 ($rc)" test "$rc" -eq 2
 check "... says it is for batch backends" contains "$out" "use it with --backend slurm"
-out=$("$SONDE" run --backend slurm $R/real.yaml 2>&1); rc=$?
-check "submitting is not there yet: exit 2 ($rc), said plainly" \
-  test "$rc" -eq 2 -a -n "$(grep -- 'does not submit jobs yet' <<<"$out")"
 
-# 3. A real Slurm runs the generated scripts as written: the service job keeps
-# running, the 2-task client job ends COMPLETED with each task's output in its
-# own file and the prepare step done once.
+# 4. `sonde run --backend slurm` against the real Slurm (run_sessions, called
+# once it is up): sessions, failures, stops, two nodes, local vs slurm.
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
+sid_of() { sed -n 's/^session: //p' <<<"$1"; }                 # the id `sonde run` printed
+jobs_of() { squeue -h -o '%j' 2>/dev/null | grep -c "^sonde-$1-"; } # its jobs still listed
+no_jobs_left() { # up to 10 s for Slurm to forget a session's jobs
+  for ((k = 0; k < 50; k++)); do [ "$(jobs_of "$1")" -eq 0 ] && return 0; sleep 0.2; done
+  return 1
+}
+slurm_run() { "$SONDE" run -q --backend slurm --site generic "$@" 2>&1; }
+# The structure of a JSON report: per trial label, its components and the
+# names of what they stored (monitors aside: on slurm they watch sonde's host).
+structure() {
+  python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+mon = {c["name"] for t in d["trials"] for c in t["components"] if c["role"] == "monitor"}
+for t in d["trials"]:
+    print(t["label"], t["state"], sorted((c["name"], c["role"], c["state"]) for c in t["components"]))
+    for kind in ("metrics", "histograms", "series"):
+        print(" ", kind, sorted({(x["component"], x["name"], x.get("unit")) for x in t[kind] if x["component"] not in mon}))
+'
+}
+
+run_sessions() {
+  # g (started first: Slurm enforces a 1-minute limit 60-90 s after the job starts)
+  "$SONDE" run -q --backend slurm "$R/timeout.yaml" >"$WS/timeout.out" 2>&1 &
+  local tpid=$! out rc sid rep
+
+  # a. a service job and a 2-task client job
+  out=$(slurm_run "$R/real.yaml"); rc=$?; sid=$(sid_of "$out")
+  check "service + 2-task client session done ($rc)" test "$rc" -eq 0 -a -n "$sid"
+  local t1=$WS/sessions/$sid/trial-001
+  check "task 0 of the client wrote tasks/task-0.stdout" grep -qx "it's a test: task 0 of 2 on .*" "$t1/hello/tasks/task-0.stdout"
+  check "task 1 of the client wrote tasks/task-1.stdout" grep -qx "it's a test: task 1 of 2 on .*" "$t1/hello/tasks/task-1.stdout"
+  check "the job scripts are kept in the session" test -s "$t1/idle/job.sh" -a -s "$t1/hello/job.sh"
+  rep=$("$SONDE" report "$sid" --format json)
+  check "job ids and nodes in provenance" json "
+p=d['provenance']
+assert p['backend']=='slurm', p['backend']
+import re
+assert re.match(r'^\d+ nodes=\S+; job \d+ COMPLETED on ', p['job.trial-001.hello']), p
+assert re.match(r'^\d+ nodes=\S+; job \d+ ', p['job.trial-001.idle']), p" <<<"$rep"
+  check "no job of the session left in squeue" no_jobs_left "$sid"
+  check "no process of the session left" no_procs_left "$sid"
+
+  # b. the service and its clients on different nodes
+  out=$(slurm_run "$R/two-nodes.yaml"); rc=$?; sid=$(sid_of "$out")
+  check "two-node session done ($rc)" test "$rc" -eq 0 -a -n "$sid"
+  rep=$("$SONDE" report "$sid" --format json)
+  check "service and client job ran on different nodes" json "
+p=d['provenance']
+s=p['job.trial-001.sim'].split()[1].rstrip(';'); c=p['job.trial-001.fetch'].split()[1].rstrip(';')
+assert s.startswith('nodes=') and c.startswith('nodes=') and s!=c, (s, c)" <<<"$rep"
+  check "the client job fetched from the service's node (HTTP 200)" json "
+m={x['component']+'.'+x['name']: x['value'] for x in d['trials'][0]['metrics']}
+assert m['fetch.http_status']==200, m" <<<"$rep"
+  check "sonde's HTTP client loaded it across nodes without errors" json "
+m={x['component']+'.'+x['name']: x['value'] for x in d['trials'][0]['metrics']}
+assert m['load.requests']>100 and m['load.errors']==0, m" <<<"$rep"
+  local node addr
+  node=$(json "print(d['provenance']['job.trial-001.sim'].split()[1][6:].rstrip(';'))" <<<"$rep")
+  addr=$(scontrol show node -o "$node" | grep -o 'NodeAddr=[^ ]*' | cut -d= -f2)
+  check "clients reached the service at its node's address ($node: $addr)" json "
+c=[c for c in d['trials'][0]['components'] if c['name']=='sim'][0]
+assert '$addr' and c['host'].startswith('$addr:'), c['host']" <<<"$rep"
+
+  # c. a client job that exits 1
+  out=$(slurm_run "$R/fail.yaml"); rc=$?; sid=$(sid_of "$out")
+  check "failed client job: exit 1 ($rc)" test "$rc" -eq 1
+  check "... the reason names the job, FAILED and its exit code" \
+    contains "$out" "failed: client bad: job [0-9]* FAILED on .*exit code 1:0.*no such table: results"
+  check "... no job of the session left" no_jobs_left "$sid"
+
+  # d. a service job that fails before it is ready
+  out=$(slurm_run "$R/service-fail.yaml"); rc=$?; sid=$(sid_of "$out")
+  check "failed service job: exit 1 ($rc)" test "$rc" -eq 1
+  check "... the reason says so" \
+    contains "$out" "service broken ended: job [0-9]* FAILED on .*exit code 3:0) before it was ready"
+  check "... its client was never submitted" test ! -e "$WS/sessions/$sid/trial-001/never/job.sh"
+
+  # e. sonde stop, Ctrl-C (SIGINT) and kill -9 while a service and a client run
+  local how pid id
+  for how in stop int kill; do
+    "$SONDE" run -q --backend slurm "$R/stop.yaml" >"$WS/stop-$how.out" 2>&1 &
+    pid=$! id=
+    for ((k = 0; k < 150; k++)); do
+      id=$(squeue -h -o '%j %T' | sed -n 's/^sonde-\(.*\)-wait RUNNING$/\1/p')
+      [ -n "$id" ] && break
+      sleep 0.2
+    done
+    case $how in
+    stop) "$SONDE" stop "$id" >/dev/null 2>&1 ;;
+    int) kill -INT "$pid" ;;
+    kill) kill -KILL "$pid" ;;
+    esac
+    wait "$pid" 2>/dev/null; rc=$?
+    check "$how: the client job was running (session ${id:-none})" test -n "$id"
+    case $how in
+    stop | int) check "$how: sonde exits 130 ($rc)" test "$rc" -eq 130 ;;
+    esac
+    check "$how: no job of the session left in squeue" no_jobs_left "$id"
+    check "$how: no process of the session left" no_procs_left "$id"
+  done
+
+  # f. the same recipes on both backends give reports of the same structure
+  local name args
+  for name in http-sim quickstart; do
+    if [ $name = http-sim ]; then
+      args=(--set clients.load.with.duration=1s --set clients.load.with.warmup=0s)
+    else
+      args=(--set 'matrix.clients=[2]' --set 'clients.pgbench.with.command=[pgbench, -c, "2", -T, "2"]')
+      [ "$(id -u)" -eq 0 ] || args+=(--set "services.db.user=$(id -un)")
+    fi
+    out=$("$SONDE" run -q "recipes/benchmarks/$name.yaml" "${args[@]}" 2>&1); rc=$?
+    local lrep srep
+    lrep=$("$SONDE" report "$(sid_of "$out")" --format json | structure)
+    out=$(slurm_run "recipes/benchmarks/$name.yaml" "${args[@]}"); rc=$((rc + $?))
+    srep=$("$SONDE" report "$(sid_of "$out")" --format json | structure)
+    check "$name runs on local and slurm ($rc)" test "$rc" -eq 0
+    check "$name: the reports agree in structure" diff <(echo "$lrep") <(echo "$srep")
+    check "$name: ... and are not empty" contains "$srep" "metrics \[('"
+  done
+
+  # g. a client job past its time limit
+  for ((k = 0; k < 750; k++)); do kill -0 "$tpid" 2>/dev/null || break; sleep 0.2; done
+  wait "$tpid"; rc=$?
+  out=$(cat "$WS/timeout.out")
+  check "timed-out client job: exit 1 ($rc)" test "$rc" -eq 1
+  check "... the reason says TIMEOUT" contains "$out" "client slow: job [0-9]* TIMEOUT on .*: it reached its time limit"
+}
+
+# 3. A real Slurm (two slurmd on this machine: nodes vm-name at 127.0.0.1 and
+# n2 at 127.0.0.2) runs the generated scripts as written: the service job
+# keeps running, the 2-task client job ends COMPLETED with each task's output
+# in its own file and the prepare step done once.
 SL=$WS/slurm
 trap 'scripts/slurm.sh down "$SL" >/dev/null 2>&1' EXIT # also when a check above aborts
-if scripts/slurm.sh up "$SL" >"$WS/slurm-up.log" 2>&1; then
-  ok "a single-machine Slurm is up"
+if SONDE_SLURM_NODES=2 scripts/slurm.sh up "$SL" >"$WS/slurm-up.log" 2>&1; then
+  ok "a two-node Slurm is up on this machine"
   eval "$(scripts/slurm.sh env "$SL")"
   "$SONDE" run --backend slurm --site generic --dry-run --workspace "$WS" $R/real.yaml >"$WS/real.dry"
   # split the dry run into one script per job ("# ---- ROLE NAME (DRIVER): PATH")
@@ -59,6 +189,7 @@ for line in open(sys.argv[1]):
     if m:
         path = m.group(1)
         os.makedirs(os.path.join(os.path.dirname(path), 'work'), exist_ok=True)
+        os.makedirs(os.path.join(os.path.dirname(path), 'tasks'), exist_ok=True)
         open(path, 'w').close()
     elif line.startswith('# ===='):
         path = None
@@ -75,13 +206,14 @@ PY
   done
   check "client job COMPLETED ($(state "$cli"))" test "$(state "$cli")" = COMPLETED
   check "service job still RUNNING ($(state "$svc"))" test "$(state "$svc")" = RUNNING
-  check "task 0 wrote its own file" grep -qx "it's a test: task 0 of 2 on .*" "$d/hello/task-0.stdout"
-  check "task 1 wrote its own file" grep -qx "it's a test: task 1 of 2 on .*" "$d/hello/task-1.stdout"
+  check "task 0 wrote its own file" grep -qx "it's a test: task 0 of 2 on .*" "$d/hello/tasks/task-0.stdout"
+  check "task 1 wrote its own file" grep -qx "it's a test: task 1 of 2 on .*" "$d/hello/tasks/task-1.stdout"
   check "the prepare step ran once, in the work directory" grep -qx prepared "$d/hello/work/prepared"
   scancel "$svc"
   for ((i = 0; i < 50; i++)); do [ -z "$(squeue -h -j "$svc,$cli" 2>/dev/null)" ] && break; sleep 0.2; done
   check "after scancel no job of the test is queued" test -z "$(squeue -h -j "$svc,$cli" 2>/dev/null)"
   check "service job CANCELLED ($(state "$svc"))" test "$(state "$svc")" = CANCELLED
+  run_sessions
   scripts/slurm.sh down "$SL" >>"$WS/slurm-up.log" 2>&1
   check "the Slurm daemons are stopped" test "$(scripts/slurm.sh status "$SL" >/dev/null 2>&1; echo $?)" -ne 0
 else

@@ -9,6 +9,7 @@
 #include "backends/proc.h"
 #include "loadgen/engine.h"
 #include "loadgen/http_parser.h"
+#include "loadgen/stats_file.h"
 #include "util/hdr.h"
 #include "util/util.h"
 
@@ -147,8 +148,66 @@ static void test_closed_loop_delay(void **state)
     assert_int_equal(st->nsecs, 2);
     assert_int_equal(st->secs[0].requests + st->secs[1].requests, st->requests);
     assert_true(st->secs[0].p50_ns >= 10 * MS && st->secs[0].p50_ns < 11 * MS);
+    assert_null(st->secs[0].latency); /* not kept by default */
     assert_true(st->bytes_in > 0 && st->bytes_out > 0);
     assert_null(st->issue_delay);
+    lg_stats_free(st);
+    sim_stop(&s);
+}
+
+/* keep_second_hdrs: each second carries its histogram, and a real run's
+ * results survive the stats file and a merge with themselves. */
+static void test_keep_second_hdrs(void **state)
+{
+    (void)state;
+    struct sim s;
+    sim_start(&s, (const char *const[]){"--delay", "2ms", NULL});
+    struct lg_config cfg = base_cfg(s.port);
+    cfg.threads = 2;
+    cfg.duration_ns = 2 * SEC;
+    cfg.warmup_ns = 300 * MS;
+    cfg.keep_second_hdrs = true;
+    struct lg_run *run = NULL;
+    char err[256] = "";
+    int64_t before = wall_ns();
+    assert_int_equal(lg_start(&cfg, &run, err, sizeof(err)), 0);
+    int64_t after = wall_ns();
+    struct lg_stats *st = NULL, *again = NULL;
+    assert_int_equal(lg_wait(run, &st), 0);
+    assert_int_equal(lg_wait(run, &again), -EALREADY); /* the histograms moved out */
+    lg_free(run);
+    assert_true(st->window_start_wall_ns >= before + cfg.warmup_ns);
+    assert_true(st->window_start_wall_ns <= after + cfg.warmup_ns);
+    assert_int_equal(st->nsecs, 2);
+    uint64_t n = 0;
+    for (size_t i = 0; i < st->nsecs; i++) {
+        const struct lg_second *sec = &st->secs[i];
+        assert_non_null(sec->latency);
+        assert_int_equal(hdr_count(sec->latency), sec->requests - sec->errors);
+        assert_int_equal(sec->p50_ns, hdr_percentile(sec->latency, 50));
+        assert_int_equal(sec->p99_ns, hdr_percentile(sec->latency, 99));
+        n += hdr_count(sec->latency);
+    }
+    assert_true(n > 0);
+    assert_int_equal(n, hdr_count(st->latency));
+
+    char path[] = "/tmp/test_engine_stats_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(lg_stats_write(st, path, err, sizeof(err)), 0);
+    struct lg_stats *back = NULL, *m = NULL;
+    assert_int_equal(lg_stats_read(path, &back, err, sizeof(err)), 0);
+    unlink(path);
+    struct lg_stats *in[] = {st, back};
+    assert_int_equal(lg_stats_merge(in, 2, &m, err, sizeof(err)), 0);
+    assert_int_equal(m->requests, 2 * st->requests);
+    assert_int_equal(hdr_count(m->latency), 2 * hdr_count(st->latency));
+    assert_int_equal(hdr_percentile(m->latency, 99), hdr_percentile(st->latency, 99));
+    assert_int_equal(m->nsecs, st->nsecs);
+    assert_int_equal(m->secs[1].p99_ns, st->secs[1].p99_ns);
+    lg_stats_free(m);
+    lg_stats_free(back);
     lg_stats_free(st);
     sim_stop(&s);
 }
@@ -781,6 +840,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_bad_config, teardown),
         cmocka_unit_test_teardown(test_closed_loop_delay, teardown),
+        cmocka_unit_test_teardown(test_keep_second_hdrs, teardown),
         cmocka_unit_test_teardown(test_max_requests, teardown),
         cmocka_unit_test_teardown(test_open_loop_stall, teardown),
         cmocka_unit_test_teardown(test_open_loop_poisson, teardown),

@@ -357,12 +357,19 @@ static void test_guardian(void **state)
 static void test_backend_table(void **state)
 {
     assert_ptr_equal(backend_find("local"), &backend_local);
-    assert_null(backend_find("slurm"));
+    assert_ptr_equal(backend_find("slurm"), &backend_slurm);
+    assert_null(backend_find("kubernetes"));
     assert_null(backend_find(NULL));
     assert_ptr_equal(backend_table[0], &backend_local);
-    assert_null(backend_table[1]);
+    assert_ptr_equal(backend_table[1], &backend_slurm);
+    assert_null(backend_table[2]);
     assert_string_equal(backend_local.service_host(), "127.0.0.1");
     assert_ptr_equal(backend_local.spawn, proc_spawn);
+    assert_false(backend_local.batch);
+    /* slurm: a service's host is known once its job runs; services listen on every address */
+    assert_true(backend_slurm.batch);
+    assert_null(backend_slurm.service_host());
+    assert_string_equal(backend_slurm.listen_host, "0.0.0.0");
 }
 
 static void test_user(void **state)

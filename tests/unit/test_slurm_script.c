@@ -1,6 +1,9 @@
 /* test_slurm_script.c — batch script text (quoting, resources, containers,
- * fan-out) and site profiles (loading, errors). */
+ * fan-out), site profiles (loading, errors) and how `scontrol show job` lines
+ * become a job's state. */
+#include "backends/backend.h"
 #include "backends/site.h"
+#include "backends/slurm.h"
 #include "backends/slurm_script.h"
 #include "util/util.h"
 
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -177,13 +181,87 @@ static void test_sites(void **state)
     diags_free(&d);
 }
 
+/* One scontrol line (the fields sonde reads, among others it ignores). */
+static void apply(struct proc *p, const char *state, const char *reason, const char *host,
+                  const char *code, char *got_host)
+{
+    char *line = xasprintf("JobId=%lld JobName=sonde-x-db UserId=root(0) JobState=%s Reason=%s "
+                           "Dependency=(null) Comment=a b c NodeList=%s BatchHost=%s "
+                           "ExitCode=%s StdOut=/x/stdout.log",
+                           (long long)p->job, state, reason, host, host, code);
+    slurm_apply_job_line(p, line, got_host, 256);
+    free(line);
+}
+
+static void test_job_states(void **state)
+{
+    (void)state;
+    char host[256];
+    struct proc p = {.job = 42};
+    /* queued: Slurm's reason, nothing started */
+    apply(&p, "PENDING", "Resources", "(null)", "0:0", host);
+    assert_string_equal(p.pending, "Resources");
+    assert_false(p.running);
+    assert_false(p.exited);
+    assert_string_equal(host, "");
+    apply(&p, "PENDING", "None", "(null)", "0:0", host);
+    assert_string_equal(p.pending, "PENDING");
+    /* running: its first node is learned */
+    apply(&p, "RUNNING", "None", "n7", "0:0", host);
+    assert_true(p.running);
+    assert_false(p.exited);
+    assert_string_equal(p.pending, "");
+    assert_string_equal(host, "n7");
+    assert_string_equal(p.nodes, "n7");
+    assert_true(p.start_mono > 0);
+    apply(&p, "COMPLETING", "None", "n7", "1:0", host); /* not final yet */
+    assert_false(p.exited);
+    /* each end state: exit status and Slurm's words */
+    static const struct {
+        const char *state, *code, *words;
+        int exit, sig;
+    } ends[] = {
+        {"COMPLETED", "0:0", "job 42 COMPLETED on n7 (exit code 0:0)", 0, 0},
+        {"FAILED", "3:0", "job 42 FAILED on n7: a non-zero exit code (exit code 3:0)", 3, 0},
+        {"TIMEOUT", "0:15", "job 42 TIMEOUT on n7: it reached its time limit (exit code 0:15)", -1,
+         15},
+        {"NODE_FAIL", "0:0", "job 42 NODE_FAIL on n7: one of its nodes failed (exit code 0:0)", -1,
+         SIGTERM},
+        {"PREEMPTED", "0:0", "PREEMPTED on n7: preempted by a higher-priority job", -1, SIGTERM},
+        {"OUT_OF_MEMORY", "0:125", "OUT_OF_MEMORY on n7: it ran out of memory", -1, 125},
+        {"CANCELLED", "0:9", "CANCELLED on n7: cancelled (scancel, or an administrator)", -1, 9},
+    };
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(ends); i++) {
+        struct proc q = {.job = 42};
+        apply(&q, ends[i].state, "None", "n7", ends[i].code, host);
+        assert_true(q.exited);
+        assert_non_null(strstr(q.detail, ends[i].words));
+        if (ends[i].exit >= 0) {
+            assert_true(WIFEXITED(q.status));
+            assert_int_equal(WEXITSTATUS(q.status), ends[i].exit);
+        } else {
+            assert_true(WIFSIGNALED(q.status) || (q.status & 0x7f) == ends[i].sig);
+            assert_int_equal(q.status & 0x7f, ends[i].sig);
+        }
+    }
+    /* not a job line, or an empty one: nothing changes */
+    struct proc r = {.job = 7};
+    slurm_apply_job_line(&r, "slurm_load_jobs error: Invalid job id specified", host, 256);
+    slurm_apply_job_line(&r, "", host, 256);
+    assert_false(r.exited);
+    assert_false(r.running);
+    assert_string_equal(r.pending, "");
+    /* a key that only ends like a wanted one is not it */
+    slurm_apply_job_line(&r, "OldJobState=COMPLETED XJobState=FAILED", host, 256);
+    assert_false(r.exited);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quote_and_time),
-        cmocka_unit_test(test_plain_job),
-        cmocka_unit_test(test_container_gpu_fanout),
-        cmocka_unit_test(test_sites),
+        cmocka_unit_test(test_quote_and_time),       cmocka_unit_test(test_plain_job),
+        cmocka_unit_test(test_container_gpu_fanout), cmocka_unit_test(test_sites),
+        cmocka_unit_test(test_job_states),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,7 +67,7 @@ static int exec_start(struct comp *c)
 static int exec_tick(struct comp *c, int64_t now)
 {
     struct exec_state *st = c->priv;
-    if (c->proc.pid <= 0 || c->proc.exited || c->backend->poll(&c->proc) == 1)
+    if (!proc_started(&c->proc) || c->proc.exited || c->backend->poll(&c->proc) == 1)
         return 1;
     if (st && st->timeout_ns > 0 && now - c->proc.start_mono >= st->timeout_ns) {
         c->backend->stop(&c->proc, c->spec->stop_grace_ns);
@@ -117,8 +117,11 @@ static int record_exit(struct comp *c)
         comp_metric(c, "exit_code", NULL, NULL, WEXITSTATUS(p->status));
     if (WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0)
         return 0;
-    char st[128], line[LINE_SHOW + 1];
-    proc_describe_status(p->status, st, sizeof(st));
+    char st[sizeof(p->detail)], line[LINE_SHOW + 1];
+    if (p->detail[0]) /* a batch job: the scheduler's words ("job 12 TIMEOUT on n1: ...") */
+        snprintf(st, sizeof(st), "%s", p->detail);
+    else
+        proc_describe_status(p->status, st, sizeof(st));
     last_line(c->err_path, line, sizeof(line));
     if (line[0])
         comp_set_reason(c, "%s: %s (see %s)", st, line, c->err_path);
@@ -281,7 +284,7 @@ static int exec_finish(struct comp *c)
     struct exec_state *st = c->priv;
     if (st && st->timed_out)
         return -ETIMEDOUT;
-    if (c->proc.pid <= 0 || !c->proc.exited) {
+    if (!proc_started(&c->proc) || !c->proc.exited) {
         comp_set_reason(c, "the command did not run to its end");
         return -EIO;
     }

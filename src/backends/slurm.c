@@ -106,7 +106,11 @@ static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
     resources_merge(&res, &site->defaults, &in->res);
     check_fit(in, &res, site, d);
     const char *role = comp_role_name(in->role);
-    if (r == 0 && !runs_command(c)) {
+    const struct driver_ops *ops = driver_find(in->role, in->driver);
+    char *exe = self_exe();
+    char **agent = r == 0 && ops && ops->job_argv ? ops->job_argv(c, exe, cdir) : NULL;
+    free(exe);
+    if (r == 0 && !runs_command(c) && !agent) {
         fprintf(out, "# ---- %s %s (%s): runs inside sonde on the host sonde runs on (no job)\n\n",
                 role, in->name, in->driver);
     } else if (r == 0) {
@@ -121,7 +125,12 @@ static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
                 steps[nsteps] = NULL;
             }
         }
-        sv_as_strv(sv_get(c->with, "command"), &argv);
+        if (agent) { /* it runs inside sonde unless it fans out: then these tasks */
+            argv = agent;
+            agent = NULL;
+        } else {
+            sv_as_strv(sv_get(c->with, "command"), &argv);
+        }
         char *name = xasprintf("sonde-%s-%s", DRY_RUN_ID, in->name);
         /* the paths a session uses (session.c: comp_create) */
         char *outp = path_join(cdir, "stdout.log"), *errp = path_join(cdir, "stderr.log");

@@ -169,6 +169,8 @@ int main(int argc, char **argv)
         rc = cmd_logs(&cli, sub_argc, sub_argv);
     else if (!strcmp(cmd, "report"))
         rc = cmd_report(&cli, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "agent")) /* started inside batch jobs, not by users */
+        rc = cmd_agent(&cli, sub_argc, sub_argv);
     else if (!strcmp(cmd, "help"))
         rc = (fputs(usage_text, stdout), 0);
     else {

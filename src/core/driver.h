@@ -44,6 +44,11 @@ struct driver_ops {
     /* Its process is with.prepare's steps then with.command (comp_start_command):
      * batch backends can run it as a job. Otherwise it runs inside sonde. */
     bool runs_command;
+    /* Drivers that run inside sonde but can fan out as a batch job (the http
+     * client): the command of each task when spec asks for that (its
+     * `resources:`), NULL otherwise. dir: the component's directory; exe:
+     * sonde's program. Caller frees. */
+    char **(*job_argv)(const struct comp_spec *spec, const char *exe, const char *dir);
     /* Extra checks beyond the option table (optional). */
     int (*check)(const struct comp_spec *spec, struct diags *d);
     /* Starts the component (spawns processes through the backend). 0 or -errno,

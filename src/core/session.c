@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "version.h"
+#include "backends/site.h"
 #include "core/probe.h"
 #include "store/store.h"
 #include "util/hdr.h"
@@ -248,6 +249,18 @@ static int prepare_steps(struct comp *c, char ****out)
     }
     *out = steps;
     return 0;
+}
+
+int64_t comp_tasks(const struct comp *c)
+{
+    if (!c->backend->batch)
+        return 1;
+    const struct site *site = c->session->opts->site;
+    struct resources r;
+    resources_merge(&r, site ? &site->defaults : &(struct resources){0}, &c->spec->res);
+    int64_t n = (r.nodes > 0 ? r.nodes : 1) * (r.tasks_per_node > 0 ? r.tasks_per_node : 1);
+    resources_clear(&r);
+    return n;
 }
 
 int comp_run_prepare(struct comp *c)

@@ -49,6 +49,9 @@ int64_t comp_opt_duration(const struct comp *c, const char *key, const char *def
 /* Runs the `prepare` commands under with: in order (prepare_timeout each, default
  * 5m) through comp_run_step; stops at the first failure with c->reason set. */
 int comp_run_prepare(struct comp *c);
+/* How many tasks the component's job runs (nodes x tasks_per_node, with the
+ * site's defaults); 1 on the local backend. */
+int64_t comp_tasks(const struct comp *c);
 /* The usual start of a process component: comp_run_prepare, then comp_spawn of
  * the `command` option. */
 int comp_start_command(struct comp *c);

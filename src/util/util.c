@@ -384,3 +384,13 @@ void sha256_hex(const void *data, size_t len, char out[65])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
     out[64] = '\0';
 }
+
+char *self_exe(void)
+{
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return xstrdup("sonde");
+    buf[n] = '\0';
+    return xstrdup(buf);
+}

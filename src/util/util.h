@@ -67,6 +67,10 @@ char *path_join(const char *a, const char *b);
 /* Removes a directory tree (like rm -rf); missing is not an error. */
 int rm_rf(const char *path);
 
+/* The absolute path of the running program (/proc/self/exe), "sonde" when
+ * it cannot be read. Caller frees. */
+char *self_exe(void);
+
 /* Hex SHA-256 of data into out[65]. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 

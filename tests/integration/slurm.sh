@@ -31,6 +31,10 @@ check "too many GPUs / unknown partition: exit 2 ($rc)" test "$rc" -eq 2
 check "names the GPU limit" contains "$out" "services.llm.resources: 8 GPUs per node asked, but partition gpu has 4 per node"
 check "names the partitions" contains "$out" "partition 'gpux' is not one of site meluxina's: cpu, gpu, fpga, largemem"
 check "no script printed when one is wrong" not_contains "$out" "#!/bin/bash"
+out=$("$SONDE" run --backend slurm --site generic --dry-run $R/fanout.yaml 2>&1); rc=$?
+check "dry run of an HTTP fan-out: one job of 4 agent tasks ($rc)" contains "$out" \
+  "^exec srun --kill-on-bad-exit=1 .* '$SONDE' 'agent' 'http' '[^ ]*/load/agent.json' '[^ ]*/load/tasks'$"
+check "... with 2 nodes x 2 tasks" contains "$out" "#SBATCH --ntasks-per-node=2"
 out=$("$SONDE" run --backend slurm --site nowhere --dry-run $R/real.yaml 2>&1); rc=$?
 check "unknown site: exit 2 ($rc)" test "$rc" -eq 2
 check "unknown site is named" contains "$out" "no site profile 'nowhere'"
@@ -104,6 +108,39 @@ assert m['load.requests']>100 and m['load.errors']==0, m" <<<"$rep"
   check "clients reached the service at its node's address ($node: $addr)" json "
 c=[c for c in d['trials'][0]['components'] if c['name']=='sim'][0]
 assert '$addr' and c['host'].startswith('$addr:'), c['host']" <<<"$rep"
+
+  # b2. sonde's HTTP client fanned out over 2 nodes x 2 tasks: the merged
+  # result is exactly the sum of the tasks' result files, kept in tasks/
+  out=$(slurm_run "$R/fanout.yaml"); rc=$?; sid=$(sid_of "$out")
+  check "fan-out session done ($rc)" test "$rc" -eq 0 -a -n "$sid"
+  rep=$("$SONDE" report "$sid" --format json)
+  for t in 1 2; do
+    check "trial $t: merged counters are the sums of the 4 tasks' files" python3 -c '
+import glob, json, sys
+d = json.load(sys.stdin); t = d["trials"][int(sys.argv[2]) - 1]
+files = sorted(glob.glob("%s/trial-%03d/load/tasks/task-*.stats" % (sys.argv[1], int(sys.argv[2]))))
+parts = [json.load(open(f)) for f in files]
+assert len(parts) == 4, files
+m = {x["name"]: x["value"] for x in t["metrics"] if x["component"] == "load"}
+assert m["tasks"] == 4, m
+for k in ("requests", "ok", "bytes_in", "bytes_out", "connects"):
+    assert m[k] == sum(p[k] for p in parts), (k, m[k], [p[k] for p in parts])
+assert m["errors"] == sum(sum(p["errors"].values()) for p in parts), m
+assert all(p["requests"] > 0 for p in parts), [p["requests"] for p in parts]
+h = {x["name"]: x for x in t["histograms"] if x["component"] == "load"}
+assert h["latency"]["count"] == m["ok"], (h["latency"]["count"], m["ok"])
+for q, name in (("50", "latency_p50"), ("99", "latency_p99")):
+    assert abs(h["latency"]["percentiles"][q] - m[name]) < 1e-9, (q, h["latency"]["percentiles"][q], m[name])
+s = [x for x in t["series"] if x["component"] == "load" and x["name"] == "requests"][0]
+assert sum(p[1] for p in s["points"]) == m["requests"], (s["points"], m["requests"])
+' "$WS/sessions/$sid" "$t" <<<"$rep"
+  done
+  check "the open-loop rate was split over the tasks" json "
+t=d['trials'][1]; m={x['name']: x['value'] for x in t['metrics'] if x['component']=='load'}
+assert 800 < m['achieved_rate'] < 1100, m['achieved_rate']" <<<"$rep"
+  check "... the job ran on both nodes" json "
+import re
+assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-001.load']), d['provenance']['job.trial-001.load']" <<<"$rep"
 
   # c. a client job that exits 1
   out=$(slurm_run "$R/fail.yaml"); rc=$?; sid=$(sid_of "$out")

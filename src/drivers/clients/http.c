@@ -1,8 +1,11 @@
 /* http.c — the `http` client: HTTP/1.1 load through the load engine (loadgen/engine.h),
  * closed or open loop, with latency / service time / issue delay histograms, errors by
  * class and a per-second series recorded into the store. Options: docs/http.md. */
+#include "drivers/clients/http.h"
+
 #include "core/session.h"
 #include "loadgen/engine.h"
+#include "loadgen/stats_file.h"
 #include "loadgen/http_parser.h"
 #include "loadgen/template.h"
 #include "util/hdr.h"
@@ -11,6 +14,9 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,9 +88,9 @@ struct http_state {
     struct sbuf req;
     struct tmpl *head_t, *body_t; /* with template: true */
     struct sbuf *scratch;         /* one body buffer per worker thread */
-    int64_t wall_start;           /* wall clock at lg_start */
     int64_t status_at;            /* monotonic time of the last status line */
     bool waited;
+    int64_t fanout; /* batch backend: tasks of the agent job (0: the load runs in sonde) */
 };
 
 /* ---- option reading ------------------------------------------------------------------- */
@@ -216,18 +222,16 @@ static int parse_url(const char *s, struct url *out)
     return 0;
 }
 
-/* The URL from `url`, or from `target` (a service of the benchmark) and `path`. */
-static int resolve_url(struct comp *c, struct url *u)
+/* The URL text from `url`, or from `target` (a service of the benchmark) and
+ * `path` (caller frees); NULL with c->reason set when there is none. */
+static char *url_text(struct comp *c)
 {
     const char *url = opt_text(c->spec->with, "url"), *target = opt_text(c->spec->with, "target");
-    if (url) {
-        int r = parse_url(url, u);
-        if (r < 0)
-            comp_set_reason(c, "option 'url': %s: '%s'",
-                            r == -EPROTONOSUPPORT ? "the scheme must be http:// or https://"
-                                                  : "not a valid URL",
-                            url);
-        return r;
+    if (url)
+        return xstrdup(url);
+    if (!c->session) { /* an agent: sonde wrote the URL for it */
+        comp_set_reason(c, "option 'url' is missing");
+        return NULL;
     }
     struct comp **comps = NULL;
     size_t n = session_comps(c->session, &comps);
@@ -237,21 +241,34 @@ static int resolve_url(struct comp *c, struct url *u)
             continue;
         if (!s->port) {
             comp_set_reason(c, "target service '%s' has no port", target);
-            return -EINVAL;
+            return NULL;
         }
-        char *text = xasprintf("http://%s:%s%s", s->host ? s->host : "127.0.0.1", s->port,
-                               sv_str(c->spec->with, "path", "/"));
-        int r = parse_url(text, u);
-        if (r < 0)
-            comp_set_reason(c, "cannot build a URL for target '%s': '%s'", target, text);
-        free(text);
-        return r;
+        return xasprintf("http://%s:%s%s", s->host ? s->host : "127.0.0.1", s->port,
+                         sv_str(c->spec->with, "path", "/"));
     }
     if (!target)
         comp_set_reason(c, "set option 'url' or 'target' (what to load)");
     else
         comp_set_reason(c, "target '%s' is not a service of this benchmark", target);
-    return -ENOENT;
+    return NULL;
+}
+
+static int resolve_url(struct comp *c, struct url *u)
+{
+    char *text = url_text(c);
+    if (!text)
+        return -ENOENT;
+    int r = parse_url(text, u);
+    if (r < 0 && opt_text(c->spec->with, "url"))
+        comp_set_reason(c, "option 'url': %s: '%s'",
+                        r == -EPROTONOSUPPORT ? "the scheme must be http:// or https://"
+                                              : "not a valid URL",
+                        text);
+    else if (r < 0)
+        comp_set_reason(c, "cannot build a URL for target '%s': '%s'",
+                        opt_text(c->spec->with, "target"), text);
+    free(text);
+    return r;
 }
 
 /* ---- building the request and the configuration ----------------------------------------- */
@@ -424,32 +441,108 @@ static int fill_config(struct comp *c, struct lg_config *cfg)
     return 0;
 }
 
-static int http_start(struct comp *c)
+/* Task `task` of `ntasks` takes its share of the totals the options give:
+ * connections, requests and the open-loop rate are split (the first tasks
+ * take the remainders), each task draws its own arrival schedule. */
+static int split_for_task(struct comp *c, struct lg_config *cfg, unsigned task, unsigned ntasks)
 {
-    struct http_state *st = xcalloc(1, sizeof(*st));
+    if (ntasks <= 1)
+        return 0;
+    if (cfg->connections < ntasks) {
+        comp_set_reason(c,
+                        "%u connections cannot be spread over %u tasks: give at least one "
+                        "per task",
+                        cfg->connections, ntasks);
+        return -EINVAL;
+    }
+    if (cfg->max_requests && cfg->max_requests < ntasks) {
+        comp_set_reason(c, "%llu requests cannot be spread over %u tasks",
+                        (unsigned long long)cfg->max_requests, ntasks);
+        return -EINVAL;
+    }
+    cfg->connections = cfg->connections / ntasks + (task < cfg->connections % ntasks);
+    if (cfg->threads > cfg->connections)
+        cfg->threads = cfg->connections;
+    if (cfg->max_requests)
+        cfg->max_requests = cfg->max_requests / ntasks + (task < cfg->max_requests % ntasks);
+    cfg->rate /= ntasks;
+    cfg->ramp_from /= ntasks;
+    cfg->seed += (uint64_t)task * 0x9E3779B97F4A7C15ULL;
+    return 0;
+}
+
+/* Reads every option into st (the URL, the engine's configuration for task
+ * `task` of `ntasks`, the request); sets c->reason on error. */
+static int prepare(struct comp *c, struct http_state *st, unsigned task, unsigned ntasks)
+{
     struct url u = {0};
-    char err[256] = "";
-    c->priv = st;
     int r = resolve_url(c, &u);
     if (r == 0)
         r = fill_config(c, &st->cfg);
     if (r == 0)
+        r = split_for_task(c, &st->cfg, task, ntasks);
+    if (r == 0)
         r = build_request(c, st, &u);
+    if (r == 0) {
+        st->cfg.host = u.host;
+        st->cfg.port = u.port;
+        st->cfg.tls = u.tls;
+        st->cfg.ca_file = (char *)opt_text(c->spec->with, "ca_file"); /* copied by lg_start */
+        st->cfg.request = st->req.s;
+        st->cfg.request_len = st->req.len;
+        u.host = NULL; /* owned by cfg now */
+    }
+    url_clear(&u);
+    return r;
+}
+
+/* Batch backend, more than one task: the load runs as `sonde agent http`
+ * tasks of one job (http_agent_argv); sonde merges their result files. The
+ * options are checked here first, so a mistake is said before submitting. */
+static int start_fanout(struct comp *c, struct http_state *st)
+{
+    int r = prepare(c, st, 0, (unsigned)st->fanout);
     if (r < 0)
-        goto out;
-    st->cfg.host = u.host;
-    st->cfg.port = u.port;
-    st->cfg.tls = u.tls;
-    st->cfg.ca_file = (char *)opt_text(c->spec->with, "ca_file"); /* copied by lg_start */
-    st->cfg.request = st->req.s;
-    st->cfg.request_len = st->req.len;
-    u.host = NULL; /* owned by cfg now */
-    st->wall_start = wall_ns();
+        return r;
+    struct sv *with = sv_clone(c->spec->with);
+    char *url = url_text(c); /* target + path become the URL they name */
+    sv_del(with, "target");
+    sv_del(with, "path");
+    sv_set(with, "url", sv_new_scalar(url, (struct sv_pos){0}));
+    free(url);
+    char *json = sv_to_json(with);
+    sv_free(with);
+    char *path = path_join(c->dir, "agent.json");
+    char *exe = self_exe();
+    r = write_file_atomic(path, json, strlen(json));
+    if (r < 0)
+        comp_set_reason(c, "cannot write %s: %s", path, strerror(-r));
+    if (r == 0) {
+        char **argv = http_agent_argv(c->spec, exe, c->dir);
+        r = comp_spawn(c, argv);
+        strv_free(argv);
+    }
+    free(exe);
+    free(json);
+    free(path);
+    return r;
+}
+
+static int http_start(struct comp *c)
+{
+    struct http_state *st = xcalloc(1, sizeof(*st));
+    char err[256] = "";
+    c->priv = st;
+    if (http_runs_as_job(c->spec) && c->backend->batch) {
+        st->fanout = comp_tasks(c);
+        return start_fanout(c, st);
+    }
+    int r = prepare(c, st, 0, 1);
+    if (r < 0)
+        return r;
     r = lg_start(&st->cfg, &st->run, err, sizeof(err));
     if (r < 0)
         comp_set_reason(c, "cannot start the load: %s", err[0] ? err : strerror(-r));
-out:
-    url_clear(&u);
     return r;
 }
 
@@ -473,9 +566,30 @@ static void show_status(struct comp *c, struct http_state *st)
                     (unsigned long long)p.requests, (unsigned long long)p.errors);
 }
 
+/* The agent job: done when it ended; its state on the status line. */
+static int fanout_tick(struct comp *c, struct http_state *st, int64_t now)
+{
+    if (!proc_started(&c->proc) || c->backend->poll(&c->proc) == 1)
+        return 1;
+    if (now - st->status_at >= 1000000000LL) {
+        st->status_at = now;
+        if (!c->proc.running)
+            comp_status(c, "job %lld queued (%s), %lld tasks", (long long)c->proc.job,
+                        c->proc.pending[0] ? c->proc.pending : "no reason yet",
+                        (long long)st->fanout);
+        else
+            comp_status(c, "job %lld: %lld tasks running on %s, %.0f s", (long long)c->proc.job,
+                        (long long)st->fanout, c->proc.nodes,
+                        (double)(now - c->proc.start_mono) / 1e9);
+    }
+    return 0;
+}
+
 static int http_tick(struct comp *c, int64_t now)
 {
     struct http_state *st = c->priv;
+    if (st && st->fanout)
+        return fanout_tick(c, st, now);
     if (!st || !st->run || lg_done(st->run))
         return 1;
     if (now - st->status_at >= 1000000000LL) {
@@ -556,9 +670,9 @@ static void put_counts(struct comp *c, const struct lg_stats *s)
     comp_metric(c, "throughput", "req/s", NULL, window > 0 ? (double)s->requests / window : 0);
 }
 
-static void put_series(struct comp *c, const struct http_state *st, const struct lg_stats *s)
+static void put_series(struct comp *c, const struct lg_stats *s)
 {
-    int64_t t0 = st->wall_start + st->cfg.warmup_ns;
+    int64_t t0 = s->window_start_wall_ns;
     for (size_t i = 0; i < s->nsecs; i++) {
         const struct lg_second *sec = &s->secs[i];
         int64_t t = t0 + (int64_t)i * 1000000000LL;
@@ -614,23 +728,66 @@ static int judge(struct comp *c, const struct lg_stats *s)
     return -EIO;
 }
 
+/* The merged result of the agent job's tasks (tasks/task-K.stats, kept for
+ * inspection): counters summed, histograms merged (lg_stats_merge). */
+static int fanout_result(struct comp *c, struct http_state *st, struct lg_stats **out)
+{
+    const struct proc *p = &c->proc;
+    if (!p->exited || !WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0) {
+        char *err0 = path_join(c->dir, "tasks/task-0.stderr");
+        comp_set_reason(c, "the load job %s (see %s and %s)",
+                        p->detail[0] ? p->detail : "did not run to its end", c->err_path, err0);
+        free(err0);
+        return -EIO;
+    }
+    size_t n = (size_t)st->fanout;
+    struct lg_stats **parts = xcalloc(n, sizeof(*parts));
+    char err[512] = "";
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "tasks/task-%zu.stats", i);
+        char *path = path_join(c->dir, name);
+        r = lg_stats_read(path, &parts[i], err, sizeof(err));
+        if (r == -ENOENT)
+            snprintf(err, sizeof(err), "task %zu of %zu wrote no results (%s)", i, n, path);
+        free(path);
+    }
+    if (r == 0)
+        r = lg_stats_merge(parts, n, out, err, sizeof(err));
+    if (r < 0)
+        comp_set_reason(c, "merging the results of %zu tasks: %s", n, err);
+    for (size_t i = 0; i < n; i++)
+        lg_stats_free(parts[i]);
+    free(parts);
+    return r;
+}
+
 static int http_finish(struct comp *c)
 {
     struct http_state *st = c->priv;
     struct lg_stats *s = NULL;
-    if (!st || !st->run)
-        return -EINVAL;
-    int r = lg_wait(st->run, &s);
-    st->waited = true;
-    if (r < 0) {
-        comp_set_reason(c, "the load engine failed: %s", strerror(-r));
-        return r;
+    int r;
+    if (st && st->fanout) {
+        r = fanout_result(c, st, &s);
+        if (r < 0)
+            return r;
+        comp_metric(c, "tasks", NULL, NULL, (double)st->fanout);
+    } else {
+        if (!st || !st->run)
+            return -EINVAL;
+        r = lg_wait(st->run, &s);
+        st->waited = true;
+        if (r < 0) {
+            comp_set_reason(c, "the load engine failed: %s", strerror(-r));
+            return r;
+        }
     }
     put_counts(c, s);
     put_hdr_metrics(c, "latency", s->latency);
     put_hdr_metrics(c, "service_time", s->service);
     put_open_loop(c, st, s);
-    put_series(c, st, s);
+    put_series(c, s);
     put_histogram(c, "latency", s->latency);
     put_histogram(c, "service_time", s->service);
     put_histogram(c, "issue_delay", s->issue_delay);
@@ -654,6 +811,68 @@ static void http_cleanup(struct comp *c)
     tmpl_free(st->body_t);
     free(st);
     c->priv = NULL;
+}
+
+/* ---- the agent (one task of a fan-out job) ---------------------------------------------- */
+
+bool http_runs_as_job(const struct comp_spec *spec)
+{
+    return spec->res.nodes > 0 || spec->res.tasks_per_node > 0;
+}
+
+char **http_agent_argv(const struct comp_spec *spec, const char *exe, const char *dir)
+{
+    if (!http_runs_as_job(spec))
+        return NULL;
+    char **argv = NULL;
+    char *with = path_join(dir, "agent.json"), *tasks = path_join(dir, "tasks");
+    const char *words[] = {exe, "agent", "http", with, tasks};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(words); i++)
+        strv_push(&argv, words[i]);
+    free(with);
+    free(tasks);
+    return argv;
+}
+
+int http_agent_run(const struct sv *with, unsigned task, unsigned ntasks, const char *out_path,
+                   const volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    struct comp_spec spec = {.role = ROLE_CLIENT, .name = "agent", .with = (struct sv *)with};
+    struct comp c = {.name = "agent", .spec = &spec};
+    struct http_state *st = xcalloc(1, sizeof(*st));
+    struct lg_stats *s = NULL;
+    c.priv = st;
+    int r = prepare(&c, st, task, ntasks);
+    if (r == 0) {
+        st->cfg.keep_second_hdrs = true; /* merged exactly, second by second */
+        char e[256] = "";
+        r = lg_start(&st->cfg, &st->run, e, sizeof(e));
+        if (r < 0)
+            comp_set_reason(&c, "cannot start the load: %s", e[0] ? e : strerror(-r));
+    }
+    while (r == 0 && !lg_done(st->run)) {
+        if (stop && *stop)
+            lg_stop(st->run);
+        sleep_ns(50 * 1000000LL);
+    }
+    if (r == 0) {
+        r = lg_wait(st->run, &s);
+        st->waited = true;
+        if (r < 0)
+            comp_set_reason(&c, "the load engine failed: %s", strerror(-r));
+    }
+    if (r == 0 && stop && *stop) {
+        comp_set_reason(&c, "stopped by a signal before the end of the load");
+        r = -ECANCELED;
+    }
+    if (r == 0)
+        r = lg_stats_write(s, out_path, err, errlen);
+    else
+        snprintf(err, errlen, "%s", c.reason ? c.reason : strerror(-r));
+    lg_stats_free(s);
+    http_cleanup(&c);
+    free(c.reason);
+    return r;
 }
 
 /* ---- validation ------------------------------------------------------------------------------ */
@@ -791,6 +1010,7 @@ const struct driver_ops driver_client_http = {
     .summary = "HTTP/1.1 load (closed or open loop) through sonde's engine, with latency "
                "histograms",
     .opts = http_opts,
+    .job_argv = http_agent_argv,
     .check = http_check,
     .start = http_start,
     .tick = http_tick,

@@ -16,8 +16,10 @@
 #                           `hostname` is this host's: tell them apart with
 #                           $SLURMD_NODENAME
 #   SONDE_SLURM_CPUS=N      CPUs each node declares (default: nproc). The
-#                           partition is OverSubscribe=FORCE:4 (up to 4 jobs
-#                           per CPU), but one job may not ask for more tasks
+#                           partition debug (the default) is OverSubscribe=FORCE:4
+#                           (up to 4 jobs per CPU; --exclusive is overridden),
+#                           partition whole gives each job its nodes to itself
+#                           (OverSubscribe=EXCLUSIVE); one job may not ask for more tasks
 #                           than the declared CPUs unless it passes -O
 #                           (--overcommit): `-n4` on 2 CPUs needs -O, or N >= 4
 #                           (more than the real count works: config_overrides)
@@ -195,7 +197,10 @@ EOF
   if [ "$NODES" -ge 2 ]; then
     echo "NodeName=n2 NodeHostname=$HOST NodeAddr=127.0.0.2 Port=$((CTLD_PORT + 2)) CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN" >>"$CONF"
   fi
+  # debug: jobs share nodes (more tasks than this machine has CPUs);
+  # whole: every job gets its nodes to itself (placement on distinct nodes)
   echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4" >>"$CONF"
+  echo "PartitionName=whole Nodes=ALL Default=NO MaxTime=INFINITE State=UP OverSubscribe=EXCLUSIVE" >>"$CONF"
 }
 
 # ---- daemons -------------------------------------------------------------------

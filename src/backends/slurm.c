@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #define DRY_RUN_ID "dry-run"
 
@@ -301,6 +302,37 @@ static const char *end_meaning(const char *state)
     return NULL;
 }
 
+/* EndTime - StartTime of a job line in seconds (Slurm's resolution), -1 when
+ * either is missing. */
+static int64_t run_seconds(const char *line)
+{
+    char a[32], b[32];
+    struct tm ta = {0}, tb = {0};
+    if (!field(line, "StartTime", a, sizeof(a)) || !field(line, "EndTime", b, sizeof(b)) ||
+        !strptime(a, "%Y-%m-%dT%H:%M:%S", &ta) || !strptime(b, "%Y-%m-%dT%H:%M:%S", &tb))
+        return -1;
+    ta.tm_isdst = tb.tm_isdst = -1;
+    return (int64_t)difftime(mktime(&tb), mktime(&ta));
+}
+
+/* Pending reasons that do not clear by waiting: what they mean, else NULL. */
+static const char *never_starts(const char *reason)
+{
+    static const char *const m[][2] = {
+        {"PartitionConfig", "it asks for more than the partition's nodes offer"},
+        {"PartitionNodeLimit", "more nodes than the partition allows"},
+        {"PartitionTimeLimit", "a longer time than the partition allows"},
+        {"BadConstraints", "constraints no node satisfies"},
+        {"InvalidAccount", "an account it may not use"},
+        {"InvalidQOS", "a QoS it may not use"},
+        {"DependencyNeverSatisfied", "a dependency that can no longer be met"},
+    };
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(m); i++)
+        if (!strcmp(reason, m[i][0]))
+            return m[i][1];
+    return NULL;
+}
+
 static bool final_state(const char *s)
 {
     return !strcmp(s, "COMPLETED") || end_meaning(s) || !strcmp(s, "REVOKED") ||
@@ -335,6 +367,11 @@ void slurm_apply_job_line(struct proc *p, const char *line, char *host, size_t h
         return;
     field(line, "NodeList", list, sizeof(list));
     field(line, "ExitCode", code, sizeof(code));
+    if (!strcmp(state, "PENDING") && never_starts(reason)) {
+        mark_ended(p, 1 << 8, "job %lld can never start: Slurm holds it as %s (%s)",
+                   (long long)p->job, reason, never_starts(reason));
+        return;
+    }
     if (!strcmp(state, "PENDING") || !strcmp(state, "CONFIGURING") || !strcmp(state, "REQUEUED") ||
         !strcmp(state, "REQUEUE_HOLD") || !strcmp(state, "RESV_DEL_HOLD")) {
         snprintf(p->pending, sizeof(p->pending), "%s", strcmp(reason, "None") ? reason : state);
@@ -351,6 +388,7 @@ void slurm_apply_job_line(struct proc *p, const char *line, char *host, size_t h
         }
         return;
     }
+    bool unseen = !p->running && host[0]; /* it ran between two looks: Slurm's times */
     int ec = 0, sig = 0;
     sscanf(code, "%d:%d", &ec, &sig);
     int status = sig ? (sig & 0x7f) : (ec & 0xff) << 8;
@@ -364,7 +402,15 @@ void slurm_apply_job_line(struct proc *p, const char *line, char *host, size_t h
     else
         mark_ended(p, status, "job %lld %s on %s: %s (exit code %s)", (long long)p->job, state,
                    on[0] ? on : "?", why, code[0] ? code : "?");
+    if (unseen) {
+        p->running = true;
+        int64_t ran = run_seconds(line);
+        p->start_mono = p->end_mono - (ran > 0 ? ran : 0) * 1000000000LL;
+        p->start_wall = p->end_wall - (ran > 0 ? ran : 0) * 1000000000LL;
+    }
 }
+
+static int cancel(const struct proc *p, bool term_only);
 
 /* Asks Slurm about p's job now. */
 static void query(struct proc *p)
@@ -377,6 +423,8 @@ static void query(struct proc *p)
     char host[256];
     if (r == 0 && out.s) {
         slurm_apply_job_line(p, out.s, host, sizeof(host));
+        if (p->exited && !p->running && strstr(out.s, "JobState=PENDING"))
+            cancel(p, false); /* it would wait forever: take it out of the queue */
         if (host[0] && !p->node[0])
             node_addr(host, p->node, sizeof(p->node));
     } else if (r == -EIO && strstr(err, "Invalid job id")) /* forgotten: past MinJobAge */

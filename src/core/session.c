@@ -980,7 +980,9 @@ static int start_one(struct session *s, const struct comp_spec *spec, struct tri
     }
     progress(s, "%s: starting %s %s (%s)", trial_ord(s), comp_role_name(spec->role), spec->name,
              spec->driver);
-    if (c->backend->batch && c->spec->user && geteuid() != 0 && c->ops->runs_command)
+    struct passwd *me = getpwuid(geteuid());
+    if (c->backend->batch && c->spec->user && geteuid() != 0 && c->ops->runs_command &&
+        !(me && !strcmp(me->pw_name, c->spec->user)))
         comp_warn(c, "user: %s is ignored on %s: a job runs as the user who submits it",
                   c->spec->user, c->backend->name);
     r = c->ops->start ? c->ops->start(c) : 0;

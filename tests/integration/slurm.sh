@@ -9,7 +9,7 @@ export SONDE_SITES=$PWD/sites
 
 dry() { # site recipe -> the dry run, with this checkout's path made relative
   "$SONDE" run --backend slurm --site "$1" --dry-run --workspace /srv/sonde "$2" |
-    sed "s|$PWD/||g"
+    sed -e "s|'$SONDE'|'sonde'|g" -e "s|$PWD/||g"
 }
 
 # 1. Golden dry runs: the quickstart and http-sim benchmarks as they are, and a
@@ -155,6 +155,19 @@ assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-
   check "... the reason says so" \
     contains "$out" "service broken ended: job [0-9]* FAILED on .*exit code 3:0) before it was ready"
   check "... its client was never submitted" test ! -e "$WS/sessions/$sid/trial-001/never/job.sh"
+
+  # d2. a service queued behind another (partition whole) until the trial's
+  # timeout, and a job sbatch refuses
+  out=$(slurm_run "$R/queued.yaml"); rc=$?; sid=$(sid_of "$out")
+  check "queued service: exit 1 ($rc)" test "$rc" -eq 1
+  check "... the reason gives the time and Slurm's reason" \
+    contains "$out" "service second: job [0-9]* still queued after 6s (the trial's timeout): Resources"
+  check "... no job of the session left" no_jobs_left "$sid"
+  out=$(slurm_run "$R/unplaceable.yaml"); rc=$?
+  check "a job that can never start: exit 1 ($rc)" test "$rc" -eq 1
+  check "... Slurm's reason, explained" contains "$out" \
+    "client wide: job [0-9]* can never start: Slurm holds it as PartitionConfig (it asks for more than the partition's nodes offer)"
+  check "... taken out of the queue" no_jobs_left "$(sid_of "$out")"
 
   # e. sonde stop, Ctrl-C (SIGINT) and kill -9 while a service and a client run
   local how pid id

@@ -244,6 +244,24 @@ static void test_job_states(void **state)
             assert_int_equal(q.status & 0x7f, ends[i].sig);
         }
     }
+    /* ended between two looks: it ran (it has a node), for Slurm's EndTime - StartTime */
+    struct proc f = {.job = 44};
+    slurm_apply_job_line(&f,
+                         "JobId=44 JobState=COMPLETED Reason=None ExitCode=0:0 "
+                         "StartTime=2026-11-25T11:59:58 EndTime=2026-11-25T12:00:01 "
+                         "NodeList=n1 BatchHost=n1",
+                         host, 256);
+    assert_true(f.exited);
+    assert_true(f.running);
+    assert_int_equal(f.end_mono - f.start_mono, 3000000000LL);
+    assert_string_equal(host, "n1");
+    /* queued for a reason that never clears: ended, not waited for */
+    struct proc w = {.job = 43};
+    apply(&w, "PENDING", "PartitionConfig", "(null)", "0:0", host);
+    assert_true(w.exited);
+    assert_false(w.running);
+    assert_non_null(strstr(w.detail, "job 43 can never start: Slurm holds it as PartitionConfig"));
+    assert_true(WIFEXITED(w.status) && WEXITSTATUS(w.status) == 1);
     /* not a job line, or an empty one: nothing changes */
     struct proc r = {.job = 7};
     slurm_apply_job_line(&r, "slurm_load_jobs error: Invalid job id specified", host, 256);

@@ -112,8 +112,10 @@ static int record_exit(struct comp *c)
 {
     const struct proc *p = &c->proc;
     int64_t end = p->end_mono ? p->end_mono : mono_ns();
-    comp_metric(c, "wall_time", "s", NULL, (double)(end - p->start_mono) / 1e9);
-    if (WIFEXITED(p->status))
+    bool ran = p->job <= 0 || p->running; /* a batch job may end without having started */
+    if (ran)
+        comp_metric(c, "wall_time", "s", NULL, (double)(end - p->start_mono) / 1e9);
+    if (ran && WIFEXITED(p->status))
         comp_metric(c, "exit_code", NULL, NULL, WEXITSTATUS(p->status));
     if (WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0)
         return 0;

@@ -18,7 +18,7 @@ static const char usage_text[] =
     "  recipe show FILE [--resolved]    print a recipe (resolved: one block per trial)\n"
     "  recipe list [--kind K]           the catalog of benchmarks, services, clients, monitors\n"
     "Sessions:\n"
-    "  run FILE [--set K=V]...          run a benchmark session (local backend)\n"
+    "  run FILE [--set K=V]...          run a benchmark session (--backend local|slurm)\n"
     "  status [SESSION]                 state of a session and its components\n"
     "  stop SESSION                     stop a running session (clean teardown)\n"
     "  list [--json]                    all sessions, newest last\n"

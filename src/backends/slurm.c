@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DRY_RUN_ID "dry-run"
 
@@ -315,7 +316,9 @@ static int64_t run_seconds(const char *line)
     return (int64_t)difftime(mktime(&tb), mktime(&ta));
 }
 
-/* Pending reasons that do not clear by waiting: what they mean, else NULL. */
+/* Pending reasons that do not clear by waiting (unless an administrator acts:
+ * a node being drained can show as one for a while, hence SLURM_NEVER_NS):
+ * what they mean, else NULL. */
 static const char *never_starts(const char *reason)
 {
     static const char *const m[][2] = {
@@ -335,8 +338,7 @@ static const char *never_starts(const char *reason)
 
 static bool final_state(const char *s)
 {
-    return !strcmp(s, "COMPLETED") || end_meaning(s) || !strcmp(s, "REVOKED") ||
-           !strcmp(s, "SPECIAL_EXIT");
+    return !strcmp(s, "COMPLETED") || end_meaning(s) || !strcmp(s, "REVOKED");
 }
 
 static void mark_ended(struct proc *p, int status, const char *fmt, ...) SONDE_PRINTF(3, 4);
@@ -367,13 +369,25 @@ void slurm_apply_job_line(struct proc *p, const char *line, char *host, size_t h
         return;
     field(line, "NodeList", list, sizeof(list));
     field(line, "ExitCode", code, sizeof(code));
-    if (!strcmp(state, "PENDING") && never_starts(reason)) {
-        mark_ended(p, 1 << 8, "job %lld can never start: Slurm holds it as %s (%s)",
-                   (long long)p->job, reason, never_starts(reason));
+    bool queued = !strcmp(state, "PENDING") || !strcmp(state, "CONFIGURING") ||
+                  !strcmp(state, "REQUEUED") || !strcmp(state, "REQUEUE_HOLD") ||
+                  !strcmp(state, "RESV_DEL_HOLD") || !strcmp(state, "SPECIAL_EXIT");
+    if (queued && p->running) { /* back in the queue (requeued): what ran there is gone */
+        mark_ended(p, 1 << 8, "job %lld went back to the queue (%s, %s) after it ran on %s",
+                   (long long)p->job, state, reason, p->nodes[0] ? p->nodes : "?");
         return;
     }
-    if (!strcmp(state, "PENDING") || !strcmp(state, "CONFIGURING") || !strcmp(state, "REQUEUED") ||
-        !strcmp(state, "REQUEUE_HOLD") || !strcmp(state, "RESV_DEL_HOLD")) {
+    const char *never = queued ? never_starts(reason) : NULL;
+    if (!never || strcmp(p->never_reason, reason)) {
+        snprintf(p->never_reason, sizeof(p->never_reason), "%s", never ? reason : "");
+        p->never_since = mono_ns();
+    }
+    if (never && mono_ns() - p->never_since >= SLURM_NEVER_NS) {
+        mark_ended(p, 1 << 8, "job %lld can never start: Slurm has held it as %s for %llds (%s)",
+                   (long long)p->job, reason, (long long)(SLURM_NEVER_NS / 1000000000LL), never);
+        return;
+    }
+    if (queued) {
         snprintf(p->pending, sizeof(p->pending), "%s", strcmp(reason, "None") ? reason : state);
         return;
     }
@@ -391,7 +405,8 @@ void slurm_apply_job_line(struct proc *p, const char *line, char *host, size_t h
     bool unseen = !p->running && host[0]; /* it ran between two looks: Slurm's times */
     int ec = 0, sig = 0;
     sscanf(code, "%d:%d", &ec, &sig);
-    int status = sig ? (sig & 0x7f) : (ec & 0xff) << 8;
+    /* a real signal number, else the shell's 128+N (Slurm writes 0:125 for OOM kills) */
+    int status = sig > 0 && sig < 65 ? sig : sig ? ((128 + sig) & 0xff) << 8 : (ec & 0xff) << 8;
     if (status == 0 && strcmp(state, "COMPLETED")) /* ended by Slurm, not by itself */
         status = SIGTERM;
     const char *why = end_meaning(state);
@@ -412,6 +427,13 @@ void slurm_apply_job_line(struct proc *p, const char *line, char *host, size_t h
 
 static int cancel(const struct proc *p, bool term_only);
 
+/* The job line says the job has reached a final state. */
+static bool final_state_line(const char *line)
+{
+    char state[64] = "";
+    return field(line, "JobState", state, sizeof(state)) && final_state(state);
+}
+
 /* Asks Slurm about p's job now. */
 static void query(struct proc *p)
 {
@@ -423,8 +445,8 @@ static void query(struct proc *p)
     char host[256];
     if (r == 0 && out.s) {
         slurm_apply_job_line(p, out.s, host, sizeof(host));
-        if (p->exited && !p->running && strstr(out.s, "JobState=PENDING"))
-            cancel(p, false); /* it would wait forever: take it out of the queue */
+        if (p->exited && strstr(out.s, "JobState=") && !final_state_line(out.s))
+            cancel(p, false); /* ended for sonde but still queued: take it out */
         if (host[0] && !p->node[0])
             node_addr(host, p->node, sizeof(p->node));
     } else if (r == -EIO && strstr(err, "Invalid job id")) /* forgotten: past MinJobAge */
@@ -593,7 +615,9 @@ static char **slurm_step_argv(const struct proc *p, char *const *argv)
 
 static size_t slurm_sweep(const char *prefix)
 {
-    char *argv[] = {"squeue", "--noheader", "--format=%i %j", NULL};
+    /* every partition; only this user's jobs unless root (it submits for others) */
+    char *argv[] = {"squeue", "--all", "--noheader", "--format=%i %j", geteuid() ? "--me" : NULL,
+                    NULL};
     struct sbuf out = {.max = 16 << 20};
     char err[512];
     size_t n = 0;

@@ -24,6 +24,9 @@ int slurm_dry_run(const struct bench_spec *b, const struct site *site, const cha
  * The job's first node (BatchHost) goes to host ("" when none yet); its
  * address is the caller's to find. Lines that lack fields leave p queued. */
 struct proc;
+/* How long a job may stay queued for a reason that does not clear by waiting
+ * (PartitionConfig, InvalidAccount, ...) before it counts as never starting. */
+#define SLURM_NEVER_NS (60 * 1000000000LL)
 void slurm_apply_job_line(struct proc *p, const char *line, char *host, size_t hostlen);
 
 #endif

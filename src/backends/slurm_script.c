@@ -85,6 +85,8 @@ static void directives(struct sbuf *o, const struct slurm_job *j)
     }
     if (r->exclusive > 0)
         directive(o, "exclusive", "");
+    /* a requeued job would come back on another node behind sonde's back */
+    directive(o, "no-requeue", "");
 }
 
 static void words(struct sbuf *o, char *const *argv)
@@ -155,7 +157,8 @@ int slurm_script(const struct slurm_job *j, struct sbuf *o)
     }
     sbuf_puts(o, "exec ");
     if (tasks(j->res) > 1) {
-        sbuf_puts(o, "srun --kill-on-bad-exit=1");
+        /* the task count sonde expects, whatever srun would derive from the CPUs */
+        sbuf_printf(o, "srun --kill-on-bad-exit=1 --ntasks=%lld", (long long)tasks(j->res));
         if (j->task_out_pattern) {
             sbuf_puts(o, " --output=");
             shell_quote(o, j->task_out_pattern);

@@ -888,12 +888,14 @@ static int wait_ready(struct session *s, struct comp *c, struct trial_run *t)
  * still holds ${self.host}: only known once the job runs. */
 static bool job_needs_host(const struct comp_spec *spec)
 {
-    char *with = sv_to_json(spec->with);
-    bool found = with && strstr(with, "${self.host}");
+    char *cmd = sv_to_json(sv_get(spec->with, "command"));
+    char *prep = sv_to_json(sv_get(spec->with, "prepare"));
+    bool found = (cmd && strstr(cmd, "${self.host}")) || (prep && strstr(prep, "${self.host}"));
+    free(cmd);
+    free(prep);
     for (size_t i = 0; spec->env && spec->env[i] && !found; i++)
         found = strstr(spec->env[i], "${self.host}") != NULL;
     found = found || (spec->cwd && strstr(spec->cwd, "${self.host}"));
-    free(with);
     return found;
 }
 
@@ -963,8 +965,9 @@ static int start_one(struct session *s, const struct comp_spec *spec, struct tri
         c->spec = inst;
     }
     if (r == 0 && c->backend->batch && job_needs_host(inst)) {
-        err = xasprintf("${self.host} is known only once the job runs on %s: to listen on "
-                        "every address of the node, use ${self.listen}",
+        err = xasprintf("${self.host} is known only once the job runs on %s, so it cannot be in "
+                        "the command, prepare steps, env or cwd (a service listens on every "
+                        "address of its node with ${self.listen})",
                         c->backend->name);
         r = -EINVAL;
     }
@@ -1012,7 +1015,8 @@ static void stop_one(struct comp *c)
 {
     if (!c->spec)
         return;
-    if (c->started && c->ops->stop && proc_started(&c->proc) && !c->proc.exited)
+    bool queued = c->proc.job > 0 && !c->proc.running; /* a job that never ran: no stop step */
+    if (c->started && c->ops->stop && proc_started(&c->proc) && !c->proc.exited && !queued)
         c->ops->stop(c);
     if (proc_started(&c->proc)) /* also when the leader is gone: its group may live on */
         c->backend->stop(&c->proc, grace(c));

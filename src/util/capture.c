@@ -11,7 +11,8 @@
 
 #define MS (1000000LL)
 
-static void child(char *const *argv, int out_fd, int err_fd)
+/* Never returns: execs argv, or reports errno through err_pipe and exits 127. */
+static _Noreturn void child(char *const *argv, int out_fd, int err_fd, int err_pipe)
 {
     setpgid(0, 0);
     sigset_t none;
@@ -24,7 +25,9 @@ static void child(char *const *argv, int out_fd, int err_fd)
     dup2(out_fd, STDOUT_FILENO);
     dup2(err_fd, STDERR_FILENO);
     execvp(argv[0], argv);
-    _exit(errno == ENOENT ? 127 : 126);
+    int e = errno;
+    (void)!write(err_pipe, &e, sizeof(e));
+    _exit(127);
 }
 
 /* Reads what is there from fd into b (dropping what exceeds its max); false at EOF. */
@@ -62,10 +65,7 @@ int capture_run(char *const *argv, struct sbuf *out, struct sbuf *err, int64_t t
     pid_t pid = fork();
     if (pid == 0) {
         close(px[0]);
-        child(argv, po[1], pe[1]);
-        int e = errno;
-        (void)!write(px[1], &e, sizeof(e));
-        _exit(127);
+        child(argv, po[1], pe[1], px[1]);
     }
     int fork_errno = errno;
     close(po[1]);
@@ -105,10 +105,19 @@ int capture_run(char *const *argv, struct sbuf *out, struct sbuf *err, int64_t t
     ssize_t got = read(px[0], &exec_errno, sizeof(exec_errno));
     close(px[0]);
     int status = 0;
-    /* After the pipes closed the child is gone or about to be: bounded by the kill. */
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR)
+    /* The pipes may close before the child exits: the deadline holds for that too. */
+    for (;;) {
+        pid_t w = waitpid(pid, &status, timed_out ? 0 : WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
             return -errno;
+        if (w == 0 && mono_ns() >= deadline) {
+            timed_out = true;
+            kill(-pid, SIGKILL);
+        } else if (w == 0) {
+            sleep_ns(MS);
+        }
     }
     if (got == (ssize_t)sizeof(exec_errno) && exec_errno)
         return -exec_errno;

@@ -70,6 +70,9 @@ run_sessions() {
   # g (started first: Slurm enforces a 1-minute limit 60-90 s after the job starts)
   "$SONDE" run -q --backend slurm "$R/timeout.yaml" >"$WS/timeout.out" 2>&1 &
   local tpid=$! out rc sid rep
+  # h (also started first: a queue reason must hold 60 s before it counts as never clearing)
+  "$SONDE" run -q --backend slurm "$R/unplaceable.yaml" >"$WS/unplaceable.out" 2>&1 &
+  local upid=$!
 
   # a. a service job and a 2-task client job
   out=$(slurm_run "$R/real.yaml"); rc=$?; sid=$(sid_of "$out")
@@ -156,18 +159,12 @@ assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-
     contains "$out" "service broken ended: job [0-9]* FAILED on .*exit code 3:0) before it was ready"
   check "... its client was never submitted" test ! -e "$WS/sessions/$sid/trial-001/never/job.sh"
 
-  # d2. a service queued behind another (partition whole) until the trial's
-  # timeout, and a job sbatch refuses
+  # d2. a service queued behind another (partition whole) until the trial's timeout
   out=$(slurm_run "$R/queued.yaml"); rc=$?; sid=$(sid_of "$out")
   check "queued service: exit 1 ($rc)" test "$rc" -eq 1
   check "... the reason gives the time and Slurm's reason" \
     contains "$out" "service second: job [0-9]* still queued after 6s (the trial's timeout): Resources"
   check "... no job of the session left" no_jobs_left "$sid"
-  out=$(slurm_run "$R/unplaceable.yaml"); rc=$?
-  check "a job that can never start: exit 1 ($rc)" test "$rc" -eq 1
-  check "... Slurm's reason, explained" contains "$out" \
-    "client wide: job [0-9]* can never start: Slurm holds it as PartitionConfig (it asks for more than the partition's nodes offer)"
-  check "... taken out of the queue" no_jobs_left "$(sid_of "$out")"
 
   # e. sonde stop, Ctrl-C (SIGINT) and kill -9 while a service and a client run
   local how pid id
@@ -218,6 +215,15 @@ assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-
   out=$(cat "$WS/timeout.out")
   check "timed-out client job: exit 1 ($rc)" test "$rc" -eq 1
   check "... the reason says TIMEOUT" contains "$out" "client slow: job [0-9]* TIMEOUT on .*: it reached its time limit"
+
+  # h. a job that can never start (more nodes than the cluster has)
+  for ((k = 0; k < 750; k++)); do kill -0 "$upid" 2>/dev/null || break; sleep 0.2; done
+  wait "$upid"; rc=$?
+  out=$(cat "$WS/unplaceable.out")
+  check "a job that can never start: exit 1 ($rc)" test "$rc" -eq 1
+  check "... Slurm's reason, explained" contains "$out" \
+    "client wide: job [0-9]* can never start: Slurm has held it as PartitionConfig for 60s (it asks for more than the partition's nodes offer)"
+  check "... taken out of the queue" no_jobs_left "$(sid_of "$out")"
 }
 
 # 3. A real Slurm (two slurmd on this machine: nodes vm-name at 127.0.0.1 and

@@ -457,8 +457,9 @@ static int64_t sse_attempt(uint16_t port)
 /* Every event's arrival time (as the engine reports it to the stream hooks)
  * is within 0.5 ms of the time sonde-sim scheduled it. The error includes
  * the server's own lateness and the scheduler's noise on this shared 2-core
- * VM, so the run is repeated up to 5 times: one run with all 50 events
- * within 0.5 ms shows the engine adds less than that. */
+ * VM, so the run is repeated up to 10 times (a run takes 0.3 s; under load
+ * from other jobs on the machine several can be disturbed): one run with all
+ * 50 events within 0.5 ms shows the engine adds less than that. */
 static void test_sse_stream(void **state)
 {
     (void)state;
@@ -466,7 +467,7 @@ static void test_sse_stream(void **state)
     sim_start(
         &s, (const char *const[]){"--sse", "5", "--sse-first", "20ms", "--sse-gap", "10ms", NULL});
     int64_t best = INT64_MAX;
-    for (int i = 0; i < 5 && best >= MS / 2; i++) {
+    for (int i = 0; i < 10 && best >= MS / 2; i++) {
         int64_t worst = sse_attempt(s.port);
         best = worst < best ? worst : best;
     }

@@ -84,6 +84,7 @@ static void test_plain_job(void **state)
                                "#SBATCH --cpus-per-task=8\n"
                                "#SBATCH --mem=1025M\n"
                                "#SBATCH --time=0-00:30:00\n"
+                               "#SBATCH --no-requeue\n"
                                "set -euo pipefail\n"
                                "module load 'Apptainer/1.2'\n"
                                "export PGDATA='/data/it'\\''s'\n"
@@ -115,7 +116,8 @@ static void test_container_gpu_fanout(void **state)
     assert_non_null(strstr(s, "#SBATCH --gpus-per-node=4\n"));
     assert_non_null(strstr(s, "#SBATCH --exclusive\n"));
     assert_non_null(strstr(s, "export APPTAINER_CACHEDIR='/project/cache'\n"));
-    assert_non_null(strstr(s, "exec srun --kill-on-bad-exit=1 --output='/w/task-%t.stdout' "
+    assert_non_null(strstr(s, "exec srun --kill-on-bad-exit=1 --ntasks=8 "
+                              "--output='/w/task-%t.stdout' "
                               "'apptainer' exec --nv --bind '/scratch:/data' --bind "
                               "'/models:/models:ro' 'docker://vllm/vllm-openai:v0.6' 'vllm' "
                               "'serve' 'm'\n"));
@@ -228,7 +230,7 @@ static void test_job_states(void **state)
         {"NODE_FAIL", "0:0", "job 42 NODE_FAIL on n7: one of its nodes failed (exit code 0:0)", -1,
          SIGTERM},
         {"PREEMPTED", "0:0", "PREEMPTED on n7: preempted by a higher-priority job", -1, SIGTERM},
-        {"OUT_OF_MEMORY", "0:125", "OUT_OF_MEMORY on n7: it ran out of memory", -1, 125},
+        {"OUT_OF_MEMORY", "0:125", "OUT_OF_MEMORY on n7: it ran out of memory", 253, 0},
         {"CANCELLED", "0:9", "CANCELLED on n7: cancelled (scancel, or an administrator)", -1, 9},
     };
     for (size_t i = 0; i < SONDE_ARRAY_LEN(ends); i++) {
@@ -258,9 +260,20 @@ static void test_job_states(void **state)
     /* queued for a reason that never clears: ended, not waited for */
     struct proc w = {.job = 43};
     apply(&w, "PENDING", "PartitionConfig", "(null)", "0:0", host);
+    assert_false(w.exited); /* not at once: a drain can look like it for a while */
+    w.never_since -= SLURM_NEVER_NS;
+    apply(&w, "PENDING", "PartitionConfig", "(null)", "0:0", host);
     assert_true(w.exited);
     assert_false(w.running);
-    assert_non_null(strstr(w.detail, "job 43 can never start: Slurm holds it as PartitionConfig"));
+    assert_non_null(
+        strstr(w.detail, "job 43 can never start: Slurm has held it as PartitionConfig for 60s"));
+    /* requeued after it ran: ended, the service it was is gone */
+    struct proc q = {.job = 45};
+    apply(&q, "RUNNING", "None", "n3", "0:0", host);
+    apply(&q, "PENDING", "BeginTime", "n3", "0:0", host);
+    assert_true(q.exited);
+    assert_non_null(
+        strstr(q.detail, "job 45 went back to the queue (PENDING, BeginTime) after it ran on n3"));
     assert_true(WIFEXITED(w.status) && WEXITSTATUS(w.status) == 1);
     /* not a job line, or an empty one: nothing changes */
     struct proc r = {.job = 7};

@@ -5,10 +5,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "util/capture.h"
 #include "util/targz.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,6 +322,31 @@ static void test_targz_errors(void **state)
     free(dir);
 }
 
+static void test_capture(void **state)
+{
+    (void)state;
+    struct sbuf out = {0}, err = {0};
+    char *echo[] = {"sh", "-c", "echo out; echo err >&2; exit 3", NULL};
+    int st = capture_run(echo, &out, &err, 10 * 1000000000LL);
+    assert_true(st >= 0 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 3);
+    assert_string_equal(out.s, "out\n");
+    assert_string_equal(err.s, "err\n");
+    char line[16];
+    capture_last_line("a\nlast line, long\n\n", line, sizeof(line));
+    assert_string_equal(line, "last line, long"); /* 15 of 16 bytes */
+    /* a program that is not there is said as such, not as exit status 127 */
+    char *none[] = {"sonde-no-such-program", NULL};
+    assert_int_equal(capture_run(none, NULL, NULL, 1000000000LL), -ENOENT);
+    /* the limit holds also when the child closes its output and lingers */
+    char *linger[] = {"sh", "-c", "exec >&- 2>&-; sleep 5", NULL};
+    int64_t t0 = mono_ns();
+    assert_int_equal(capture_run(linger, NULL, NULL, 300 * 1000000LL), -ETIMEDOUT);
+    assert_true(mono_ns() - t0 < 3 * 1000000000LL);
+    sbuf_free(&out);
+    sbuf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_strings),     cmocka_unit_test(test_files),
         cmocka_unit_test(test_sha256_time), cmocka_unit_test(test_targz_round_trip),
         cmocka_unit_test(test_targz_empty), cmocka_unit_test(test_targz_errors),
+        cmocka_unit_test(test_capture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,7 +69,8 @@ static int exec_tick(struct comp *c, int64_t now)
     struct exec_state *st = c->priv;
     if (!proc_started(&c->proc) || c->proc.exited || c->backend->poll(&c->proc) == 1)
         return 1;
-    if (st && st->timeout_ns > 0 && now - c->proc.start_mono >= st->timeout_ns) {
+    bool queued = c->proc.job > 0 && !c->proc.running; /* the limit is for running */
+    if (st && st->timeout_ns > 0 && !queued && now - c->proc.start_mono >= st->timeout_ns) {
         c->backend->stop(&c->proc, c->spec->stop_grace_ns);
         char dur[32];
         format_duration(st->timeout_ns, dur, sizeof(dur));

@@ -501,10 +501,24 @@ static int prepare(struct comp *c, struct http_state *st, unsigned task, unsigne
  * options are checked here first, so a mistake is said before submitting. */
 static int start_fanout(struct comp *c, struct http_state *st)
 {
+    if (c->spec->image) {
+        comp_set_reason(c, "a fanned-out http client runs sonde itself on the nodes: 'image' "
+                           "cannot be used with it");
+        return -EINVAL;
+    }
     int r = prepare(c, st, 0, (unsigned)st->fanout);
     if (r < 0)
         return r;
     struct sv *with = sv_clone(c->spec->with);
+    /* the tasks run in the job's work directory: relative files are sonde's */
+    static const char *const files[] = {"body_file", "ca_file"};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(files); i++) {
+        const char *f = opt_text(with, files[i]);
+        char *abs = f && f[0] != '/' ? realpath(f, NULL) : NULL;
+        if (abs)
+            sv_set(with, files[i], sv_new_scalar(abs, (struct sv_pos){0}));
+        free(abs);
+    }
     char *url = url_text(c); /* target + path become the URL they name */
     sv_del(with, "target");
     sv_del(with, "path");
@@ -734,9 +748,9 @@ static int fanout_result(struct comp *c, struct http_state *st, struct lg_stats 
 {
     const struct proc *p = &c->proc;
     if (!p->exited || !WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0) {
-        char *err0 = path_join(c->dir, "tasks/task-0.stderr");
-        comp_set_reason(c, "the load job %s (see %s and %s)",
-                        p->detail[0] ? p->detail : "did not run to its end", c->err_path, err0);
+        char *err0 = path_join(c->dir, "tasks/task-*.stderr");
+        comp_set_reason(c, "the load %s (see %s and the tasks' %s)",
+                        p->detail[0] ? p->detail : "job did not run to its end", c->err_path, err0);
         free(err0);
         return -EIO;
     }
@@ -748,7 +762,13 @@ static int fanout_result(struct comp *c, struct http_state *st, struct lg_stats 
         char name[64];
         snprintf(name, sizeof(name), "tasks/task-%zu.stats", i);
         char *path = path_join(c->dir, name);
-        r = lg_stats_read(path, &parts[i], err, sizeof(err));
+        /* a shared file system may show a file written on another node late */
+        for (int k = 0; k < 50; k++) {
+            r = lg_stats_read(path, &parts[i], err, sizeof(err));
+            if (r != -ENOENT)
+                break;
+            sleep_ns(100 * 1000000LL);
+        }
         if (r == -ENOENT)
             snprintf(err, sizeof(err), "task %zu of %zu wrote no results (%s)", i, n, path);
         free(path);

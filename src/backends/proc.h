@@ -36,15 +36,15 @@ struct proc {
     bool exited; /* reaped (batch: the job ended) */
     int status;  /* raw wait status when exited (batch: from the job's exit code) */
     /* Batch backends only. */
-    int64_t job;           /* job id, 0 = none */
-    bool running;          /* the job has started (node is known) */
-    char node[256];        /* address of the job's first node, once running */
-    char nodes[256];       /* every node of the job (the scheduler's list syntax) */
-    char pending[128];     /* why it waits in the queue, "" when it does not */
-    char detail[256];      /* how it ended in the scheduler's words ("TIMEOUT ..."), "" = none */
-    int64_t next_poll;     /* mono ns: when the scheduler is asked again */
-    char never_reason[64]; /* a queue reason that does not clear by waiting, seen since: */
-    int64_t never_since;   /* mono ns */
+    int64_t job;            /* job id, 0 = none */
+    bool running;           /* the job has started (node is known) */
+    char node[256];         /* address of the job's first node, once running */
+    char nodes[256];        /* every node of the job (the scheduler's list syntax) */
+    char pending[128];      /* why it waits in the queue, "" when it does not */
+    char detail[256];       /* how it ended in the scheduler's words ("TIMEOUT ..."), "" = none */
+    int64_t next_poll;      /* mono ns: when the scheduler is asked again */
+    char never_reason[128]; /* a queue reason that does not clear by waiting, seen since: */
+    int64_t never_since;    /* mono ns */
 };
 
 /* True once p stands for something started (a process group or a batch job). */

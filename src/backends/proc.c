@@ -1,6 +1,7 @@
 /* proc.c — process groups: spawn with exec errors reported, stop, reaping, the guardian. */
 #include "backends/proc.h"
 
+#include "util/capture.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -890,14 +891,7 @@ static void guardian_cancel_jobs(const struct guardian *g)
         snprintf(id, sizeof(id), "%lld", (long long)g->jobs[i]);
         strv_push(&argv, id);
     }
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int64_t deadline = mono_ns() + GUARDIAN_TERM_NS * 6;
-    while (pid > 0 && waitpid(pid, NULL, WNOHANG) == 0 && mono_ns() < deadline)
-        sleep_ns(50 * MS);
+    capture_run(argv, NULL, NULL, GUARDIAN_TERM_NS * 6);
     strv_free(argv);
 }
 

@@ -96,6 +96,36 @@ static bool path_ok_for_slurm(const char *p)
     return true;
 }
 
+/* The batch script of one process (s: command, environment, output files,
+ * working directory; its job: the rest) over the site's defaults: the one
+ * text both a dry run and a submission use. -EINVAL when there is no command. */
+static int render_job(const struct proc_spec *s, struct sbuf *text)
+{
+    const struct job_spec *j = s->job;
+    struct resources res;
+    resources_merge(&res, &j->site->defaults, j->res);
+    struct slurm_job sj = {.job_name = j->name,
+                           .comment = j->comment,
+                           .out_path = s->out_path,
+                           .err_path = s->err_path ? s->err_path : s->out_path,
+                           .task_out_pattern = j->task_out_pattern,
+                           .task_err_pattern = j->task_err_pattern,
+                           .workdir = s->cwd,
+                           .res = &res,
+                           .modules = j->site->modules,
+                           .setup = j->site->setup,
+                           .runtime = j->site->runtime,
+                           .cache = j->site->cache,
+                           .image = j->image,
+                           .binds = j->binds,
+                           .env = s->env_extra,
+                           .steps = j->steps,
+                           .argv = s->argv};
+    int r = slurm_script(&sj, text);
+    resources_clear(&res);
+    return r;
+}
+
 /* One component's script (or a line saying why it has none). */
 static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
                          const struct site *site, const char *tdir, FILE *out, struct diags *d)
@@ -117,16 +147,7 @@ static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
                 role, in->name, in->driver);
     } else if (r == 0) {
         char **argv = NULL, ***steps = NULL;
-        size_t nsteps = 0;
-        const struct sv *prep = sv_get(c->with, "prepare");
-        for (size_t i = 0; prep && prep->kind == SV_SEQ && i < prep->n; i++) {
-            char **step = NULL;
-            if (sv_as_strv(prep->kids[i], &step) == 0) {
-                steps = xrealloc(steps, (nsteps + 2) * sizeof(*steps));
-                steps[nsteps++] = step;
-                steps[nsteps] = NULL;
-            }
-        }
+        comp_spec_steps(c, &steps, NULL); /* validated with the recipe */
         if (agent) { /* it runs inside sonde unless it fans out: then these tasks */
             argv = agent;
             agent = NULL;
@@ -140,27 +161,26 @@ static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
         char *terr = path_join(cdir, "tasks/task-%t.stderr");
         char *comment = xasprintf("sonde %s %s (%s driver), session %s, %s", role, in->name,
                                   in->driver, DRY_RUN_ID, t->label);
-        struct slurm_job j = {.job_name = name,
-                              .comment = comment,
-                              .out_path = outp,
-                              .err_path = errp,
-                              .task_out_pattern = tout,
-                              .task_err_pattern = terr,
-                              .workdir = work,
-                              .res = &res,
-                              .modules = site->modules,
-                              .setup = site->setup,
-                              .runtime = site->runtime,
-                              .cache = site->cache,
-                              .image = c->image,
-                              .binds = c->binds,
-                              .env = c->env,
-                              .steps = (char *const *const *)steps,
-                              .argv = argv};
-        struct sbuf text = {0};
         char *script = path_join(cdir, "job.sh");
+        struct job_spec j = {.name = name,
+                             .comment = comment,
+                             .script_path = script,
+                             .task_out_pattern = tout,
+                             .task_err_pattern = terr,
+                             .res = &in->res,
+                             .site = site,
+                             .image = c->image,
+                             .binds = c->binds,
+                             .steps = (char *const *const *)steps};
+        struct proc_spec ps = {.argv = argv,
+                               .env_extra = c->env,
+                               .cwd = work,
+                               .out_path = outp,
+                               .err_path = errp,
+                               .job = &j};
+        struct sbuf text = {0};
         fprintf(out, "# ---- %s %s (%s): %s\n", role, in->name, in->driver, script);
-        if (slurm_script(&j, &text) == 0)
+        if (render_job(&ps, &text) == 0)
             fprintf(out, "%s\n", text.s);
         else
             diags_add(d, in->node ? in->node->pos : (struct sv_pos){0}, in->name, NULL,
@@ -174,9 +194,7 @@ static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
         free(tout);
         free(terr);
         strv_free(argv);
-        for (size_t i = 0; i < nsteps; i++)
-            strv_free(steps[i]);
-        free(steps);
+        comp_steps_free(steps);
     }
     resources_clear(&res);
     comp_spec_free(c);
@@ -243,7 +261,7 @@ static int sched(char *const *argv, struct sbuf *out, char *err, size_t errlen)
         r = st;
     } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         char line[256], how[64];
-        capture_last_line(e.s, line, sizeof(line));
+        str_last_line(e.s, e.len, line, sizeof(line));
         proc_describe_status(st, how, sizeof(how));
         snprintf(err, errlen, "%s failed (%s)%s%s", argv[0], how, line[0] ? ": " : "", line);
         r = -EIO;
@@ -526,28 +544,9 @@ static int slurm_spawn(const struct proc_spec *s, struct proc *p, char *err, siz
         snprintf(err, errlen, "the slurm backend runs components as batch jobs (no job given)");
         return -EINVAL;
     }
-    struct resources res;
-    resources_merge(&res, &j->site->defaults, j->res);
-    struct slurm_job sj = {.job_name = j->name,
-                           .comment = j->comment,
-                           .out_path = s->out_path,
-                           .err_path = s->err_path ? s->err_path : s->out_path,
-                           .task_out_pattern = j->task_out_pattern,
-                           .task_err_pattern = j->task_err_pattern,
-                           .workdir = s->cwd,
-                           .res = &res,
-                           .modules = j->site->modules,
-                           .setup = j->site->setup,
-                           .runtime = j->site->runtime,
-                           .cache = j->site->cache,
-                           .image = j->image,
-                           .binds = j->binds,
-                           .env = s->env_extra,
-                           .steps = j->steps,
-                           .argv = s->argv};
     struct sbuf text = {0}, out = {.max = 64 << 10};
     char **argv = NULL;
-    int r = slurm_script(&sj, &text);
+    int r = render_job(s, &text);
     if (r < 0) {
         snprintf(err, errlen, "no command to run");
         goto done;
@@ -581,7 +580,7 @@ static int slurm_spawn(const struct proc_spec *s, struct proc *p, char *err, siz
     long long id = out.s ? strtoll(out.s, &end, 10) : 0;
     if (id <= 0 || !end || (*end && *end != ';' && *end != '\n')) {
         char line[128];
-        capture_last_line(out.s, line, sizeof(line));
+        str_last_line(out.s, out.len, line, sizeof(line));
         snprintf(err, errlen, "sbatch --parsable printed no job id (got '%s')", line);
         r = -EIO;
         goto done;
@@ -595,7 +594,6 @@ done:
     strv_free(argv);
     sbuf_free(&text);
     sbuf_free(&out);
-    resources_clear(&res);
     return r;
 }
 

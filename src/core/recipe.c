@@ -1903,3 +1903,33 @@ bool recipe_check_opts(const struct sv *map, const struct opt_def *defs, const c
 {
     return check_opts(map, defs, NULL, path, d);
 }
+
+void comp_steps_free(char ***steps)
+{
+    for (size_t i = 0; steps && steps[i]; i++)
+        strv_free(steps[i]);
+    free(steps);
+}
+
+int comp_spec_steps(const struct comp_spec *c, char ****out, size_t *bad)
+{
+    const struct sv *list = sv_get(c->with, "prepare");
+    char ***steps = NULL;
+    size_t n = 0;
+    *out = NULL;
+    for (size_t i = 0; list && list->kind == SV_SEQ && i < list->n; i++) {
+        char **argv = NULL;
+        if (sv_as_strv(list->kids[i], &argv) < 0 || !argv[0]) {
+            strv_free(argv);
+            comp_steps_free(steps);
+            if (bad)
+                *bad = i + 1;
+            return -EINVAL;
+        }
+        steps = xrealloc(steps, (n + 2) * sizeof(*steps));
+        steps[n++] = argv;
+        steps[n] = NULL;
+    }
+    *out = steps;
+    return 0;
+}

@@ -195,6 +195,11 @@ int comp_spec_interp(const struct comp_spec *src, interp_lookup_fn lookup, void 
                      struct diags *d, struct comp_spec **out);
 /* Frees the fields of c, then c itself (a comp_spec_interp result); accepts NULL. */
 void comp_spec_free(struct comp_spec *c);
+/* The `prepare` steps under with: as argv lists (NULL-terminated; *out NULL
+ * when none). -EINVAL when step *bad (1-based) is not a non-empty list of
+ * strings. Free with comp_steps_free. */
+int comp_spec_steps(const struct comp_spec *c, char ****out, size_t *bad);
+void comp_steps_free(char ***steps);
 void comp_spec_clear(struct comp_spec *c); /* frees the fields only */
 
 /* True when s holds a `${...}` reference (escaped `$${` does not count). */

@@ -222,33 +222,14 @@ int64_t comp_opt_duration(const struct comp *c, const char *key, const char *def
     return ns;
 }
 
-static void steps_free(char ***steps)
-{
-    for (size_t i = 0; steps && steps[i]; i++)
-        strv_free(steps[i]);
-    free(steps);
-}
-
-/* The prepare steps as argv lists (NULL-terminated; NULL when none). */
+/* The prepare steps (comp_spec_steps); c->reason names a malformed one. */
 static int prepare_steps(struct comp *c, char ****out)
 {
-    const struct sv *list = sv_get(c->spec->with, "prepare");
-    char ***steps = NULL;
-    size_t n = 0;
-    for (size_t i = 0; list && list->kind == SV_SEQ && i < list->n; i++) {
-        char **argv = NULL;
-        if (sv_as_strv(list->kids[i], &argv) < 0 || !argv[0]) {
-            strv_free(argv);
-            comp_set_reason(c, "prepare step %zu is not a command (a list of strings)", i + 1);
-            steps_free(steps);
-            return -EINVAL;
-        }
-        steps = xrealloc(steps, (n + 2) * sizeof(*steps));
-        steps[n++] = argv;
-        steps[n] = NULL;
-    }
-    *out = steps;
-    return 0;
+    size_t bad = 0;
+    int r = comp_spec_steps(c->spec, out, &bad);
+    if (r < 0)
+        comp_set_reason(c, "prepare step %zu is not a command (a list of strings)", bad);
+    return r;
 }
 
 int64_t comp_tasks(const struct comp *c)
@@ -273,7 +254,7 @@ int comp_run_prepare(struct comp *c)
         snprintf(what, sizeof(what), "prepare step %zu", i + 1);
         r = comp_run_step(c, steps[i], timeout, what);
     }
-    steps_free(steps);
+    comp_steps_free(steps);
     return r;
 }
 
@@ -400,7 +381,7 @@ int comp_spawn(struct comp *c, char *const *argv)
             job_fill(c, (char *const *const *)steps, &j);
             r = spawn_to(c, c->backend, &j, argv, c->out_path, c->err_path, &c->proc);
         }
-        steps_free(steps);
+        comp_steps_free(steps);
         if (r == 0)
             progress(c->session, "%s %s: job %lld submitted (%s)", comp_role_name(c->spec->role),
                      c->spec->name, (long long)c->proc.job, c->script_path);
@@ -841,6 +822,19 @@ static const char *trial_ord(struct session *s)
     return buf;
 }
 
+/* True (the trial failed, saying how) when the service's process or job has
+ * ended while sonde waits for it to be ready. */
+static bool ended_before_ready(struct session *s, struct comp *c, struct trial_run *t)
+{
+    if (c->backend->poll(&c->proc) != 1)
+        return false;
+    char st[320];
+    describe_end(&c->proc, st, sizeof(st));
+    trial_fail(t, "service %s %s before it was ready (%s; see %s)", c->spec->name, st, trial_ord(s),
+               c->dir);
+    return true;
+}
+
 static int wait_ready(struct session *s, struct comp *c, struct trial_run *t)
 {
     const struct probe_spec *p = &c->spec->ready;
@@ -852,13 +846,8 @@ static int wait_ready(struct session *s, struct comp *c, struct trial_run *t)
     for (;;) {
         if (cancelled())
             return -ECANCELED;
-        if (c->backend->poll(&c->proc) == 1) {
-            char st[320];
-            describe_end(&c->proc, st, sizeof(st));
-            trial_fail(t, "service %s %s before it was ready (%s; see %s)", c->spec->name, st,
-                       trial_ord(s), c->dir);
+        if (ended_before_ready(s, c, t))
             return -EIO;
-        }
         int64_t left = deadline - mono_ns();
         int r = probe_once(p, c->out_path, switch_user(c),
                            left < p->interval_ns ? left : p->interval_ns, detail, sizeof(detail));
@@ -911,13 +900,8 @@ static int wait_placed(struct session *s, struct comp *c, const struct comp_spec
     while (!c->proc.running) {
         if (cancelled())
             return -ECANCELED;
-        if (c->backend->poll(&c->proc) == 1) {
-            char st[320];
-            describe_end(&c->proc, st, sizeof(st));
-            trial_fail(t, "service %s %s before it was ready (%s; see %s)", c->spec->name, st,
-                       trial_ord(s), c->dir);
+        if (ended_before_ready(s, c, t))
             return -EIO;
-        }
         if (c->proc.running)
             break;
         if (c->proc.pending[0] && strcmp(shown, c->proc.pending)) {

@@ -123,24 +123,3 @@ int capture_run(char *const *argv, struct sbuf *out, struct sbuf *err, int64_t t
         return -exec_errno;
     return timed_out ? -ETIMEDOUT : status;
 }
-
-void capture_last_line(const char *text, char *buf, size_t n)
-{
-    if (!n)
-        return;
-    buf[0] = '\0';
-    if (!text)
-        return;
-    size_t e = strlen(text);
-    while (e && (text[e - 1] == '\n' || text[e - 1] == '\r' || text[e - 1] == ' '))
-        e--;
-    size_t s = e;
-    while (s && text[s - 1] != '\n')
-        s--;
-    size_t len = e - s < n - 1 ? e - s : n - 1;
-    memcpy(buf, text + s, len);
-    buf[len] = '\0';
-    for (char *p = buf; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
-}

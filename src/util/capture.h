@@ -17,8 +17,4 @@
  * -errno when it could not start (-ENOENT: no such program). */
 int capture_run(char *const *argv, struct sbuf *out, struct sbuf *err, int64_t timeout_ns);
 
-/* The last non-empty line of text (at most n-1 bytes, control characters as
- * spaces) into buf; "" when none. For error messages. */
-void capture_last_line(const char *text, char *buf, size_t n);
-
 #endif

@@ -394,3 +394,24 @@ char *self_exe(void)
     buf[n] = '\0';
     return xstrdup(buf);
 }
+
+void str_last_line(const char *text, size_t len, char *buf, size_t n)
+{
+    if (!n)
+        return;
+    buf[0] = '\0';
+    if (!text)
+        return;
+    size_t e = len;
+    while (e && (text[e - 1] == '\n' || text[e - 1] == '\r' || text[e - 1] == ' '))
+        e--;
+    size_t s = e;
+    while (s && text[s - 1] != '\n')
+        s--;
+    size_t k = e - s < n - 1 ? e - s : n - 1;
+    memcpy(buf, text + s, k);
+    buf[k] = '\0';
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
+}

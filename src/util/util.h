@@ -50,6 +50,10 @@ size_t str_distance(const char *a, const char *b, size_t cap);
 const char *str_suggest(const char *word, const char *const *candidates);
 bool str_startswith(const char *s, const char *prefix);
 bool str_endswith(const char *s, const char *suffix);
+/* The last non-empty line of text[0..len) (at most n-1 bytes, up to a NUL,
+ * control characters as spaces) into buf; "" when none. For error messages
+ * that quote what a command printed last. text may be NULL. */
+void str_last_line(const char *text, size_t len, char *buf, size_t n);
 
 /* Time. */
 int64_t mono_ns(void);       /* CLOCK_MONOTONIC */

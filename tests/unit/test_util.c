@@ -333,7 +333,8 @@ static void test_capture(void **state)
     assert_string_equal(out.s, "out\n");
     assert_string_equal(err.s, "err\n");
     char line[16];
-    capture_last_line("a\nlast line, long\n\n", line, sizeof(line));
+    static const char text[] = "a\nlast line, long\n\n";
+    str_last_line(text, sizeof(text) - 1, line, sizeof(line));
     assert_string_equal(line, "last line, long"); /* 15 of 16 bytes */
     /* a program that is not there is said as such, not as exit status 127 */
     char *none[] = {"sonde-no-such-program", NULL};

@@ -95,17 +95,7 @@ static void last_line(const char *path, char *buf, size_t n)
     close(fd);
     if (got <= 0)
         return;
-    size_t e = (size_t)got;
-    while (e && (tail[e - 1] == '\n' || tail[e - 1] == '\r' || tail[e - 1] == ' '))
-        e--;
-    size_t s = e;
-    while (s && tail[s - 1] != '\n')
-        s--;
-    size_t len = e - s < LINE_SHOW ? e - s : LINE_SHOW;
-    snprintf(buf, n, "%.*s", (int)len, tail + s);
-    for (char *p = buf; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
+    str_last_line(tail, (size_t)got, buf, n < LINE_SHOW + 1 ? n : LINE_SHOW + 1);
 }
 
 /* Records wall_time and exit_code; fails unless the command exited 0. */

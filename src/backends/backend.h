@@ -21,6 +21,8 @@ struct job_spec {
     const char *image;            /* container image, or NULL */
     char *const *binds;           /* container bind mounts, may be NULL */
     char *const *const *steps;    /* prepare steps, run in the job before argv; may be NULL */
+    char *const *monitor_argv;    /* the monitor agent, one per node in the background; or NULL */
+    const char *monitor_log;      /* where the agents' own messages go */
 };
 
 struct backend_ops {

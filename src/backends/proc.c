@@ -793,7 +793,7 @@ out:
 
 /* ---- processes tagged with the session's environment variable ---- */
 
-static bool environ_has(pid_t pid, const char *tag)
+bool proc_environ_has(pid_t pid, const char *tag)
 {
     char path[64], buf[65536];
     snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
@@ -821,7 +821,7 @@ struct tag_scan {
 static int kill_if_tagged(const struct proc_stat *st, void *ud)
 {
     struct tag_scan *t = ud;
-    if (st->pid == getpid() || st->state == 'Z' || !environ_has(st->pid, t->tag))
+    if (st->pid == getpid() || st->state == 'Z' || !proc_environ_has(st->pid, t->tag))
         return 0;
     t->found++;
     if (t->sig)

@@ -87,6 +87,9 @@ int proc_guardian_start(const char *tag);
 /* Sends sig to every live process (not sonde itself) whose environment holds
  * the exact entry tag; sig 0 only counts them. Returns how many were found. */
 size_t proc_kill_tagged(const char *tag, int sig);
+/* True when process pid's environment (as it was exec'd) holds the entry
+ * "KEY=VALUE" exactly; false when it does not or cannot be read. */
+bool proc_environ_has(pid_t pid, const char *entry);
 /* Tells the guardian about a batch job sonde submitted (add) or saw end: when
  * sonde dies the guardian runs `scancel` for those still listed. */
 void proc_guardian_job(int64_t job, bool add);

@@ -23,7 +23,10 @@ static const char *const runtimes[] = {"apptainer", "singularity", NULL};
 
 static const struct opt_def container_opts[] = {
     {"runtime", OPT_ENUM, false, "apptainer", "container runtime command", runtimes, NULL},
-    {"cache", OPT_STR, false, NULL, "where images are pulled (APPTAINER_CACHEDIR)", NULL, NULL},
+    {"cache", OPT_STR, false, "~/.cache/sonde/images",
+     "where sonde keeps the images it pulls (SIF files; the runtime's layer cache under it): "
+     "a file system the compute nodes see",
+     NULL, NULL},
     {NULL, 0, false, NULL, NULL, NULL, NULL},
 };
 

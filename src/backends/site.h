@@ -28,7 +28,7 @@ struct site {
     char **modules; /* each becomes "module load X" */
     char **setup;   /* shell lines run before the component's commands */
     char *runtime;  /* container runtime command: apptainer (default) or singularity */
-    char *cache;    /* where images are pulled (APPTAINER_CACHEDIR), NULL = runtime default */
+    char *cache;    /* where sonde keeps pulled images (backends/image_cache.h), NULL = default */
 };
 
 /* Finds and loads site NAME. -ENOENT (with the places searched in d, at

@@ -3,8 +3,10 @@
 #include "backends/slurm.h"
 
 #include "backends/backend.h"
+#include "backends/image_cache.h"
 #include "backends/slurm_script.h"
 #include "core/driver.h"
+#include "drivers/monitors/monitors.h"
 #include "util/capture.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -15,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +55,32 @@ static const char *dry_lookup(void *ud, const char *ref)
         return x->self->port;
     snprintf(x->buf, sizeof(x->buf), "${%s}", ref);
     return x->buf;
+}
+
+/* What `apptainer exec` gets for ref (c's image, interpolated): the cache's
+ * copy of a remote image (the one slurm_pull_images pulled), a local one made
+ * absolute. Nothing is read. NULL with the problem in d when ref is no image
+ * reference or c's image depends on run-time values. */
+static char *job_image(const struct comp_spec *c, const char *ref, const struct site *site,
+                       struct diags *d)
+{
+    struct image_info info = {0};
+    char err[512];
+    if (strstr(c->image, "${")) { /* as written: the pull does not interpolate */
+        diags_add(d, c->node ? c->node->pos : (struct sv_pos){0}, c->name, NULL,
+                  "image '%s' depends on a value known only while the session runs: images are "
+                  "pulled before the first job is submitted",
+                  ref);
+        return NULL;
+    }
+    if (image_fetch(site, ref, true, 0, &info, err, sizeof(err)) < 0) {
+        diags_add(d, c->node ? c->node->pos : (struct sv_pos){0}, c->name, NULL, "%s", err);
+        return NULL;
+    }
+    char *path = info.path;
+    info.path = NULL;
+    image_info_clear(&info);
+    return path;
 }
 
 /* Checks r against the site's partition; problems go to d at the component. */
@@ -115,11 +144,12 @@ static int render_job(const struct proc_spec *s, struct sbuf *text)
                            .modules = j->site->modules,
                            .setup = j->site->setup,
                            .runtime = j->site->runtime,
-                           .cache = j->site->cache,
                            .image = j->image,
                            .binds = j->binds,
                            .env = s->env_extra,
                            .steps = j->steps,
+                           .monitor_argv = j->monitor_argv,
+                           .monitor_log = j->monitor_log,
                            .argv = s->argv};
     int r = slurm_script(&sj, text);
     resources_clear(&res);
@@ -141,10 +171,15 @@ static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
     const struct driver_ops *ops = driver_find(in->role, in->driver);
     char *exe = self_exe();
     char **agent = r == 0 && ops && ops->job_argv ? ops->job_argv(c, exe, cdir) : NULL;
+    char **monitor = agent_job_argv(exe, cdir, trial_agent_interval(t));
+    char *monitor_log = agent_job_log(cdir);
     free(exe);
     if (r == 0 && !runs_command(c) && !agent) {
-        fprintf(out, "# ---- %s %s (%s): runs inside sonde on the host sonde runs on (no job)\n\n",
-                role, in->name, in->driver);
+        const char *how = ops && ops->job_agent
+                              ? "runs inside sonde, reading what the monitor agent in each job "
+                                "writes (no job of its own)"
+                              : "runs inside sonde on the host sonde runs on (no job)";
+        fprintf(out, "# ---- %s %s (%s): %s\n\n", role, in->name, in->driver, how);
     } else if (r == 0) {
         char **argv = NULL, ***steps = NULL;
         comp_spec_steps(c, &steps, NULL); /* validated with the recipe */
@@ -162,6 +197,13 @@ static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
         char *comment = xasprintf("sonde %s %s (%s driver), session %s, %s", role, in->name,
                                   in->driver, DRY_RUN_ID, t->label);
         char *script = path_join(cdir, "job.sh");
+        char *image = c->image ? job_image(in, c->image, site, d) : NULL;
+        if (image && strcmp(image, c->image) != 0) {
+            char *more = xasprintf("%s\n# image %s: sonde pulls it once into %s before submitting",
+                                   comment, c->image, image);
+            free(comment);
+            comment = more;
+        }
         struct job_spec j = {.name = name,
                              .comment = comment,
                              .script_path = script,
@@ -169,9 +211,11 @@ static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
                              .task_err_pattern = terr,
                              .res = &in->res,
                              .site = site,
-                             .image = c->image,
+                             .image = image,
                              .binds = c->binds,
-                             .steps = (char *const *const *)steps};
+                             .steps = (char *const *const *)steps,
+                             .monitor_argv = monitor,
+                             .monitor_log = monitor_log};
         struct proc_spec ps = {.argv = argv,
                                .env_extra = c->env,
                                .cwd = work,
@@ -186,6 +230,7 @@ static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
             diags_add(d, in->node ? in->node->pos : (struct sv_pos){0}, in->name, NULL,
                       "no command to run");
         sbuf_free(&text);
+        free(image);
         free(script);
         free(comment);
         free(name);
@@ -197,6 +242,8 @@ static int dry_component(const struct comp_spec *in, const struct trial_spec *t,
         comp_steps_free(steps);
     }
     resources_clear(&res);
+    strv_free(monitor);
+    free(monitor_log);
     comp_spec_free(c);
     free(cdir);
     free(work);
@@ -232,6 +279,86 @@ int slurm_dry_run(const struct bench_spec *b, const struct site *site, const cha
     free(sessions);
     free(sdir);
     return d->n + d->dropped == before ? 0 : -EINVAL;
+}
+
+/* ---- images ---- */
+
+#define IMAGE_PULL_TIMEOUT_NS (3600LL * 1000000000LL) /* one pull, or waiting for another's */
+
+static void on_pull_signal(int sig)
+{
+    (void)sig;
+    capture_cancelled = 1;
+}
+
+/* One image of the benchmark: pulled (or found) once, then its provenance
+ * line "REF sha256:... PATH". -errno with the problem in d. */
+static int pull_one(const struct comp_spec *in, const struct site *site, bool quiet, char **line,
+                    struct diags *d)
+{
+    const struct sv_pos pos = in->node ? in->node->pos : (struct sv_pos){0};
+    struct image_info info = {0};
+    char err[1024];
+    int r = image_fetch(site, in->image, true, 0, &info, err, sizeof(err));
+    struct stat st;
+    if (r == 0 && !quiet && image_is_remote(in->image) && stat(info.path, &st) < 0)
+        fprintf(stderr, "sonde: pulling image %s into %s (once: later sessions reuse it)\n",
+                in->image, info.path);
+    image_info_clear(&info);
+    if (r == 0)
+        r = image_fetch(site, in->image, false, IMAGE_PULL_TIMEOUT_NS, &info, err, sizeof(err));
+    if (r < 0) {
+        diags_add(d, pos, in->name, NULL, "%s", err);
+        return r;
+    }
+    *line = xasprintf("%s %s %s", in->image, info.digest ? info.digest : "(a directory: no digest)",
+                      info.path);
+    image_info_clear(&info);
+    return 0;
+}
+
+int slurm_pull_images(const struct bench_spec *b, const struct site *site, bool quiet, char ***prov,
+                      struct diags *d)
+{
+    struct sigaction sa = {.sa_handler = on_pull_signal}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    char **refs = NULL, **lines = NULL; /* each distinct image once */
+    size_t n = 0;
+    int r = 0;
+    for (size_t i = 0; i < b->ntrials && r == 0; i++) {
+        const struct trial_spec *t = &b->trials[i];
+        for (size_t k = 0; k < t->ncomps && r == 0; k++) {
+            const struct comp_spec *in = &t->comps[k];
+            if (!in->image)
+                continue;
+            size_t j = 0;
+            while (j < n && strcmp(refs[j], in->image) != 0)
+                j++;
+            if (j == n) {
+                char *line = NULL;
+                r = pull_one(in, site, quiet, &line, d);
+                if (r < 0)
+                    break;
+                refs = xrealloc(refs, (n + 2) * sizeof(*refs));
+                lines = xrealloc(lines, (n + 2) * sizeof(*lines));
+                refs[n] = in->image;
+                lines[n++] = line;
+                refs[n] = lines[n] = NULL;
+            }
+            char *entry = xasprintf("image.trial-%03u.%s=%s", t->index + 1, in->name, lines[j]);
+            strv_push(prov, entry);
+            free(entry);
+        }
+    }
+    bool cancelled = capture_cancelled;
+    capture_cancelled = 0;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    free(refs);
+    strv_free(lines);
+    return cancelled ? -ECANCELED : r;
 }
 
 /* ---- running jobs: the backend_slurm ops ---- */

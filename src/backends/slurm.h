@@ -17,6 +17,14 @@
 int slurm_dry_run(const struct bench_spec *b, const struct site *site, const char *workspace,
                   FILE *out, struct diags *d);
 
+/* Pulls every container image of b once into the site's image cache (a
+ * local image is only checked), before any job is submitted; a Ctrl-C stops
+ * the pull. Appends "image.trial-NNN.NAME=REF sha256:HEX PATH" per component
+ * with an image to *prov (provenance). 0; -ECANCELED when interrupted; else
+ * -errno with the problem in d. quiet: no progress on stderr. */
+int slurm_pull_images(const struct bench_spec *b, const struct site *site, bool quiet, char ***prov,
+                      struct diags *d);
+
 /* Applies one line of `scontrol show job -o ID` to p (a job of backend_slurm):
  * queued (p->pending: Slurm's reason), running (p->running, start time),
  * or ended (p->exited, p->status from ExitCode, p->detail in Slurm's words:

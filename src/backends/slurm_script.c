@@ -1,5 +1,6 @@
 /* slurm_script.c — batch scripts for the slurm backend (see slurm_script.h). */
 #include "backends/slurm_script.h"
+#include "drivers/monitors/monitors.h" /* MONITOR_AGENT_ENV */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -118,11 +119,6 @@ static void container_prefix(struct sbuf *o, const struct slurm_job *j)
 
 static void environment(struct sbuf *o, const struct slurm_job *j)
 {
-    if (j->cache) {
-        sbuf_puts(o, "export APPTAINER_CACHEDIR=");
-        shell_quote(o, j->cache);
-        sbuf_add(o, "\n", 1);
-    }
     for (size_t i = 0; j->env && j->env[i]; i++) {
         const char *eq = strchr(j->env[i], '=');
         if (!eq || eq == j->env[i])
@@ -131,6 +127,32 @@ static void environment(struct sbuf *o, const struct slurm_job *j)
         shell_quote(o, eq + 1);
         sbuf_add(o, "\n", 1);
     }
+}
+
+/* One agent per node, as an overlapping step (it takes no CPUs from the job's
+ * own steps), detached from the shell: the command that replaces the shell
+ * must not inherit it as a child (a server that reaps unknown children may
+ * take its exit for a crash of its own). Slurm ends it with the job. */
+static void monitor_agent(struct sbuf *o, const struct slurm_job *j)
+{
+    if (!j->monitor_argv || !j->monitor_argv[0])
+        return;
+    long long nodes = j->res->nodes > 0 ? (long long)j->res->nodes : 1;
+    sbuf_puts(o,
+              "# sonde's monitor agent: samples each node of this job and its processes there\n");
+    sbuf_printf(o,
+                "( " MONITOR_AGENT_ENV " srun --overlap --nodes=%lld --ntasks=%lld "
+                "--ntasks-per-node=1 --quiet ",
+                nodes, nodes);
+    words(o, j->monitor_argv);
+    if (j->monitor_log) {
+        sbuf_puts(o, " >>");
+        shell_quote(o, j->monitor_log);
+        sbuf_puts(o, " 2>&1");
+    } else {
+        sbuf_puts(o, " >/dev/null 2>&1");
+    }
+    sbuf_puts(o, " </dev/null & )\n");
 }
 
 int slurm_script(const struct slurm_job *j, struct sbuf *o)
@@ -150,6 +172,7 @@ int slurm_script(const struct slurm_job *j, struct sbuf *o)
     for (size_t i = 0; j->setup && j->setup[i]; i++)
         sbuf_printf(o, "%s\n", j->setup[i]);
     environment(o, j);
+    monitor_agent(o, j);
     for (size_t i = 0; j->steps && j->steps[i]; i++) {
         container_prefix(o, j);
         words(o, j->steps[i]);

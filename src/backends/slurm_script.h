@@ -26,11 +26,12 @@ struct slurm_job {
     char *const *modules;         /* module load ... */
     char *const *setup;           /* raw shell lines */
     const char *runtime;          /* "apptainer" / "singularity" */
-    const char *cache;            /* APPTAINER_CACHEDIR, NULL = none */
     const char *image;            /* NULL = run on the node directly */
     char *const *binds;
     char *const *env;          /* "KEY=VALUE" exported */
     char *const *const *steps; /* prepare steps (argv each), NULL-terminated, may be NULL */
+    char *const *monitor_argv; /* the monitor agent (one per node, in the background), or NULL */
+    const char *monitor_log;   /* its messages (appended) */
     char *const *argv;         /* the command */
 };
 

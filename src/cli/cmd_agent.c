@@ -1,10 +1,16 @@
-/* cmd_agent.c — `sonde agent http WITH.json DIR`: one task of a client that a
- * batch backend fans out (drivers/clients/http.h). Started by the job sonde
- * submits, not by users; task and task count from SLURM_PROCID / SLURM_NTASKS. */
+/* cmd_agent.c — helpers that run inside the jobs sonde submits, not started
+ * by users:
+ *   sonde agent http WITH.json DIR: one task of a client that a batch backend
+ *     fans out (drivers/clients/http.h); task and task count from
+ *     SLURM_PROCID / SLURM_NTASKS.
+ *   sonde agent monitor DIR INTERVAL: samples this node and the job's
+ *     processes for the node and process monitors (drivers/monitors/monitors.h). */
 #include "cli/cli.h"
 
 #include "core/recipe.h"
 #include "drivers/clients/http.h"
+#include "drivers/monitors/monitors.h"
+#include "util/units.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -14,10 +20,14 @@
 
 static const char help_agent[] =
     "usage: sonde agent http WITH.json DIR\n"
+    "       sonde agent monitor DIR INTERVAL\n"
     "\n"
-    "One task of an http client fanned out by a batch backend (docs/slurm.md):\n"
-    "applies task SLURM_PROCID's share of SLURM_NTASKS of the load the options\n"
-    "in WITH.json describe and writes DIR/task-<SLURM_PROCID>.stats.\n";
+    "Run inside the jobs a batch backend submits (docs/slurm.md), not by hand.\n"
+    "http: one task of an http client fanned out: applies task SLURM_PROCID's\n"
+    "share of SLURM_NTASKS of the load the options in WITH.json describe and\n"
+    "writes DIR/task-<SLURM_PROCID>.stats.\n"
+    "monitor: samples this node and the processes of job SLURM_JOB_ID on it\n"
+    "every INTERVAL (e.g. 1s), appending to DIR/<node>.jsonl until stopped.\n";
 
 static volatile sig_atomic_t stop_flag;
 
@@ -39,9 +49,36 @@ static long env_count(const char *name, long def, long lo)
     return errno || *end || x < lo || x > 1000000 ? -1 : x;
 }
 
+static void catch_stop_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int agent_monitor(char **argv)
+{
+    int64_t interval = 0;
+    if (parse_duration_ns(argv[3], &interval) < 0 || interval < 10000000 ||
+        interval > (int64_t)3600 * 1000000000) {
+        cli_error("agent monitor: INTERVAL '%s' must be a duration from 10ms to 1h", argv[3]);
+        return EXIT_USAGE;
+    }
+    catch_stop_signals();
+    char err[1024] = "";
+    int r = agent_run(argv[2], interval, &stop_flag, err, sizeof(err));
+    if (r < 0)
+        cli_error("agent monitor: %s", err);
+    return r < 0 ? 1 : 0;
+}
+
 int cmd_agent(struct cli *cli, int argc, char **argv)
 {
     (void)cli;
+    if (argc == 4 && strcmp(argv[1], "monitor") == 0)
+        return agent_monitor(argv);
     if (argc != 4 || strcmp(argv[1], "http") != 0)
         return cli_usage(help_agent);
     long task = env_count("SLURM_PROCID", 0, 0), ntasks = env_count("SLURM_NTASKS", 1, 1);
@@ -72,11 +109,7 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     diags_free(&d);
-    struct sigaction sa = {.sa_handler = on_stop};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    catch_stop_signals();
     char name[64], err[1024] = "";
     snprintf(name, sizeof(name), "task-%ld.stats", task);
     char *out = path_join(argv[3], name);

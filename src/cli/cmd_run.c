@@ -176,7 +176,28 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         bench_free(b);
         goto out;
     }
+    char **prov = NULL; /* batch: images pulled before the first job is submitted */
+    if (be->batch) {
+        struct diags pd = {0};
+        int pr = slurm_pull_images(b, site, cli->quiet, &prov, &pd);
+        if (pr < 0) {
+            char *msgs = diags_format(&pd);
+            fputs(msgs, stderr);
+            free(msgs);
+            if (pr == -ECANCELED)
+                cli_error("interrupted while pulling images; nothing was submitted");
+            rc = pr == -ECANCELED ? 130 : 1;
+        }
+        diags_free(&pd);
+        if (pr < 0) {
+            strv_free(prov);
+            site_free(site);
+            bench_free(b);
+            goto out;
+        }
+    }
     struct run_opts o = {
+        .provenance = prov,
         .workspace = cli_workspace(cli),
         .backend = be,
         .site = site,
@@ -192,6 +213,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         rc = r == 0 ? 0 : r == 1 ? 1 : 130;
     }
     free(id);
+    strv_free(prov);
     site_free(site);
     bench_free(b);
 out:

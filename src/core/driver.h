@@ -44,6 +44,9 @@ struct driver_ops {
     /* Its process is with.prepare's steps then with.command (comp_start_command):
      * batch backends can run it as a job. Otherwise it runs inside sonde. */
     bool runs_command;
+    /* Monitors that measure a batch job from inside it, through the monitor
+     * agent each job then starts on its nodes (drivers/monitors/monitors.h). */
+    bool job_agent;
     /* Drivers that run inside sonde but can fan out as a batch job (the http
      * client): the command of each task when spec asks for that (its
      * `resources:`), NULL otherwise. dir: the component's directory; exe:
@@ -70,5 +73,9 @@ struct driver_ops {
 
 extern const struct driver_ops *const driver_table[]; /* NULL-terminated */
 const struct driver_ops *driver_find(enum comp_role role, const char *name);
+/* How often the monitor agent in each of a trial's batch jobs samples: the
+ * shortest interval of its job_agent monitors (default 1 s each); 0 when the
+ * trial has none (the jobs start no agent). */
+int64_t trial_agent_interval(const struct trial_spec *t);
 
 #endif

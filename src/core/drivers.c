@@ -14,6 +14,21 @@ const struct driver_ops *const driver_table[] = {
     &driver_monitor_node,    &driver_monitor_process, NULL,
 };
 
+int64_t trial_agent_interval(const struct trial_spec *t)
+{
+    int64_t best = 0;
+    for (size_t i = 0; i < t->ncomps; i++) {
+        const struct comp_spec *c = &t->comps[i];
+        const struct driver_ops *ops =
+            c->role == ROLE_MONITOR ? driver_find(c->role, c->driver) : NULL;
+        if (!ops || !ops->job_agent)
+            continue;
+        int64_t iv = c->interval_ns > 0 ? c->interval_ns : (int64_t)1000000000;
+        best = best == 0 || iv < best ? iv : best;
+    }
+    return best;
+}
+
 const struct driver_ops *driver_find(enum comp_role role, const char *name)
 {
     for (size_t i = 0; driver_table[i]; i++)

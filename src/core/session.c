@@ -3,8 +3,10 @@
 
 #include "config.h"
 #include "version.h"
+#include "backends/image_cache.h"
 #include "backends/site.h"
 #include "core/probe.h"
+#include "drivers/monitors/monitors.h"
 #include "store/store.h"
 #include "util/hdr.h"
 #include "util/log.h"
@@ -307,11 +309,18 @@ static const char *switch_user(const struct comp *c)
     return pw && !strcmp(pw->pw_name, u) ? NULL : u;
 }
 
-/* A batch job's description for the backend (the main process only). */
-static void job_fill(struct comp *c, char *const *const *steps, struct job_spec *j)
+/* A batch job's description for the backend (the main process only);
+ * agent: the monitor agent's command when the trial has monitors that use
+ * it; image: the file the container runtime gets (the cached copy of a
+ * remote image). Borrowed from the caller. */
+static void job_fill(struct comp *c, char *const *const *steps, char *const *agent,
+                     const char *agent_log, const char *image, struct job_spec *j)
 {
     struct session *s = c->session;
     *j = (struct job_spec){
+        .image = image,
+        .monitor_argv = agent,
+        .monitor_log = agent_log,
         .name = c->job_name,
         .comment = c->job_comment,
         .script_path = c->script_path,
@@ -319,7 +328,6 @@ static void job_fill(struct comp *c, char *const *const *steps, struct job_spec 
         .task_err_pattern = c->task_err,
         .res = &c->spec->res,
         .site = s->opts->site,
-        .image = c->spec->image,
         .binds = c->spec->binds,
         .steps = steps,
     };
@@ -374,14 +382,28 @@ int comp_spawn(struct comp *c, char *const *argv)
 {
     int r;
     if (c->backend->batch) {
-        char ***steps = NULL;
+        char ***steps = NULL, *exe = self_exe();
+        char **agent = agent_job_argv(exe, c->dir, trial_agent_interval(c->session->trial));
+        char *agent_log = agent_job_log(c->dir);
         struct job_spec j;
-        r = prepare_steps(c, &steps);
+        struct image_info img = {0}; /* pulled before the session (slurm_pull_images) */
+        char ierr[512];
+        r = c->spec->image ? image_fetch(c->session->opts->site, c->spec->image, true, 0, &img,
+                                         ierr, sizeof(ierr))
+                           : 0;
+        if (r < 0)
+            comp_set_reason(c, "%s", ierr);
+        if (r == 0)
+            r = prepare_steps(c, &steps);
         if (r == 0) {
-            job_fill(c, (char *const *const *)steps, &j);
+            job_fill(c, (char *const *const *)steps, agent, agent_log, img.path, &j);
             r = spawn_to(c, c->backend, &j, argv, c->out_path, c->err_path, &c->proc);
         }
         comp_steps_free(steps);
+        image_info_clear(&img);
+        strv_free(agent);
+        free(agent_log);
+        free(exe);
         if (r == 0)
             progress(c->session, "%s %s: job %lld submitted (%s)", comp_role_name(c->spec->role),
                      c->spec->name, (long long)c->proc.job, c->script_path);
@@ -641,32 +663,30 @@ static int comp_prepare_dir(struct comp *c, char **err)
         *err = xasprintf("cannot create %s: %s", c->work_dir, strerror(-r));
         return r;
     }
+    /* batch: where fan-out tasks and monitor agents write */
     char *tasks = c->backend->batch ? path_join(c->dir, "tasks") : NULL;
-    r = tasks ? mkdir_p(tasks, 0755) : 0;
-    if (r < 0) {
-        *err = xasprintf("cannot create %s: %s", tasks, strerror(-r));
-        free(tasks);
-        return r;
+    char *agents = c->backend->batch ? path_join(c->dir, MONITOR_AGENT_DIR) : NULL;
+    for (char *d = tasks; d && r == 0; d = d == tasks ? agents : NULL) {
+        r = mkdir_p(d, 0755);
+        if (r < 0)
+            *err = xasprintf("cannot create %s: %s", d, strerror(-r));
     }
-    if (!c->spec->user || geteuid() != 0) {
-        free(tasks);
-        return 0;
-    }
-    uid_t uid;
-    gid_t gid;
-    if (proc_lookup_user(c->spec->user, &uid, &gid) < 0) {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (r == 0 && c->spec->user && geteuid() == 0 &&
+        proc_lookup_user(c->spec->user, &uid, &gid) < 0) {
         *err = xasprintf("no such user '%s'", c->spec->user);
-        free(tasks);
-        return -ENOENT;
+        r = -ENOENT;
     }
     /* A batch job (sbatch --uid) writes its own output files as that user:
-     * they exist beforehand, given to it, like the tasks/ directory. */
-    const char *give[] = {c->work_dir, tasks, tasks ? c->out_path : NULL,
+     * they exist beforehand, given to it, like its directories. */
+    const char *give[] = {c->work_dir, tasks, agents, tasks ? c->out_path : NULL,
                           tasks ? c->err_path : NULL};
-    for (size_t i = 0; i < SONDE_ARRAY_LEN(give) && r == 0; i++) {
+    for (size_t i = 0; c->spec->user && geteuid() == 0 && i < SONDE_ARRAY_LEN(give) && r == 0;
+         i++) {
         if (!give[i])
             continue;
-        if (i >= 2) {
+        if (i >= 3) {
             int fd = open(give[i], O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
             if (fd >= 0)
                 close(fd);
@@ -678,7 +698,10 @@ static int comp_prepare_dir(struct comp *c, char **err)
         }
     }
     free(tasks);
-    return r < 0 ? r : check_reachable(c->work_dir, c->spec->user, err);
+    free(agents);
+    if (r < 0 || !c->spec->user || geteuid() != 0)
+        return r;
+    return check_reachable(c->work_dir, c->spec->user, err);
 }
 
 /* Creates the instance and its store row; does not start it. */
@@ -972,6 +995,11 @@ static int start_one(struct session *s, const struct comp_spec *spec, struct tri
         !(me && !strcmp(me->pw_name, c->spec->user)))
         comp_warn(c, "user: %s is ignored on %s: a job runs as the user who submits it",
                   c->spec->user, c->backend->name);
+    if (!c->backend->batch && c->spec->image)
+        comp_warn(c,
+                  "image: %s is ignored on the %s backend: the command runs on this machine "
+                  "as it is (images run through Apptainer on slurm)",
+                  c->spec->image, c->backend->name);
     r = c->ops->start ? c->ops->start(c) : 0;
     if (r < 0 && cancelled()) {
         t->cancel = true;
@@ -1280,6 +1308,14 @@ static void record_provenance(struct session *s, const char *host)
     prov_owned(s, "session.started", iso8601(wall_ns()));
     struct passwd *pw = getpwuid(geteuid());
     prov(s, "session.user", pw ? pw->pw_name : "?");
+    for (size_t i = 0; s->opts->provenance && s->opts->provenance[i]; i++) {
+        char *key = xstrdup(s->opts->provenance[i]), *eq = strchr(key, '=');
+        if (eq) {
+            *eq = '\0';
+            prov(s, key, eq + 1);
+        }
+        free(key);
+    }
     store_commit(s->st);
 }
 

@@ -93,6 +93,7 @@ struct run_opts {
     const struct site *site; /* batch backends: the site profile (backends/site.h) */
     bool quiet;              /* no progress on stderr */
     bool verbose;            /* progress on stderr even when it is not a terminal */
+    char *const *provenance; /* more "KEY=VALUE" provenance (e.g. image digests), may be NULL */
 };
 
 /* Runs a whole session; prints progress to stderr unless quiet. Returns 0 when

@@ -12,6 +12,8 @@
 #define MS (1000000LL)
 
 /* Never returns: execs argv, or reports errno through err_pipe and exits 127. */
+volatile sig_atomic_t capture_cancelled;
+
 static _Noreturn void child(char *const *argv, int out_fd, int err_fd, int err_pipe)
 {
     setpgid(0, 0);
@@ -77,15 +79,19 @@ int capture_run(char *const *argv, struct sbuf *out, struct sbuf *err, int64_t t
     }
     setpgid(pid, pid);
     int64_t deadline = mono_ns() + timeout_ns;
+    bool cancelled = false;
     struct pollfd fds[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
     bool timed_out = false;
     while (fds[0].fd >= 0 || fds[1].fd >= 0) {
         int64_t left = deadline - mono_ns();
-        if (left <= 0) {
+        if (left <= 0 || capture_cancelled) {
+            cancelled = capture_cancelled;
             timed_out = true;
             kill(-pid, SIGKILL);
             break;
         }
+        if (left > 100 * MS) /* notice capture_cancelled even if its signal came just before */
+            left = 100 * MS;
         int n = poll(fds, 2, (int)(left / MS) + 1);
         if (n < 0 && errno != EINTR)
             break;
@@ -112,7 +118,8 @@ int capture_run(char *const *argv, struct sbuf *out, struct sbuf *err, int64_t t
             break;
         if (w < 0 && errno != EINTR)
             return -errno;
-        if (w == 0 && mono_ns() >= deadline) {
+        if (w == 0 && (mono_ns() >= deadline || capture_cancelled)) {
+            cancelled = cancelled || capture_cancelled;
             timed_out = true;
             kill(-pid, SIGKILL);
         } else if (w == 0) {
@@ -121,5 +128,5 @@ int capture_run(char *const *argv, struct sbuf *out, struct sbuf *err, int64_t t
     }
     if (got == (ssize_t)sizeof(exec_errno) && exec_errno)
         return -exec_errno;
-    return timed_out ? -ETIMEDOUT : status;
+    return cancelled ? -ECANCELED : timed_out ? -ETIMEDOUT : status;
 }

@@ -8,7 +8,7 @@ R=tests/recipes/slurm
 export SONDE_SITES=$PWD/sites
 
 dry() { # site recipe -> the dry run, with this checkout's path made relative
-  "$SONDE" run --backend slurm --site "$1" --dry-run --workspace /srv/sonde "$2" |
+  XDG_CACHE_HOME=/srv/cache "$SONDE" run --backend slurm --site "$1" --dry-run --workspace /srv/sonde "$2" |
     sed -e "s|'$SONDE'|'sonde'|g" -e "s|$PWD/||g"
 }
 
@@ -53,16 +53,15 @@ no_jobs_left() { # up to 10 s for Slurm to forget a session's jobs
 }
 slurm_run() { "$SONDE" run -q --backend slurm --site generic "$@" 2>&1; }
 # The structure of a JSON report: per trial label, its components and the
-# names of what they stored (monitors aside: on slurm they watch sonde's host).
+# names of what they stored (labels aside: on slurm, monitors add the node).
 structure() {
   python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-mon = {c["name"] for t in d["trials"] for c in t["components"] if c["role"] == "monitor"}
 for t in d["trials"]:
     print(t["label"], t["state"], sorted((c["name"], c["role"], c["state"]) for c in t["components"]))
     for kind in ("metrics", "histograms", "series"):
-        print(" ", kind, sorted({(x["component"], x["name"], x.get("unit")) for x in t[kind] if x["component"] not in mon}))
+        print(" ", kind, sorted({(x["component"], x["name"], x.get("unit")) for x in t[kind]}))
 '
 }
 
@@ -75,7 +74,7 @@ run_sessions() {
   local upid=$!
 
   # a. a service job and a 2-task client job
-  out=$(slurm_run "$R/real.yaml"); rc=$?; sid=$(sid_of "$out")
+  out=$(slurm_run "$R/real.yaml"); rc=$?; sid=$(sid_of "$out"); [ "$rc" -eq 0 ] || printf "%s\n" "$out" | tail -5
   check "service + 2-task client session done ($rc)" test "$rc" -eq 0 -a -n "$sid"
   local t1=$WS/sessions/$sid/trial-001
   check "task 0 of the client wrote tasks/task-0.stdout" grep -qx "it's a test: task 0 of 2 on .*" "$t1/hello/tasks/task-0.stdout"
@@ -111,6 +110,23 @@ assert m['load.requests']>100 and m['load.errors']==0, m" <<<"$rep"
   check "clients reached the service at its node's address ($node: $addr)" json "
 c=[c for c in d['trials'][0]['components'] if c['name']=='sim'][0]
 assert '$addr' and c['host'].startswith('$addr:'), c['host']" <<<"$rep"
+  local cnode
+  cnode=$(json "print(d['provenance']['job.trial-001.fetch'].split()[1][6:].rstrip(';'))" <<<"$rep")
+  check "process monitor: the service's processes measured on its node ($node) by the job's agent" json "
+t=d['trials'][0]
+pts=[x for x in t['series'] if x['component']=='process' and x['labels'].get('component')=='sim']
+assert pts and all(x['labels'].get('node')=='$node' for x in pts), pts[:3]
+n=[x for x in pts if x['name']=='nprocs']
+assert n and all(pt[1]>=1 for p in n for pt in p['points']), n[:1]
+m={(x['name'], x['labels'].get('component'), x['labels'].get('node')): x['value'] for x in t['metrics'] if x['component']=='process'}
+assert m[('rss_bytes_max','sim','$node')] > 1e6, m" <<<"$rep"
+  check "node monitor: series of both jobs' nodes ($node, $cnode) from their agents" json "
+t=d['trials'][0]
+nodes={x['labels'].get('node') for x in t['series'] if x['component']=='node' and x['name']=='cpu_percent'}
+assert {'$node','$cnode'} <= nodes, nodes
+m={(x['name'], x['labels'].get('node')) for x in t['metrics'] if x['component']=='node'}
+assert ('cpu_percent_mean','$node') in m and ('mem_used_bytes_max','$cnode') in m, m" <<<"$rep"
+  check "the agents' files are in the jobs' directories" test -s "$WS/sessions/$sid/trial-001/sim/monitor/$node.jsonl" -a -s "$WS/sessions/$sid/trial-001/fetch/monitor/$cnode.jsonl"
 
   # b2. sonde's HTTP client fanned out over 2 nodes x 2 tasks: the merged
   # result is exactly the sum of the tasks' result files, kept in tasks/
@@ -208,6 +224,49 @@ assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-
     check "$name: the reports agree in structure" diff <(echo "$lrep") <(echo "$srep")
     check "$name: ... and are not empty" contains "$srep" "metrics \[('"
   done
+
+  # i. container images: pulled once into the site's cache before anything is
+  # submitted, digests in provenance (Apptainer is not packaged for Debian 12:
+  # tests/standins/apptainer stands in for it, see its header)
+  mkdir -p "$WS/sites"
+  printf 'kind: site\nname: imgsite\nscheduler: slurm\ncontainer:\n  runtime: apptainer\n  cache: %s\n' \
+    "$WS/images" >"$WS/sites/imgsite.yaml"
+  local ilog=$WS/standin.log irun
+  irun() { PATH=$PWD/tests/standins:$PATH SONDE_STANDIN_LOG=$ilog SONDE_SITES=$WS/sites:$PWD/sites \
+    "$SONDE" run -q --backend slurm --site imgsite "$@" 2>&1; }
+  out=$(irun "$R/image.yaml"); rc=$?; sid=$(sid_of "$out")
+  check "image session done ($rc)" test "$rc" -eq 0 -a -n "$sid"
+  out=$(irun "$R/image.yaml"); rc=$?; local sid2; sid2=$(sid_of "$out")
+  check "a second session with the same image done ($rc)" test "$rc" -eq 0 -a -n "$sid2"
+  check "the image was pulled once for both sessions and both jobs" test "$(grep -c '^pull ' "$ilog")" -eq 1
+  local sif; sif=$(ls "$WS"/images/hello_1-*.sif)
+  check "... into the site's cache ($sif)" test -s "$sif"
+  check "both jobs of both sessions ran the cached file" test "$(grep -cx "exec $sif" "$ilog")" -eq 4
+  check "the job script runs the cached file, not the reference" grep -q "^exec 'apptainer' exec --bind '/tmp' '$sif' 'sh'" \
+    "$WS/sessions/$sid2/trial-001/second/job.sh"
+  rep=$("$SONDE" report "$sid2" --format json)
+  check "provenance: reference, the file's SHA-256 and path" json "
+p=d['provenance']
+want='docker://sonde-test/hello:1 sha256:$(sha256sum "$sif" | cut -d' ' -f1) $sif'
+assert p['image.trial-001.first']==want and p['image.trial-001.second']==want, (p.get('image.trial-001.first'), want)" <<<"$rep"
+  out=$(irun "$R/image.yaml" --set clients.second.image=docker://sonde-test/missing:1); rc=$?
+  check "an image that cannot be pulled: exit 1 ($rc)" test "$rc" -eq 1
+  check "... says why, in the runtime's words, naming the component" contains "$out" "second.*manifest unknown"
+  check "... before any job was submitted" not_contains "$out" "^session: "
+  check "... leaving no partial file in the cache" test -z "$(ls "$WS/images" | grep -v -e '\.sif$' -e '\.lock$' -e '^apptainer$' -e '^digests$')"
+  # Ctrl-C while an image is pulled: the pull stops, nothing is submitted
+  PATH=$PWD/tests/standins:$PATH SONDE_STANDIN_LOG=$ilog SONDE_STANDIN_PULL_SLEEP=60 \
+    SONDE_SITES=$WS/sites:$PWD/sites "$SONDE" run -q --backend slurm --site imgsite "$R/image.yaml" \
+    --set clients.first.image=docker://sonde-test/slow:1 --set clients.second.image=docker://sonde-test/slow:1 \
+    >"$WS/pull-int.out" 2>&1 &
+  local ipid=$!
+  for ((k = 0; k < 100; k++)); do grep -q 'pull docker://sonde-test/slow:1' "$ilog" && break; sleep 0.1; done
+  kill -INT "$ipid"
+  local t0=$SECONDS; wait "$ipid"; rc=$?
+  check "Ctrl-C during a pull: exit 130 within 5 s ($rc, $((SECONDS - t0)) s)" test "$rc" -eq 130 -a $((SECONDS - t0)) -le 5
+  check "... says nothing was submitted" grep -q "nothing was submitted" "$WS/pull-int.out"
+  check "... no pull left running" test -z "$(pgrep -f 'standins/apptainer pull' || true)"
+  check "... no image and no partial file of it" test -z "$(ls "$WS/images" | grep '^slow_1-' | grep -v '\.lock$')"
 
   # g. a client job past its time limit
   for ((k = 0; k < 750; k++)); do kill -0 "$tpid" 2>/dev/null || break; sleep 0.2; done

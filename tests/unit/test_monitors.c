@@ -7,13 +7,15 @@
 
 #include "backends/proc.h"
 #include "core/session.h"
-#include "drivers/monitors/procfs.h"
+#include "drivers/monitors/monitors.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -370,6 +372,251 @@ static int teardown(void **state)
     return 0;
 }
 
+/* ---- the monitor agent (batch jobs' nodes) ---- */
+
+static const char good_line[] =
+    "{\"t\":1795615796830328730,\"node\":\"n2\",\"cpu_percent\":93.9,\"mem_used_bytes\":457330688."
+    "0,"
+    "\"mem_used_percent\":1.8,\"net_rx_bytes_per_s\":0,\"net_tx_bytes_per_s\":0,"
+    "\"disk_read_bytes_per_s\":12282.7,\"disk_write_bytes_per_s\":61413.7,"
+    "\"job\":{\"cpu_percent\":31.9,\"rss_bytes\":3477504.0,\"nprocs\":2}}";
+
+static void test_agent_parse(void **state)
+{
+    (void)state;
+    struct agent_sample s;
+    assert_int_equal(agent_parse_line(good_line, strlen(good_line), &s), 0);
+    assert_true(s.t == 1795615796830328730LL);
+    assert_string_equal(s.node, "n2");
+    assert_true(s.node_v[NODE_CPU] == 93.9 && s.node_v[NODE_DISK_WR] == 61413.7);
+    assert_true(s.has_job && s.job_nprocs == 2 && s.job_rss_bytes == 3477504.0);
+    /* without the job part: node series only */
+    const char *nojob = "{\"t\":5,\"node\":\"a\",\"cpu_percent\":1,\"mem_used_bytes\":2,"
+                        "\"mem_used_percent\":3,\"net_rx_bytes_per_s\":4,\"net_tx_bytes_per_s\":5,"
+                        "\"disk_read_bytes_per_s\":6,\"disk_write_bytes_per_s\":7}";
+    assert_int_equal(agent_parse_line(nojob, strlen(nojob), &s), 0);
+    assert_false(s.has_job);
+    assert_true(s.node_v[NODE_MEM_PCT] == 3);
+    const char *bad[] = {
+        "",
+        "{",
+        "[]",
+        "{\"t\":5,\"node\":\"a\"}",                       /* series missing */
+        "{\"t\":\"5\",\"node\":\"a\",\"cpu_percent\":1}", /* t a string */
+        "{\"t\":0,\"node\":\"a\",\"cpu_percent\":1,\"mem_used_bytes\":2,\"mem_used_percent\":3,"
+        "\"net_rx_bytes_per_s\":4,\"net_tx_bytes_per_s\":5,\"disk_read_bytes_per_s\":6,"
+        "\"disk_write_bytes_per_s\":7}", /* t = 0 */
+        "{\"t\":5,\"node\":\"\",\"cpu_percent\":1,\"mem_used_bytes\":2,\"mem_used_percent\":3,"
+        "\"net_rx_bytes_per_s\":4,\"net_tx_bytes_per_s\":5,\"disk_read_bytes_per_s\":6,"
+        "\"disk_write_bytes_per_s\":7}", /* empty node */
+        "{\"t\":5,\"node\":\"a\",\"cpu_percent\":1,\"mem_used_bytes\":2,\"mem_used_percent\":3,"
+        "\"net_rx_bytes_per_s\":4,\"net_tx_bytes_per_s\":5,\"disk_read_bytes_per_s\":6,"
+        "\"disk_write_bytes_per_s\":7,\"job\":{\"cpu_percent\":1}}", /* job incomplete */
+    };
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(bad); i++)
+        assert_int_equal(agent_parse_line(bad[i], strlen(bad[i]), &s), -EINVAL);
+    char *huge = xcalloc(10000, 1);
+    memset(huge, ' ', 9999);
+    assert_int_equal(agent_parse_line(huge, 9999, &s), -EINVAL);
+    free(huge);
+}
+
+/* A process of the pretend job: spins (busy) or sleeps, with SLURM_JOB_ID=job
+ * (and the agent's own mark when agent_mark). */
+static pid_t job_process(const char *job, bool busy, bool agent_mark)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("SLURM_JOB_ID", job, 1);
+        if (agent_mark)
+            setenv("SONDE_MONITOR_AGENT", "1", 1);
+        else
+            unsetenv("SONDE_MONITOR_AGENT");
+        if (busy)
+            execlp("sh", "sh", "-c", "while :; do :; done", (char *)NULL);
+        else
+            execlp("sleep", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static volatile sig_atomic_t agent_stop;
+static void agent_on_term(int sig)
+{
+    (void)sig;
+    agent_stop = 1;
+}
+
+static pid_t start_agent(const char *dir, const char *job)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("SLURM_JOB_ID", job, 1);
+        setenv("SLURMD_NODENAME", "testnode", 1);
+        signal(SIGTERM, agent_on_term);
+        char err[256] = "";
+        _exit(agent_run(dir, 50 * MS, &agent_stop, err, sizeof(err)) == 0 ? 0 : 1);
+    }
+    return pid;
+}
+
+struct collected {
+    size_t n, busy_samples;
+    double max_job_cpu, max_nprocs;
+};
+
+static int collect_sample(const struct agent_sample *s, void *ud)
+{
+    struct collected *c = ud;
+    assert_string_equal(s->node, "testnode");
+    assert_true(s->has_job);
+    c->n++;
+    c->max_job_cpu = s->job_cpu_percent > c->max_job_cpu ? s->job_cpu_percent : c->max_job_cpu;
+    c->max_nprocs = s->job_nprocs > c->max_nprocs ? s->job_nprocs : c->max_nprocs;
+    c->busy_samples += s->job_cpu_percent > 30; /* a spinner shares 2 cores with the tests */
+    return 0;
+}
+
+static bool exited_within(pid_t pid, int64_t ns, int *status)
+{
+    for (int64_t t = 0; t < ns; t += 10 * MS) {
+        if (waitpid(pid, status, WNOHANG) == pid)
+            return true;
+        sleep_ns(10 * MS);
+    }
+    return false;
+}
+
+/* The agent counts the job's processes (by SLURM_JOB_ID), not its own marked
+ * ones nor other jobs', and ends by itself once the job's processes are gone. */
+static void test_agent_run(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_agent_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char job[64];
+    snprintf(job, sizeof(job), "test-%d", (int)getpid());
+    pid_t spin = job_process(job, true, false);
+    pid_t idle = job_process(job, false, false);
+    pid_t marked = job_process(job, false, true); /* like the agent's own step */
+    pid_t other = job_process("another-job", false, false);
+    sleep_ns(50 * MS);
+    pid_t agent = start_agent(dir, job);
+    sleep_ns(600 * MS);
+    struct agent_reader *r = agent_reader_new();
+    struct collected c = {0};
+    int polled = agent_reader_poll(r, dir, collect_sample, &c);
+    /* the job's processes end (and the others: nothing outlives a failed check) */
+    pid_t all[] = {spin, idle, marked, other};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(all); i++) {
+        kill(all[i], SIGKILL);
+        waitpid(all[i], NULL, 0);
+    }
+    int st = 0;
+    bool ended = exited_within(agent, 3000 * MS, &st); /* within 5 samples */
+    if (!ended) {
+        kill(agent, SIGKILL);
+        waitpid(agent, NULL, 0);
+    }
+    assert_int_equal(polled, 0);
+    assert_true(c.n >= 5);            /* 50 ms for 600 ms, on a busy machine */
+    assert_true(c.max_nprocs == 2);   /* spin + idle: not the marked one, not the other job's */
+    assert_true(c.busy_samples >= 1); /* the spinning process is seen using a CPU */
+    assert_true(c.max_job_cpu < 100 * 1.5); /* one spinner: no process counted twice */
+    assert_true(ended && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    size_t before = c.n;
+    assert_int_equal(agent_reader_poll(r, dir, collect_sample, &c), 0);
+    assert_true(c.n > before);
+    assert_int_equal(agent_reader_bad(r), 0);
+    agent_reader_free(r);
+    char *file = path_join(dir, "testnode.jsonl");
+    unlink(file);
+    free(file);
+    rmdir(dir);
+}
+
+/* SIGTERM ends it at once (Slurm's end of the step). */
+static void test_agent_stop(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_agent_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    pid_t agent = start_agent(dir, "no-such-job-processes");
+    sleep_ns(150 * MS);
+    kill(agent, SIGTERM);
+    int st = 0;
+    bool ended = exited_within(agent, 1000 * MS, &st);
+    if (!ended) {
+        kill(agent, SIGKILL);
+        waitpid(agent, NULL, 0);
+    }
+    assert_true(ended && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char *file = path_join(dir, "testnode.jsonl");
+    unlink(file);
+    free(file);
+    rmdir(dir);
+    /* an unwritable directory: an error, not a hang */
+    agent_stop = 0;
+    char err[256] = "";
+    assert_true(agent_run("/nonexistent/dir", 50 * MS, &agent_stop, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "/nonexistent/dir/"));
+}
+
+static int count_sample(const struct agent_sample *s, void *ud)
+{
+    (void)s;
+    (*(size_t *)ud)++;
+    return 0;
+}
+
+/* The reader takes complete lines only, once each, and skips bad ones. */
+static void test_agent_reader(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_agentr_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *f1 = path_join(dir, "a.jsonl"), *f2 = path_join(dir, "b.jsonl");
+    char *other = path_join(dir, "agent.log");
+    FILE *a = fopen(f1, "w");
+    assert_non_null(a);
+    fprintf(a, "%s\n%s\nnot json\n%.40s", good_line, good_line, good_line); /* + half a line */
+    fflush(a);
+    FILE *log = fopen(other, "w");
+    fprintf(log, "%s\n", good_line); /* not a .jsonl: ignored */
+    fclose(log);
+    struct agent_reader *r = agent_reader_new();
+    size_t n = 0;
+    assert_int_equal(agent_reader_poll(r, dir, count_sample, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(agent_reader_bad(r), 1);
+    n = 0;
+    assert_int_equal(agent_reader_poll(r, dir, count_sample, &n), 0);
+    assert_int_equal(n, 0);             /* nothing new */
+    fprintf(a, "%s\n", good_line + 40); /* the half line completed */
+    fclose(a);
+    FILE *b = fopen(f2, "w");
+    fprintf(b, "%s\n", good_line);
+    fclose(b);
+    assert_int_equal(agent_reader_poll(r, dir, count_sample, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(agent_reader_bad(r), 1);
+    /* a directory that is not there (yet) is no error */
+    char *none = path_join(dir, "none");
+    assert_int_equal(agent_reader_poll(r, none, count_sample, &n), 0);
+    agent_reader_free(r);
+    unlink(f1);
+    unlink(f2);
+    unlink(other);
+    rmdir(dir);
+    free(f1);
+    free(f2);
+    free(other);
+    free(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +625,8 @@ int main(void)
         cmocka_unit_test(test_disk),        cmocka_unit_test(test_pgroup_busy),
         cmocka_unit_test(test_self),        cmocka_unit_test(test_sample_cost),
         cmocka_unit_test(test_node_driver), cmocka_unit_test(test_process_driver),
+        cmocka_unit_test(test_agent_parse), cmocka_unit_test(test_agent_run),
+        cmocka_unit_test(test_agent_stop),  cmocka_unit_test(test_agent_reader),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -107,20 +107,20 @@ static void test_container_gpu_fanout(void **state)
     struct slurm_job j = {.job_name = "n",
                           .res = &r,
                           .runtime = "apptainer",
-                          .cache = "/project/cache",
-                          .image = "docker://vllm/vllm-openai:v0.6",
+                          .image = "/cache/vllm-openai_v0.6-0123456789ab.sif",
                           .binds = binds,
                           .task_out_pattern = "/w/task-%t.stdout",
                           .argv = argv};
     char *s = script(&j);
     assert_non_null(strstr(s, "#SBATCH --gpus-per-node=4\n"));
     assert_non_null(strstr(s, "#SBATCH --exclusive\n"));
-    assert_non_null(strstr(s, "export APPTAINER_CACHEDIR='/project/cache'\n"));
-    assert_non_null(strstr(s, "exec srun --kill-on-bad-exit=1 --ntasks=8 "
-                              "--output='/w/task-%t.stdout' "
-                              "'apptainer' exec --nv --bind '/scratch:/data' --bind "
-                              "'/models:/models:ro' 'docker://vllm/vllm-openai:v0.6' 'vllm' "
-                              "'serve' 'm'\n"));
+    assert_null(strstr(s, "APPTAINER_CACHEDIR")); /* sonde pulled it: jobs never pull */
+    assert_non_null(strstr(s,
+                           "exec srun --kill-on-bad-exit=1 --ntasks=8 "
+                           "--output='/w/task-%t.stdout' "
+                           "'apptainer' exec --nv --bind '/scratch:/data' --bind "
+                           "'/models:/models:ro' '/cache/vllm-openai_v0.6-0123456789ab.sif' 'vllm' "
+                           "'serve' 'm'\n"));
     free(s);
     /* no GPUs: no --nv; one task: no srun */
     r = (struct resources){.nodes = 1, .gpus_per_node = 0, .exclusive = -1};
@@ -128,6 +128,35 @@ static void test_container_gpu_fanout(void **state)
     assert_null(strstr(s, "--nv"));
     assert_null(strstr(s, "srun"));
     assert_null(strstr(s, "--exclusive"));
+    free(s);
+}
+
+/* The monitor agent: one per node, overlapping, detached, before the steps. */
+static void test_monitor_agent(void **state)
+{
+    (void)state;
+    struct resources r = {.nodes = 3, .tasks_per_node = 2};
+    char *argv[] = {"server", NULL};
+    char *agent[] = {"/opt/sonde", "agent", "monitor", "/w/db/monitor", "1s", NULL};
+    char *step[] = {"initdb", NULL};
+    char *const *steps[] = {step, NULL};
+    struct slurm_job j = {.job_name = "n",
+                          .res = &r,
+                          .steps = steps,
+                          .monitor_argv = agent,
+                          .monitor_log = "/w/db/monitor/agent.log",
+                          .argv = argv};
+    char *s = script(&j);
+    const char *line = strstr(s, "( SONDE_MONITOR_AGENT=1 srun --overlap --nodes=3 --ntasks=3 "
+                                 "--ntasks-per-node=1 --quiet '/opt/sonde' 'agent' 'monitor' "
+                                 "'/w/db/monitor' '1s' >>'/w/db/monitor/agent.log' 2>&1 "
+                                 "</dev/null & )\n");
+    assert_non_null(line);
+    assert_true(line < strstr(s, "'initdb'\n"));
+    free(s);
+    j.monitor_argv = NULL;
+    s = script(&j);
+    assert_null(strstr(s, "agent"));
     free(s);
 }
 
@@ -290,8 +319,11 @@ static void test_job_states(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quote_and_time),       cmocka_unit_test(test_plain_job),
-        cmocka_unit_test(test_container_gpu_fanout), cmocka_unit_test(test_sites),
+        cmocka_unit_test(test_quote_and_time),
+        cmocka_unit_test(test_plain_job),
+        cmocka_unit_test(test_container_gpu_fanout),
+        cmocka_unit_test(test_monitor_agent),
+        cmocka_unit_test(test_sites),
         cmocka_unit_test(test_job_states),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

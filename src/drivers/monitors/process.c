@@ -1,7 +1,9 @@
 /* process.c — the `process` monitor: CPU and memory of each component's process
- * group, and of sonde itself (so the overhead of measuring is measured too). */
+ * group, and of sonde itself (so the overhead of measuring is measured too).
+ * On a batch backend a job's processes are measured on each of its nodes by
+ * the monitor agent (monitors.h): the same series, labelled with the node. */
 #include "core/session.h"
-#include "drivers/monitors/procfs.h"
+#include "drivers/monitors/monitors.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -16,7 +18,8 @@
 /* One watched process group (or sonde itself, pgid 0). */
 struct watch {
     char *name;
-    char *labels; /* {"component":"NAME"} */
+    char *node;   /* batch backends: the job's node the agent saw; NULL here */
+    char *labels; /* {"component":"NAME"} (and "node") */
     pid_t pgid;
     bool have_prev;
     double prev_cpu;
@@ -31,12 +34,14 @@ struct process_priv {
     size_t n;
     struct watch self;
     int64_t next_due;
-    bool started; /* the baseline sample was taken */
+    bool started;                /* the baseline sample was taken */
+    struct agent_reader *reader; /* batch backends */
 };
 
-static char *labels_for(const char *name)
+static char *labels_for(const char *name, const char *node)
 {
-    json_t *o = json_pack("{s:s}", "component", name);
+    json_t *o = node ? json_pack("{s:s,s:s}", "component", name, "node", node)
+                     : json_pack("{s:s}", "component", name);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     char *copy = xstrdup(s ? s : "{}");
@@ -44,22 +49,25 @@ static char *labels_for(const char *name)
     return copy;
 }
 
-static void watch_init(struct watch *w, const char *name)
+static void watch_init(struct watch *w, const char *name, const char *node)
 {
     memset(w, 0, sizeof(*w));
     w->name = xstrdup(name);
-    w->labels = labels_for(name);
+    w->node = node ? xstrdup(node) : NULL;
+    w->labels = labels_for(name, node);
 }
 
-static struct watch *watch_find(struct process_priv *p, const char *name)
+/* The watch of component name (on node; NULL: a local process group). */
+static struct watch *watch_find(struct process_priv *p, const char *name, const char *node)
 {
     for (size_t i = 0; i < p->n; i++)
-        if (strcmp(p->w[i].name, name) == 0)
+        if (strcmp(p->w[i].name, name) == 0 &&
+            (node ? p->w[i].node && strcmp(p->w[i].node, node) == 0 : !p->w[i].node))
             return &p->w[i];
     if (p->n >= PROCESS_MAX_WATCHES)
         return NULL;
     p->w = xrealloc(p->w, (p->n + 1) * sizeof(*p->w));
-    watch_init(&p->w[p->n], name);
+    watch_init(&p->w[p->n], name, node);
     return &p->w[p->n++];
 }
 
@@ -73,7 +81,28 @@ static bool wanted(const struct process_priv *p, const struct comp *o)
     return false;
 }
 
-/* Emits one group's points and updates its summary. */
+/* One sample's points (cpu < 0: no CPU value yet) and the summary. */
+static int watch_point(struct comp *c, struct watch *w, double cpu, double rss, double nprocs,
+                       int64_t wall)
+{
+    int r = 0;
+    if (cpu >= 0) {
+        w->cpu_sum += cpu;
+        w->cpu_max = w->cpu_n == 0 || cpu > w->cpu_max ? cpu : w->cpu_max;
+        w->cpu_n++;
+        r = comp_series_point(c, "cpu_percent", "%", w->labels, wall, cpu);
+    }
+    if (r == 0) {
+        w->rss_max = w->rss_n == 0 || rss > w->rss_max ? rss : w->rss_max;
+        w->rss_n++;
+        r = comp_series_point(c, "rss_bytes", "B", w->labels, wall, rss);
+    }
+    if (r == 0)
+        r = comp_series_point(c, "nprocs", "", w->labels, wall, nprocs);
+    return r;
+}
+
+/* Emits one group's points from its counters. */
 static int watch_record(struct comp *c, struct watch *w, const struct procfs_usage *u, int64_t mono,
                         int64_t wall, bool emit)
 {
@@ -82,26 +111,29 @@ static int watch_record(struct comp *c, struct watch *w, const struct procfs_usa
         return 0;
     }
     int r = 0;
-    if (emit && w->have_prev && mono > w->prev_mono) {
-        double d = u->cpu_seconds - w->prev_cpu; /* < 0 when a member's time left the group */
-        double pct = 100.0 * (d > 0 ? d : 0) / ((double)(mono - w->prev_mono) / 1e9);
-        w->cpu_sum += pct;
-        w->cpu_max = w->cpu_n == 0 || pct > w->cpu_max ? pct : w->cpu_max;
-        w->cpu_n++;
-        r = comp_series_point(c, "cpu_percent", "%", w->labels, wall, pct);
+    if (emit) {
+        double cpu = -1;
+        if (w->have_prev && mono > w->prev_mono) {
+            double d = u->cpu_seconds - w->prev_cpu; /* < 0 when a member's time left the group */
+            cpu = 100.0 * (d > 0 ? d : 0) / ((double)(mono - w->prev_mono) / 1e9);
+        }
+        r = watch_point(c, w, cpu, (double)u->rss_bytes, (double)u->nprocs, wall);
     }
-    if (emit && r == 0) {
-        w->rss_max =
-            w->rss_n == 0 || (double)u->rss_bytes > w->rss_max ? (double)u->rss_bytes : w->rss_max;
-        w->rss_n++;
-        r = comp_series_point(c, "rss_bytes", "B", w->labels, wall, (double)u->rss_bytes);
-    }
-    if (emit && r == 0)
-        r = comp_series_point(c, "nprocs", "", w->labels, wall, (double)u->nprocs);
     w->have_prev = true;
     w->prev_cpu = u->cpu_seconds;
     w->prev_mono = mono;
     return r;
+}
+
+/* A sample from the monitor agent in job's job (batch backends). */
+static int agent_point(struct comp *job, const struct agent_sample *s, void *ud)
+{
+    struct comp *c = ud;
+    struct process_priv *p = c->priv;
+    if (!s->has_job || !job->spec || !wanted(p, job) || s->job_nprocs <= 0)
+        return 0;
+    struct watch *w = watch_find(p, job->spec->name, s->node);
+    return w ? watch_point(c, w, s->job_cpu_percent, s->job_rss_bytes, s->job_nprocs, s->t) : 0;
 }
 
 /* A group that appears while the monitor runs (a client) was started during the
@@ -124,7 +156,7 @@ static size_t collect(struct comp *c, struct process_priv *p, pid_t *pgids, size
         struct comp *o = all[i];
         if (o == c || !o->spec || o->proc.pid <= 0 || !wanted(p, o))
             continue;
-        struct watch *w = watch_find(p, o->spec->name);
+        struct watch *w = watch_find(p, o->spec->name, NULL);
         if (!w)
             continue;
         if (w->pgid != o->proc.pid) /* new or restarted */
@@ -167,12 +199,14 @@ static void process_free(struct process_priv *p)
         return;
     for (size_t i = 0; i < p->n; i++) {
         free(p->w[i].name);
+        free(p->w[i].node);
         free(p->w[i].labels);
     }
     free(p->w);
     free(p->self.name);
     free(p->self.labels);
     strv_free(p->names);
+    agent_reader_free(p->reader);
     free(p);
 }
 
@@ -186,7 +220,9 @@ static int process_start(struct comp *c)
         process_free(p);
         return -EINVAL;
     }
-    watch_init(&p->self, "sonde");
+    watch_init(&p->self, "sonde", NULL);
+    if (c->backend && c->backend->batch)
+        p->reader = agent_reader_new();
     int r = process_sample(c, p, false); /* baselines for CPU deltas */
     if (r < 0) {
         process_free(p);
@@ -207,6 +243,8 @@ static int process_tick(struct comp *c, int64_t now)
     if (p->next_due <= now)
         p->next_due = now + process_interval(c);
     int r = process_sample(c, p, true);
+    if (r == 0 && p->reader)
+        r = agent_poll_jobs(p->reader, c, agent_point, c);
     return r < 0 ? r : 0;
 }
 
@@ -225,6 +263,8 @@ static int process_finish(struct comp *c)
     struct process_priv *p = c->priv;
     if (!p)
         return 0;
+    if (p->reader) /* what the agents wrote since the last poll */
+        agent_poll_jobs(p->reader, c, agent_point, c);
     for (size_t i = 0; i < p->n; i++)
         summarize(c, &p->w[i]);
     summarize(c, &p->self);
@@ -254,8 +294,10 @@ static const struct opt_def process_opts[] = {
 const struct driver_ops driver_monitor_process = {
     .name = "process",
     .role = ROLE_MONITOR,
-    .summary = "CPU, memory and process count of each component's process group, and of sonde",
+    .summary = "CPU, memory and process count of each component's processes (on a batch "
+               "backend: on each of its job's nodes), and of sonde",
     .opts = process_opts,
+    .job_agent = true,
     .start = process_start,
     .tick = process_tick,
     .finish = process_finish,

@@ -220,6 +220,36 @@ int procfs_read_pgroup(pid_t pgid, struct procfs_usage *out)
     return 0;
 }
 
+struct tagged_ctx {
+    const char *with, *without;
+    struct procfs_usage u;
+};
+
+static int add_if_tagged(const struct proc_stat *st, void *ud)
+{
+    struct tagged_ctx *x = ud;
+    if (st->pid == getpid() || !proc_environ_has(st->pid, x->with) ||
+        (x->without && proc_environ_has(st->pid, x->without)))
+        return 0;
+    /* As for groups: children inherit the environment, so a reaped child's
+     * time moves into its tagged parent's cutime and is counted once. */
+    x->u.cpu_seconds += ticks_to_seconds(st->utime + st->stime + st->cutime + st->cstime);
+    if (st->state != 'Z' && st->state != 'X') {
+        x->u.rss_bytes += pages_to_bytes(st->rss_pages);
+        x->u.nprocs++;
+    }
+    return 0;
+}
+
+int procfs_read_tagged(const char *with, const char *without, struct procfs_usage *out)
+{
+    struct tagged_ctx x = {.with = with, .without = without};
+    int r = proc_scan(add_if_tagged, &x);
+    if (r == 0)
+        *out = x.u;
+    return r;
+}
+
 int procfs_read_pid(pid_t pid, struct procfs_usage *out)
 {
     struct proc_stat st;

@@ -44,6 +44,10 @@ struct procfs_usage {
 int procfs_read_pgroups(const pid_t *pgids, size_t n, struct procfs_usage *out);
 /* One group; -ESRCH when it has no live process. */
 int procfs_read_pgroup(pid_t pgid, struct procfs_usage *out);
+/* Every process (but this one) whose environment holds the entry `with`
+ * ("SLURM_JOB_ID=12") and not the entry `without` (may be NULL): a batch
+ * job's processes on this node, whatever their process groups. */
+int procfs_read_tagged(const char *with, const char *without, struct procfs_usage *out);
 /* One process (its own user + system time, not its children's). */
 int procfs_read_pid(pid_t pid, struct procfs_usage *out);
 

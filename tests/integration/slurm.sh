@@ -192,6 +192,10 @@ assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-
       [ -n "$id" ] && break
       sleep 0.2
     done
+    for ((k = 0; k < 50; k++)); do # the agents have started (they create their files)
+      [ -n "$id" ] && [ -n "$(ls "$WS/sessions/$id"/trial-001/*/monitor/*.jsonl 2>/dev/null)" ] && break
+      sleep 0.1
+    done
     case $how in
     stop) "$SONDE" stop "$id" >/dev/null 2>&1 ;;
     int) kill -INT "$pid" ;;
@@ -204,6 +208,8 @@ assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-
     esac
     check "$how: no job of the session left in squeue" no_jobs_left "$id"
     check "$how: no process of the session left" no_procs_left "$id"
+    check "$how: the jobs' monitor agents had started" test -n "$(ls "$WS/sessions/$id"/trial-001/*/monitor/*.jsonl 2>/dev/null)"
+    check "$how: ... and none is left" test -z "$(pgrep -f "agent monitor $WS/sessions/$id/" || true)"
   done
 
   # f. the same recipes on both backends give reports of the same structure

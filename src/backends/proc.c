@@ -75,7 +75,7 @@ static bool reg_has(pid_t pid)
 
 /* ---- guardian state (in sonde) ---- */
 
-enum { GUARD_ADD = 1, GUARD_DEL = 2, GUARD_JOB_ADD = 3, GUARD_JOB_DEL = 4 };
+enum { GUARD_ADD = 1, GUARD_DEL = 2, GUARD_JOB_ADD = 3, GUARD_JOB_DEL = 4, GUARD_DONE = 5 };
 struct guard_rec {
     int32_t op;
     int32_t pgid; /* GUARD_ADD, GUARD_DEL */
@@ -845,10 +845,17 @@ struct guardian {
     int64_t jobs[GUARDIAN_MAX_JOBS];
     size_t njobs;
     char tag[256];
+    size_t (*sweep)(const char *prefix); /* batch backends: their jobs by name */
+    char prefix[256];
+    bool done; /* sonde ended normally (GUARD_DONE): it swept itself */
 };
 
 static void guardian_apply(struct guardian *g, const struct guard_rec *rec)
 {
+    if (rec->op == GUARD_DONE) {
+        g->done = true;
+        return;
+    }
     if (rec->op == GUARD_JOB_ADD && rec->job > 0 && g->njobs < GUARDIAN_MAX_JOBS) {
         g->jobs[g->njobs++] = rec->job;
         return;
@@ -898,6 +905,8 @@ static void guardian_cancel_jobs(const struct guardian *g)
 static _Noreturn void guardian_cleanup(const struct guardian *g)
 {
     guardian_cancel_jobs(g);
+    if (!g->done && g->sweep && g->prefix[0])
+        g->sweep(g->prefix);
     for (size_t i = 0; i < g->n; i++) {
         kill(-g->groups[i], SIGTERM);
         kill(-g->groups[i], SIGCONT);
@@ -941,10 +950,13 @@ static void guardian_setup(int fd)
         close(nul);
 }
 
-static _Noreturn void guardian_main(int fd, const char *tag)
+static _Noreturn void guardian_main(int fd, const char *tag, size_t (*sweep)(const char *prefix),
+                                    const char *job_prefix)
 {
     static struct guardian g;
     snprintf(g.tag, sizeof(g.tag), "%s", tag ? tag : "");
+    g.sweep = sweep;
+    snprintf(g.prefix, sizeof(g.prefix), "%s", job_prefix ? job_prefix : "");
     guardian_setup(fd);
     struct guard_rec rec;
     size_t have = 0;
@@ -962,7 +974,8 @@ static _Noreturn void guardian_main(int fd, const char *tag)
     }
 }
 
-int proc_guardian_start(const char *tag)
+int proc_guardian_start(const char *tag, size_t (*sweep)(const char *prefix),
+                        const char *job_prefix)
 {
     if (guard_fd >= 0 && guard_owner == getpid())
         return 0;
@@ -985,7 +998,7 @@ int proc_guardian_start(const char *tag)
     }
     if (pid == 0) {
         close(sv[0]);
-        guardian_main(sv[1], tag);
+        guardian_main(sv[1], tag, sweep, job_prefix);
     }
     close(sv[1]);
     setpgid(pid, pid);
@@ -999,6 +1012,7 @@ void proc_guardian_stop(void)
 {
     if (guard_fd < 0 || guard_owner != getpid())
         return;
+    guard_send_rec((struct guard_rec){.op = GUARD_DONE});
     close(guard_fd);
     guard_fd = -1;
     int64_t deadline = mono_ns() + GUARDIAN_WAIT_NS;

@@ -82,7 +82,11 @@ void proc_reap_orphans(void);
  * is single-threaded); proc_spawn reports each new group to it automatically.
  * tag ("SONDE_SESSION_ID=<id>", may be NULL): when sonde dies the guardian also
  * kills every process whose environment holds it (those that left their group). */
-int proc_guardian_start(const char *tag);
+/* sweep (may be NULL): a batch backend's sweep (backend.h), called with
+ * job_prefix when sonde dies, for jobs it submitted but had not yet reported
+ * (killed between sbatch and proc_guardian_job). Not after proc_guardian_stop. */
+int proc_guardian_start(const char *tag, size_t (*sweep)(const char *prefix),
+                        const char *job_prefix);
 
 /* Sends sig to every live process (not sonde itself) whose environment holds
  * the exact entry tag; sig 0 only counts them. Returns how many were found. */

@@ -1433,7 +1433,9 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
     record_provenance(&s, host);
     progress(&s, "session %s: %zu trial(s), directory %s", s.id, b->ntrials, s.dir);
     s.tag = xasprintf("SONDE_SESSION_ID=%s", s.id);
-    r = proc_guardian_start(s.tag);
+    char *job_prefix = xasprintf("sonde-%s-", s.id); /* every job's name starts so */
+    r = proc_guardian_start(s.tag, o->backend->sweep, job_prefix);
+    free(job_prefix);
     if (r < 0) {
         char *msg = xasprintf("no guardian process (%s): if sonde is killed, components may "
                               "outlive the session",

@@ -199,7 +199,10 @@ assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-
     case $how in
     stop) "$SONDE" stop "$id" >/dev/null 2>&1 ;;
     int) kill -INT "$pid" ;;
-    kill) kill -KILL "$pid" ;;
+    kill) # and a job of the session sonde had not yet reported to its guardian
+      # (as when sonde dies between sbatch and reading its reply): swept by name
+      sbatch -Q --job-name="sonde-$id-stray" --output=/dev/null --wrap 'sleep 300' >/dev/null
+      kill -KILL "$pid" ;;
     esac
     wait "$pid" 2>/dev/null; rc=$?
     check "$how: the client job was running (session ${id:-none})" test -n "$id"

@@ -363,7 +363,7 @@ static void test_process_driver(void **state)
 
 static int setup(void **state)
 {
-    return proc_guardian_start(NULL);
+    return proc_guardian_start(NULL, NULL, NULL);
 }
 
 static int teardown(void **state)

@@ -307,7 +307,7 @@ static pid_t guardian_scenario(bool with_guardian, pid_t *pgid)
     assert_true(child >= 0);
     if (child == 0) {
         close(pfd[0]);
-        if (with_guardian && proc_guardian_start(NULL) < 0)
+        if (with_guardian && proc_guardian_start(NULL, NULL, NULL) < 0)
             _exit(1);
         char *argv[] = {"sh", "-c", "sleep 100 & wait", NULL};
         struct proc p;
@@ -418,7 +418,7 @@ static int setup(void **state)
 {
     if (!mkdtemp(tmpdir))
         return -1;
-    return proc_guardian_start(NULL);
+    return proc_guardian_start(NULL, NULL, NULL);
 }
 
 static int teardown(void **state)

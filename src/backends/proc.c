@@ -338,7 +338,7 @@ void proc_set_hurry(const volatile sig_atomic_t *flag, int level)
     hurry_level = level;
 }
 
-static bool hurried(void)
+bool proc_hurried(void)
 {
     return hurry_flag && *hurry_flag >= hurry_level;
 }
@@ -352,7 +352,7 @@ static bool wait_group_gone(struct proc *p, int64_t ns, bool may_hurry)
     for (;;) {
         if (group_gone(p))
             return true;
-        if (may_hurry && hurried())
+        if (may_hurry && proc_hurried())
             return false;
         int64_t left = deadline - mono_ns();
         if (left <= 0)

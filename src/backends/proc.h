@@ -67,6 +67,8 @@ int proc_signal(struct proc *p, int sig);
 /* While *flag >= level, grace periods of proc_stop end at once (SIGKILL): a
  * user pressing Ctrl-C twice does not wait for them. flag NULL disables. */
 void proc_set_hurry(const volatile sig_atomic_t *flag, int level);
+/* True once that flag reached its level: backends end grace periods early. */
+bool proc_hurried(void);
 /* SIGTERM to the group, waits up to grace_ns for the leader AND every other
  * member of the group to go, then SIGKILL the group; reaps the leader. Always
  * leaves nothing of the group running. Returns 0. */

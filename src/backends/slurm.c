@@ -630,9 +630,9 @@ static int cancel(const struct proc *p, bool term_only)
 }
 
 /* Waits (asking Slurm every 250 ms) until p's job ended or until deadline. */
-static bool wait_end(struct proc *p, int64_t deadline)
+static bool wait_end(struct proc *p, int64_t deadline, bool may_hurry)
 {
-    while (!p->exited && mono_ns() < deadline) {
+    while (!p->exited && mono_ns() < deadline && !(may_hurry && proc_hurried())) {
         p->next_poll = 0;
         if (slurm_poll(p) == 1)
             break;
@@ -650,10 +650,12 @@ static int slurm_stop(struct proc *p, int64_t grace_ns)
     p->next_poll = 0;
     if (slurm_poll(p) == 1)
         return 0;
-    if (grace_ns > 0 && p->running && cancel(p, true) == 0 && wait_end(p, mono_ns() + grace_ns))
+    /* a second Ctrl-C ends the grace at once */
+    if (grace_ns > 0 && p->running && cancel(p, true) == 0 &&
+        wait_end(p, mono_ns() + grace_ns, true))
         return 0;
     cancel(p, false);
-    if (!wait_end(p, mono_ns() + STOP_EXTRA_NS))
+    if (!wait_end(p, mono_ns() + STOP_EXTRA_NS, false))
         log_warn("job %lld was cancelled but Slurm still lists it", (long long)p->job);
     return 0;
 }

@@ -215,6 +215,22 @@ assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-
     check "$how: ... and none is left" test -z "$(pgrep -f "agent monitor $WS/sessions/$id/" || true)"
   done
 
+  # e2. a service that ignores SIGTERM, with a 60 s stop grace: a second Ctrl-C
+  # ends the grace at once (scancel, KillWait 2 s here) instead of after 60 s
+  "$SONDE" run -q --backend slurm "$R/stop.yaml" --set services.idle.stop_grace=60s \
+    --set 'services.idle.with.command=[sh, -c, "trap \"\" TERM; exec sleep 300"]' >"$WS/hurry.out" 2>&1 &
+  pid=$! id=
+  for ((k = 0; k < 150; k++)); do
+    id=$(squeue -h -o '%j %T' | sed -n 's/^sonde-\(.*\)-wait RUNNING$/\1/p')
+    [ -n "$id" ] && break
+    sleep 0.2
+  done
+  kill -INT "$pid"; sleep 2; kill -INT "$pid"
+  local t0=$SECONDS; wait "$pid"; rc=$?
+  check "second Ctrl-C: sonde exits 130 within 20 s, not after the 60 s grace ($rc, $((SECONDS - t0)) s)" \
+    test "$rc" -eq 130 -a $((SECONDS - t0)) -le 20
+  check "... no job of the session left in squeue" no_jobs_left "$id"
+
   # f. the same recipes on both backends give reports of the same structure
   local name args
   for name in http-sim quickstart; do

@@ -231,6 +231,23 @@ assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-
     test "$rc" -eq 130 -a $((SECONDS - t0)) -le 20
   check "... no job of the session left in squeue" no_jobs_left "$id"
 
+  # e3. an agent that cannot start on the node (sonde's program gone from the
+  # path the job names, as when it is not on a shared file system): a warning
+  # pointing at the agent's log, not silence
+  mkdir -p "$WS/gone" && cp "$SONDE" "$WS/gone/sonde"
+  "$WS/gone/sonde" run -q --backend slurm "$R/stop.yaml" >"$WS/gone.out" 2>&1 &
+  pid=$! id=
+  sleep 0.5; rm -f "$WS/gone/sonde"
+  for ((k = 0; k < 150; k++)); do
+    id=$(squeue -h -o '%j %T' | sed -n 's/^sonde-\(.*\)-wait RUNNING$/\1/p')
+    [ -n "$id" ] && break
+    sleep 0.2
+  done
+  sleep 10; "$SONDE" stop "$id" >/dev/null 2>&1; wait "$pid"
+  check "silent monitor agents are reported, with their log" grep -q \
+    "no sample from the monitor agent in job [0-9]* (wait), which ran .*wait/monitor/agent.log" \
+    "$WS/sessions/$id/report.txt"
+
   # f. the same recipes on both backends give reports of the same structure
   local name args
   for name in http-sim quickstart; do

@@ -603,9 +603,14 @@ static void test_agent_reader(void **state)
     assert_int_equal(agent_reader_poll(r, dir, count_sample, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(agent_reader_bad(r), 1);
+    assert_true(agent_reader_has(r, dir));
+    char *sibling = xasprintf("%sx", dir); /* a prefix, not the directory */
+    assert_false(agent_reader_has(r, sibling));
+    free(sibling);
     /* a directory that is not there (yet) is no error */
     char *none = path_join(dir, "none");
     assert_int_equal(agent_reader_poll(r, none, count_sample, &n), 0);
+    assert_false(agent_reader_has(r, none));
     agent_reader_free(r);
     unlink(f1);
     unlink(f2);

@@ -189,7 +189,8 @@ int agent_parse_line(const char *line, size_t len, struct agent_sample *out)
 
 struct followed {
     char *path;
-    off_t offset; /* just after the last complete line read */
+    off_t offset;   /* just after the last complete line read */
+    uint64_t lines; /* samples read */
 };
 
 struct agent_reader {
@@ -216,6 +217,15 @@ void agent_reader_free(struct agent_reader *r)
 uint64_t agent_reader_bad(const struct agent_reader *r)
 {
     return r ? r->bad : 0;
+}
+
+bool agent_reader_has(const struct agent_reader *r, const char *dir)
+{
+    size_t n = strlen(dir);
+    for (size_t i = 0; r && i < r->n; i++)
+        if (r->f[i].lines > 0 && strncmp(r->f[i].path, dir, n) == 0 && r->f[i].path[n] == '/')
+            return true;
+    return false;
 }
 
 static struct followed *followed_get(struct agent_reader *r, const char *path)
@@ -249,9 +259,10 @@ static int follow(struct agent_reader *r, struct followed *f,
         if (buf[i] != '\n')
             continue;
         struct agent_sample s;
-        if (agent_parse_line(buf + used, (size_t)i - used, &s) == 0)
+        if (agent_parse_line(buf + used, (size_t)i - used, &s) == 0) {
+            f->lines++;
             ret = fn(&s, ud);
-        else
+        } else
             r->bad++;
         used = (size_t)i + 1;
     }

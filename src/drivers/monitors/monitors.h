@@ -89,6 +89,8 @@ void agent_reader_free(struct agent_reader *r);
 int agent_reader_poll(struct agent_reader *r, const char *dir,
                       int (*fn)(const struct agent_sample *s, void *ud), void *ud);
 uint64_t agent_reader_bad(const struct agent_reader *r);
+/* Whether any sample was read from a file in dir. */
+bool agent_reader_has(const struct agent_reader *r, const char *dir);
 
 /* Polls the agents' directory of every batch job of c's trial (but c's own). */
 struct comp;

@@ -227,6 +227,29 @@ static void summarize(struct comp *c, const struct node_stats *st, const char *l
     }
 }
 
+/* A job that ran a while without one sample from its agent: most likely the
+ * agent could not start on the node (sonde's program not on a shared file
+ * system); said once per job, pointing at the agent's messages. */
+static void warn_silent_agents(struct comp *c, const struct node_priv *p)
+{
+    struct comp **all;
+    size_t n = session_comps(c->session, &all);
+    int64_t now = wall_ns(), enough = 3 * node_interval(c) + (int64_t)5000000000;
+    for (size_t i = 0; i < n; i++) {
+        const struct comp *o = all[i];
+        if (o == c || o->proc.job <= 0 || !o->proc.running || !o->dir || !o->spec)
+            continue;
+        int64_t ran = (o->proc.exited ? o->proc.end_wall : now) - o->proc.start_wall;
+        char *dir = path_join(o->dir, MONITOR_AGENT_DIR);
+        if (ran >= enough && !agent_reader_has(p->reader, dir))
+            comp_warn(c,
+                      "no sample from the monitor agent in job %lld (%s), which ran %.0f s: see "
+                      "%s/agent.log (sonde's program must be on a file system the nodes see)",
+                      (long long)o->proc.job, o->spec->name, (double)ran / 1e9, dir);
+        free(dir);
+    }
+}
+
 static int node_finish(struct comp *c)
 {
     struct node_priv *p = c->priv;
@@ -237,6 +260,7 @@ static int node_finish(struct comp *c)
         record_batch(c, p);
         for (size_t i = 0; i < p->nhosts; i++)
             summarize(c, p->hosts[i].st, p->hosts[i].labels);
+        warn_silent_agents(c, p);
         if (agent_reader_bad(p->reader))
             comp_warn(c, "%llu malformed lines in the monitor agents' files were skipped",
                       (unsigned long long)agent_reader_bad(p->reader));

@@ -37,7 +37,9 @@
 #define MAX_EVENTS  256
 #define NEVER       INT64_MAX
 
-enum resp_kind { R_NORMAL, R_SSE, R_RESET, R_MALFORMED, R_HANG, R_REJECT };
+enum resp_kind { R_NORMAL, R_SSE, R_RESET, R_MALFORMED, R_HANG, R_REJECT, R_OAI, R_OAI_SIMPLE };
+
+struct job;
 
 struct resp {
     int64_t due;  /* time the next piece may be written (before stalls) */
@@ -45,7 +47,25 @@ struct resp {
     uint8_t kind;
     bool close, head, injected;
     int status;
-    int sse_next; /* SSE: -1 before the headers, then the next event index */
+    int sse_next;    /* SSE: -1 before the headers, then the next event index */
+    uint8_t route;   /* --openai: enum oai_route */
+    const char *msg; /* --openai: error message (static) */
+    struct job *job; /* --openai generation: owned, freed when popped */
+};
+
+/* --openai: one generation request, from its read to its last token. */
+enum job_state { J_WAITING, J_RUNNING, J_DONE };
+
+struct job {
+    struct oai_req q;
+    struct conn *c;
+    struct job *prev, *next; /* the worker's admission FIFO while J_WAITING */
+    unsigned slot;           /* its index in c->q */
+    uint8_t state;
+    int64_t t0, ta;  /* read complete, admitted */
+    int64_t tok_due; /* due time of token `sent` */
+    int64_t sent;    /* tokens written */
+    int64_t chunk;   /* tokens in the piece now scheduled */
 };
 
 struct seg {
@@ -62,8 +82,10 @@ struct conn {
     bool dead, eof, closing, draining, read_blocked;
     char *rbuf;
     size_t rlen, rcap, scan;
-    int64_t body_left; /* request body bytes still to skip */
+    int64_t body_left; /* request body bytes still to skip (or to buffer) */
     struct resp cur;   /* the request whose body is being skipped */
+    char *bbuf;        /* --openai: the body being buffered, or NULL */
+    size_t blen;
     struct resp q[MAX_PENDING];
     unsigned qhead, qlen;
     struct seg out[OUTQ];
@@ -84,6 +106,8 @@ struct worker {
     struct conn *graveyard; /* closed this iteration, freed after the batch */
     int64_t accept_paused_until;
     struct sim_totals totals;
+    struct job *wait_head, *wait_tail; /* --openai admission FIFO */
+    struct sbuf scratch;
 };
 
 /* ---- timer heap ---------------------------------------------------------- */
@@ -149,12 +173,151 @@ static void conn_wake_at(struct conn *c, int64_t t)
     heap_fix(w, c->heap_idx);
 }
 
+/* ---- --openai admission --------------------------------------------------
+ *
+ * cfg->oai_running counts the requests generating now, in all workers; a
+ * request takes a slot with a compare-and-swap that never lets it exceed
+ * --max-concurrency. Each worker keeps a FIFO of its own waiting requests and
+ * admits from its head only, so within a worker admission is first come,
+ * first served. A slot is freed when a request's last token is due; the
+ * freeing worker admits from its own FIFO first, then, when requests wait in
+ * other workers and a slot is still free, writes the shared eventfd
+ * (edge-triggered in every worker's epoll, never read) so they try too. */
+
+static int64_t itl_sum(struct worker *w, int64_t k)
+{
+    const struct sim_delay *d = &w->cfg->itl;
+    if (k <= 0)
+        return 0;
+    if (d->kind == DIST_FIXED)
+        return k * d->a_ns;
+    int64_t t = 0;
+    for (int64_t i = 0; i < k; i++)
+        t += sim_delay_draw(d, &w->rng);
+    return t;
+}
+
+/* Schedules the next piece of a running job: a chunk of up to
+ * --tokens-per-chunk tokens (all of them without streaming), due when its
+ * last token is. */
+static void job_schedule(struct worker *w, struct job *j)
+{
+    int64_t left = j->q.n_out - j->sent;
+    int64_t tpc = w->cfg->tokens_per_chunk;
+    j->chunk = j->q.stream && tpc < left ? tpc : left;
+    j->c->q[j->slot].due = j->tok_due + itl_sum(w, j->chunk - 1);
+}
+
+static bool slot_take(struct sim_config *cfg)
+{
+    long long n = atomic_load(&cfg->oai_running);
+    for (;;) {
+        if (cfg->max_concurrency > 0 && n >= cfg->max_concurrency)
+            return false;
+        if (atomic_compare_exchange_weak(&cfg->oai_running, &n, n + 1))
+            return true;
+    }
+}
+
+/* Admits waiting jobs of this worker, in order, while slots are free; t is
+ * the admission time (never before a job's own read time). */
+static void admit_waiting(struct worker *w, int64_t t)
+{
+    while (w->wait_head && slot_take(w->cfg)) {
+        struct job *j = w->wait_head;
+        w->wait_head = j->next;
+        if (w->wait_head)
+            w->wait_head->prev = NULL;
+        else
+            w->wait_tail = NULL;
+        j->next = NULL;
+        atomic_fetch_sub(&w->cfg->oai_waiting, 1);
+        j->state = J_RUNNING;
+        j->ta = t > j->t0 ? t : j->t0;
+        j->tok_due = j->ta + sim_delay_draw(&w->cfg->ttft, &w->rng);
+        j->sent = 0;
+        job_schedule(w, j);
+        struct conn *c = j->c;
+        int64_t due = c->q[j->slot].due;
+        if (!c->dead && !c->draining && (c->heap_idx == SIZE_MAX || c->wake > due))
+            conn_wake_at(c, due);
+    }
+}
+
+static void job_submit(struct worker *w, struct job *j)
+{
+    j->state = J_WAITING;
+    j->prev = w->wait_tail;
+    if (w->wait_tail)
+        w->wait_tail->next = j;
+    else
+        w->wait_head = j;
+    w->wait_tail = j;
+    atomic_fetch_add(&w->cfg->oai_waiting, 1);
+    admit_waiting(w, j->t0);
+}
+
+static void slot_release(struct worker *w, int64_t t)
+{
+    struct sim_config *cfg = w->cfg;
+    atomic_fetch_sub(&cfg->oai_running, 1);
+    admit_waiting(w, t);
+    if (cfg->oai_wake_fd >= 0 && atomic_load(&cfg->oai_waiting) > 0 &&
+        atomic_load(&cfg->oai_running) < cfg->max_concurrency) {
+        uint64_t one = 1;
+        if (write(cfg->oai_wake_fd, &one, sizeof(one)) < 0)
+            log_warn("sonde-sim: cannot wake the workers: %s", strerror(errno));
+    }
+}
+
+static void job_unlink(struct worker *w, struct job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        w->wait_head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        w->wait_tail = j->prev;
+    j->prev = j->next = NULL;
+    atomic_fetch_sub(&w->cfg->oai_waiting, 1);
+}
+
+/* Frees the jobs of pending responses from..qlen-1 (the connection closes or
+ * drops them): waiting ones leave the FIFO, running ones free their slot. */
+static void drop_jobs(struct conn *c, unsigned from)
+{
+    struct worker *w = c->w;
+    for (unsigned i = from; i < c->qlen; i++) {
+        struct job *j = c->q[(c->qhead + i) % MAX_PENDING].job;
+        if (j && j->state == J_WAITING) {
+            job_unlink(w, j);
+            j->state = J_DONE;
+        }
+    }
+    for (unsigned i = from; i < c->qlen; i++) {
+        struct resp *r = &c->q[(c->qhead + i) % MAX_PENDING];
+        if (!r->job)
+            continue;
+        if (r->job->state == J_RUNNING) {
+            r->job->state = J_DONE;
+            slot_release(w, mono_ns());
+        }
+        free(r->job);
+        r->job = NULL;
+    }
+}
+
 /* ---- connection lifetime ------------------------------------------------- */
+
+static void drop_jobs(struct conn *c, unsigned from);
 
 static void conn_close(struct conn *c, bool reset)
 {
     if (c->dead)
         return;
+    drop_jobs(c, 0);
     if (reset) {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -175,6 +338,7 @@ static void conn_close(struct conn *c, bool reset)
 
 static void conn_free(struct conn *c)
 {
+    free(c->bbuf);
     for (unsigned i = 0; i < c->olen; i++)
         free(c->out[(c->ohead + i) % OUTQ].own);
     free(c->rbuf);
@@ -263,7 +427,7 @@ static bool conn_flush(struct conn *c)
 
 /* ---- responses ----------------------------------------------------------- */
 
-static const char *reason(int status)
+const char *sim_reason(int status)
 {
     switch (status) {
     case 200:
@@ -276,6 +440,10 @@ static const char *reason(int status)
         return "Bad Request";
     case 404:
         return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Content Too Large";
     case 429:
         return "Too Many Requests";
     case 431:
@@ -302,12 +470,12 @@ static void emit_plain(struct conn *c, const struct resp *r)
     const char *conn_hdr = r->close ? "Connection: close\r\n" : "";
     if (nobody) {
         out_push_str(c, xasprintf("HTTP/1.1 %d %s\r\nServer: sonde-sim\r\n%s\r\n", r->status,
-                                  reason(r->status), conn_hdr));
+                                  sim_reason(r->status), conn_hdr));
         return;
     }
     out_push_str(c, xasprintf("HTTP/1.1 %d %s\r\nServer: sonde-sim\r\nContent-Type: text/plain\r\n"
                               "Content-Length: %" PRId64 "\r\n%s\r\n",
-                              r->status, reason(r->status), size, conn_hdr));
+                              r->status, sim_reason(r->status), size, conn_hdr));
     if (size > 0 && !r->head)
         out_push(c, cfg->body, (size_t)size, NULL);
 }
@@ -342,6 +510,50 @@ static bool emit_sse(struct conn *c, struct resp *r)
     return true;
 }
 
+/* Hands b's text to the output ring, which frees it once written. */
+static void push_sbuf(struct conn *c, struct sbuf *b)
+{
+    size_t n = b->len;
+    char *text = sbuf_steal(b);
+    out_push(c, text, n, text);
+}
+
+/* Emits the next piece of a generation; returns true when it is complete. */
+static bool emit_oai(struct conn *c, struct resp *r)
+{
+    struct worker *w = c->w;
+    struct sim_config *cfg = w->cfg;
+    struct job *j = r->job;
+    int64_t queue_ns = j->ta - j->t0;
+    struct sbuf out = {0};
+    if (j->q.stream)
+        oai_piece(cfg, &j->q, j->sent, j->chunk, queue_ns, r->close, &w->scratch, &out);
+    else
+        oai_full(cfg, &j->q, queue_ns, r->close, &w->scratch, &out);
+    push_sbuf(c, &out);
+    j->sent += j->chunk;
+    if (j->sent < j->q.n_out) {
+        j->tok_due = r->due + itl_sum(w, 1);
+        job_schedule(w, j);
+        return false;
+    }
+    atomic_fetch_add(&cfg->oai_prompt_tokens, j->q.prompt_tokens);
+    atomic_fetch_add(&cfg->oai_gen_tokens, j->q.n_out);
+    atomic_fetch_add(&cfg->oai_success, 1);
+    j->state = J_DONE;
+    slot_release(w, r->due); /* the slot frees when the last token is due */
+    return true;
+}
+
+static void emit_oai_simple(struct conn *c, const struct resp *r)
+{
+    struct sbuf out = {0};
+    bool reject = r->kind == R_REJECT;
+    oai_simple(c->w->cfg, reject ? OAI_NONE : r->route, r->status, reject ? NULL : r->msg,
+               !reject && r->head, r->close, &c->w->scratch, &out);
+    push_sbuf(c, &out);
+}
+
 static void count_response(struct conn *c)
 {
     struct sim_config *cfg = c->w->cfg;
@@ -355,7 +567,12 @@ static void count_response(struct conn *c)
 
 static void pop_response(struct conn *c)
 {
-    bool close_after = c->q[c->qhead].close;
+    struct resp *r = &c->q[c->qhead];
+    bool close_after = r->close;
+    free(r->job); /* J_DONE */
+    r->job = NULL;
+    if (close_after)
+        drop_jobs(c, 1);
     c->qhead = (c->qhead + 1) % MAX_PENDING;
     c->qlen--;
     count_response(c);
@@ -390,8 +607,18 @@ static int emit_head(struct conn *c)
         if (!emit_sse(c, r))
             return 1;
         break;
+    case R_OAI:
+        if (!emit_oai(c, r))
+            return 1;
+        break;
+    case R_OAI_SIMPLE:
+        emit_oai_simple(c, r);
+        break;
     default:
-        emit_plain(c, r);
+        if (c->w->cfg->openai)
+            emit_oai_simple(c, r);
+        else
+            emit_plain(c, r);
     }
     pop_response(c);
     return 1;
@@ -461,8 +688,14 @@ static bool value_has(const char *v, size_t len, const char *word)
     return false;
 }
 
-/* Parses the request line; returns 0 or -EINVAL. Sets r->head, r->close. */
-static int parse_request_line(const char *p, size_t len, struct resp *r)
+/* The method and target of a request line (pointers into the read buffer). */
+struct reqline {
+    const char *method, *target;
+    size_t mlen, tlen;
+};
+
+/* Parses the request line; returns 0 or -EINVAL. Sets r->head, r->close, *rl. */
+static int parse_request_line(const char *p, size_t len, struct resp *r, struct reqline *rl)
 {
     const char *sp1 = memchr(p, ' ', len);
     if (!sp1 || sp1 == p)
@@ -480,6 +713,8 @@ static int parse_request_line(const char *p, size_t len, struct resp *r)
     else
         return -EINVAL;
     r->head = sp1 - p == 4 && memcmp(p, "HEAD", 4) == 0;
+    *rl = (struct reqline){
+        .method = p, .mlen = (size_t)(sp1 - p), .target = sp1 + 1, .tlen = (size_t)(sp2 - sp1 - 1)};
     return 0;
 }
 
@@ -527,7 +762,8 @@ static int parse_header(const char *p, size_t len, struct resp *r, int64_t *clen
 
 /* Parses a header section (ending in CRLFCRLF). Returns the status to reject
  * the request with, or 0 (then r and *clen are set). */
-static int parse_request(const char *p, size_t len, struct resp *r, int64_t *clen)
+static int parse_request(const char *p, size_t len, struct resp *r, int64_t *clen,
+                         struct reqline *rl)
 {
     const char *end = p + len - 2; /* the final empty line */
     while (p < end && p[0] == '\r' && p[1] == '\n')
@@ -539,7 +775,7 @@ static int parse_request(const char *p, size_t len, struct resp *r, int64_t *cle
         if (!eol)
             return 400;
         size_t n = (size_t)(eol - p);
-        int rc = first ? parse_request_line(p, n, r) : parse_header(p, n, r, clen);
+        int rc = first ? parse_request_line(p, n, r, rl) : parse_header(p, n, r, clen);
         if (rc == -ENOTSUP)
             return 501;
         if (rc < 0)
@@ -581,20 +817,72 @@ static void classify(struct worker *w, struct resp *r)
     }
 }
 
-/* The request in c->cur has been read completely at `now`: schedule it. */
+/* The request in c->cur has been read completely at `now`: schedule it. A
+ * generation job waits for admission (due NEVER until admitted). */
 static void enqueue(struct conn *c, int64_t now)
 {
     const struct sim_config *cfg = c->w->cfg;
     struct resp *r = &c->cur;
-    if (r->kind != R_REJECT)
+    if (r->kind == R_OAI)
+        r->due = NEVER;
+    else if (r->kind != R_REJECT)
         r->due = now + sim_delay_draw(&cfg->delay, &c->w->rng);
     else
         r->due = now;
     r->base = r->due + cfg->sse_first_ns;
-    c->q[(c->qhead + c->qlen) % MAX_PENDING] = *r;
+    unsigned slot = (c->qhead + c->qlen) % MAX_PENDING;
+    c->q[slot] = *r;
     c->qlen++;
+    r->job = NULL;
     if (r->close)
         c->closing = true;
+    struct job *j = c->q[slot].job;
+    if (j) {
+        j->c = c;
+        j->slot = slot;
+        j->t0 = now;
+        job_submit(c->w, j);
+    }
+}
+
+/* --openai: decides how a request whose headers were just parsed is answered,
+ * and whether its body is buffered (generation routes only, at most 1 MiB). */
+static void oai_classify(struct conn *c, struct resp *r, const struct reqline *rl, int64_t clen)
+{
+    r->route = (uint8_t)oai_route(rl->method, rl->mlen, rl->target, rl->tlen);
+    if (r->kind != R_NORMAL)
+        return; /* an injected reset, malformed or hang */
+    r->kind = R_OAI_SIMPLE;
+    if (r->injected)
+        return; /* status:N, with an OpenAI-style error body */
+    r->status = r->route == OAI_NOT_FOUND ? 404 : r->route == OAI_BAD_METHOD ? 405 : 200;
+    if (r->route == OAI_COMPLETIONS || r->route == OAI_CHAT) {
+        c->bbuf = xmalloc((size_t)clen + 1);
+        c->blen = 0;
+    }
+}
+
+/* A request's body is complete: parse a buffered one, then schedule. */
+static void finish_request(struct conn *c, int64_t now)
+{
+    struct resp *r = &c->cur;
+    if (c->bbuf) {
+        struct sim_config *cfg = c->w->cfg;
+        struct oai_req q;
+        int st = oai_parse(cfg, r->route == OAI_CHAT, c->bbuf, c->blen, &q, &r->msg);
+        free(c->bbuf);
+        c->bbuf = NULL;
+        if (st) {
+            r->status = st;
+        } else {
+            q.id = atomic_fetch_add(&cfg->oai_ids, 1) + 1;
+            q.created = (long long)(wall_ns() / 1000000000);
+            r->kind = R_OAI;
+            r->job = xcalloc(1, sizeof(*r->job));
+            r->job->q = q;
+        }
+    }
+    enqueue(c, now);
 }
 
 static void reject(struct conn *c, int status, int64_t now)
@@ -613,11 +901,15 @@ static void conn_parse(struct conn *c, int64_t now)
         if (c->body_left > 0) {
             size_t avail = c->rlen - pos;
             size_t take = (uint64_t)c->body_left < avail ? (size_t)c->body_left : avail;
+            if (c->bbuf) {
+                memcpy(c->bbuf + c->blen, c->rbuf + pos, take);
+                c->blen += take;
+            }
             pos += take;
             c->body_left -= (int64_t)take;
             if (c->body_left > 0)
                 break;
-            enqueue(c, now);
+            finish_request(c, now);
             continue;
         }
         size_t from = c->scan > pos + 3 ? c->scan - 3 : pos;
@@ -632,17 +924,22 @@ static void conn_parse(struct conn *c, int64_t now)
         if (hlen > HDR_MAX)
             return reject(c, 431, now);
         struct resp r = {0};
+        struct reqline rl = {0};
         int64_t clen;
-        int st = parse_request(c->rbuf + pos, hlen, &r, &clen);
+        int st = parse_request(c->rbuf + pos, hlen, &r, &clen, &rl);
+        if (!st && c->w->cfg->openai && clen > OAI_MAX_BODY)
+            st = 413;
         if (st)
             return reject(c, st, now);
         classify(c->w, &r);
+        if (c->w->cfg->openai)
+            oai_classify(c, &r, &rl, clen);
         c->cur = r;
         pos += hlen;
         c->scan = pos;
         c->body_left = clen;
         if (clen == 0)
-            enqueue(c, now);
+            finish_request(c, now);
     }
     memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
     c->rlen -= pos;
@@ -815,6 +1112,7 @@ static void worker_shutdown(struct worker *w)
     }
     free_graveyard(w);
     free(w->heap);
+    sbuf_free(&w->scratch);
     close(w->ep);
 }
 
@@ -827,7 +1125,9 @@ static int worker_init(struct worker *w, struct sim_config *cfg, int lfd, int in
     if (w->ep < 0)
         return -errno;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cfg->stop_fd};
-    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, cfg->stop_fd, &ev) < 0 || listen_add(w) < 0) {
+    struct epoll_event wev = {.events = EPOLLIN | EPOLLET, .data.ptr = &cfg->oai_wake_fd};
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, cfg->stop_fd, &ev) < 0 || listen_add(w) < 0 ||
+        (cfg->oai_wake_fd >= 0 && epoll_ctl(w->ep, EPOLL_CTL_ADD, cfg->oai_wake_fd, &wev) < 0)) {
         int r = -errno;
         close(w->ep);
         return r;
@@ -855,6 +1155,8 @@ int sim_worker_run(struct sim_config *cfg, int lfd, int index, struct sim_totals
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr == &cfg->stop_fd)
                 stop = true;
+            else if (evs[i].data.ptr == &cfg->oai_wake_fd)
+                admit_waiting(&w, mono_ns());
             else
                 dispatch(&w, &evs[i], now);
         }

@@ -169,6 +169,8 @@ int main(int argc, char **argv)
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
     cfg.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     cfg.body = make_body(cfg.size);
+    if (cfg.openai && cfg.max_concurrency > 0 && cfg.threads > 1)
+        cfg.oai_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct thread_arg *ta = xcalloc((size_t)cfg.threads, sizeof(*ta));
     if (sfd < 0 || cfg.stop_fd < 0 || start_threads(&cfg, ta) < 0)
         return 1;
@@ -176,6 +178,8 @@ int main(int argc, char **argv)
     r = finish(&cfg, ta);
     close(sfd);
     close(cfg.stop_fd);
+    if (cfg.oai_wake_fd >= 0)
+        close(cfg.oai_wake_fd);
     free(ta);
     sim_config_free(&cfg);
     return r;

@@ -36,6 +36,13 @@ static const char usage[] =
     "  --sse-gap DUR          delay between events (0ms)\n"
     "  --max-requests N       exit after N responses (0: never)\n"
     "  --spin DUR             busy-poll this long before each deadline (400us)\n"
+    "  --openai               simulate an OpenAI-compatible inference server\n"
+    "  --ttft SPEC            --openai: time to first token, a --delay SPEC (0ms)\n"
+    "  --itl SPEC             --openai: delay between output tokens, a --delay SPEC (0ms)\n"
+    "  --tokens-per-chunk N   --openai: tokens per streamed chunk (1)\n"
+    "  --output-tokens N      --openai: output length without max_tokens (16)\n"
+    "  --max-concurrency N    --openai: requests generating at once (0: unlimited)\n"
+    "  --model NAME           --openai: the model name (sim-model)\n"
     "  --help, --version\n";
 
 static int fail(const char *opt, const char *val, const char *why)
@@ -142,6 +149,13 @@ enum {
     OPT_SSE_GAP,
     OPT_MAX_REQUESTS,
     OPT_SPIN,
+    OPT_OPENAI,
+    OPT_TTFT,
+    OPT_ITL,
+    OPT_TPC,
+    OPT_OUTPUT_TOKENS,
+    OPT_MAX_CONC,
+    OPT_MODEL,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -163,6 +177,13 @@ static const struct option long_opts[] = {
     {"sse-gap", required_argument, NULL, OPT_SSE_GAP},
     {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
     {"spin", required_argument, NULL, OPT_SPIN},
+    {"openai", no_argument, NULL, OPT_OPENAI},
+    {"ttft", required_argument, NULL, OPT_TTFT},
+    {"itl", required_argument, NULL, OPT_ITL},
+    {"tokens-per-chunk", required_argument, NULL, OPT_TPC},
+    {"output-tokens", required_argument, NULL, OPT_OUTPUT_TOKENS},
+    {"max-concurrency", required_argument, NULL, OPT_MAX_CONC},
+    {"model", required_argument, NULL, OPT_MODEL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -177,6 +198,18 @@ static int parse_rate(const char *s, double *out)
         return -EINVAL;
     *out = v;
     return 0;
+}
+
+/* A model name goes into JSON unescaped: no quotes, backslashes or controls. */
+static bool model_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 256)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '"' || *s == '\\')
+            return false;
+    return true;
 }
 
 /* Applies one option; returns 0 or -EINVAL (message printed). */
@@ -234,6 +267,29 @@ static int apply(int opt, const char *arg, struct sim_config *c)
         return parse_dur(arg, &c->spin_ns) || c->spin_ns > 10000000
                    ? fail(name, arg, "expected a duration up to 10ms")
                    : 0;
+    case OPT_OPENAI:
+        c->openai = true;
+        return 0;
+    case OPT_TTFT:
+        return sim_parse_delay(arg, &c->ttft) ? fail(name, arg, "see --help for the forms") : 0;
+    case OPT_ITL:
+        return sim_parse_delay(arg, &c->itl) ? fail(name, arg, "see --help for the forms") : 0;
+    case OPT_TPC:
+        return parse_int(arg, 1, OAI_MAX_TOKENS, &v) ? fail(name, arg, "expected 1..1000000")
+                                                     : (c->tokens_per_chunk = (int)v, 0);
+    case OPT_OUTPUT_TOKENS:
+        return parse_int(arg, 1, OAI_MAX_TOKENS, &v) ? fail(name, arg, "expected 1..1000000")
+                                                     : (c->output_tokens = v, 0);
+    case OPT_MAX_CONC:
+        return parse_int(arg, 0, 1000000, &v) ? fail(name, arg, "expected 0..1000000")
+                                              : (c->max_concurrency = (int)v, 0);
+    case OPT_MODEL:
+        if (!model_ok(arg))
+            return fail(name, arg,
+                        "expected 1-256 characters without quotes, backslashes, controls");
+        free(c->model);
+        c->model = xstrdup(arg);
+        return 0;
     case OPT_MAX_REQUESTS:
         return parse_int(arg, 0, INT64_MAX, &v) ? fail(name, arg, "expected an integer >= 0")
                                                 : (c->max_requests = v, 0);
@@ -254,6 +310,10 @@ static void set_defaults(struct sim_config *c)
     c->seed = 1;
     c->spin_ns = 400 * 1000;
     c->stop_fd = -1;
+    c->tokens_per_chunk = 1;
+    c->output_tokens = 16;
+    c->model = xstrdup("sim-model");
+    c->oai_wake_fd = -1;
 }
 
 static int check_combination(const struct sim_config *c)
@@ -264,6 +324,10 @@ static int check_combination(const struct sim_config *c)
     }
     if (c->stall_ns > 0 && c->stall_ns >= c->stall_every_ns) {
         fprintf(stderr, "sonde-sim: --stall must be shorter than --stall-every\n");
+        return -EINVAL;
+    }
+    if (c->openai && c->sse_events > 0) {
+        fprintf(stderr, "sonde-sim: --openai and --sse cannot be combined\n");
         return -EINVAL;
     }
     return 0;
@@ -301,7 +365,8 @@ void sim_config_free(struct sim_config *cfg)
         return;
     free(cfg->host);
     free(cfg->body);
-    cfg->host = cfg->body = NULL;
+    free(cfg->model);
+    cfg->host = cfg->body = cfg->model = NULL;
 }
 
 /* Draws are capped at one hour so that a heavy tail cannot overflow. */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "util/rng.h"
+#include "util/util.h" /* struct sbuf */
 
 /* A response delay distribution. */
 enum sim_dist { DIST_FIXED, DIST_UNIFORM, DIST_EXP, DIST_LOGNORMAL };
@@ -43,17 +44,78 @@ struct sim_config {
     int64_t max_requests; /* 0: unlimited */
     int64_t spin_ns;      /* busy-poll this long before each deadline */
 
+    /* --openai: the inference-engine simulator (see docs/sim.md). */
+    bool openai;
+    struct sim_delay ttft, itl;
+    int tokens_per_chunk;
+    int64_t output_tokens;
+    int max_concurrency; /* 0: unlimited */
+    char *model;
+
     /* Filled in by main before the workers start. */
     char *body;             /* size bytes, shared read-only */
     int64_t start_ns;       /* CLOCK_MONOTONIC origin of the stall windows */
     int stop_fd;            /* eventfd: readable once the server must stop */
     atomic_llong responses; /* counted only when max_requests > 0 */
+
+    /* --openai, shared by all workers. */
+    int oai_wake_fd;          /* eventfd written when a slot frees and others wait */
+    atomic_llong oai_running; /* requests generating now (admission counter) */
+    atomic_llong oai_waiting; /* requests in the workers' admission FIFOs */
+    atomic_llong oai_prompt_tokens, oai_gen_tokens, oai_success, oai_ids;
 };
 
 /* Totals of one worker, summed by main for the exit summary. */
 struct sim_totals {
     uint64_t responses, errors;
 };
+
+/* ---- --openai (openai.c) ---- */
+
+#define OAI_MAX_BODY   (1 << 20) /* request bodies above get 413 */
+#define OAI_MAX_TOKENS 1000000
+
+enum oai_route {
+    OAI_NONE, /* not --openai */
+    OAI_COMPLETIONS,
+    OAI_CHAT,
+    OAI_MODELS,
+    OAI_HEALTH,
+    OAI_METRICS,
+    OAI_NOT_FOUND,
+    OAI_BAD_METHOD,
+};
+
+/* One parsed generation request. */
+struct oai_req {
+    bool chat, stream, usage;
+    int64_t n_out, prompt_tokens;
+    long long id;
+    long long created; /* unix seconds */
+};
+
+enum oai_route oai_route(const char *method, size_t mlen, const char *target, size_t tlen);
+
+/* Parses a generation request body. Returns 0, or 400 with *msg set. */
+int oai_parse(const struct sim_config *cfg, bool chat, const char *body, size_t len,
+              struct oai_req *out, const char **msg);
+
+/* Appends to out the streamed piece carrying tokens [from, from+count): the
+ * response headers first when from is 0, the end of the stream (usage chunk,
+ * [DONE], the zero chunk) when the piece holds the last token. */
+void oai_piece(const struct sim_config *cfg, const struct oai_req *q, int64_t from, int64_t count,
+               int64_t queue_ns, bool close, struct sbuf *scratch, struct sbuf *out);
+
+/* Appends the whole non-streaming response. */
+void oai_full(const struct sim_config *cfg, const struct oai_req *q, int64_t queue_ns, bool close,
+              struct sbuf *scratch, struct sbuf *out);
+
+/* Appends a response that generates nothing: models, health, metrics, or an
+ * error (status >= 400, msg NULL for a default message). */
+void oai_simple(struct sim_config *cfg, enum oai_route route, int status, const char *msg,
+                bool head, bool close, struct sbuf *scratch, struct sbuf *out);
+
+const char *sim_reason(int status);
 
 /* Parses argv into cfg (defaults first). Returns 0, 1 when --help was
  * printed, or -EINVAL after printing a message to stderr. */

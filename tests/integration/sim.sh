@@ -278,6 +278,223 @@ def t_max_requests():
             read_response(s)
         return sim.p.wait(timeout=5) == 0
 
+# ---- --openai ------------------------------------------------------------
+
+def oai_req(path, obj, raw=None):
+    body = raw if raw is not None else json.dumps(obj).encode()
+    return (b"POST %s HTTP/1.1\r\nHost: sim\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body))) + body
+
+def header(head, name):
+    for line in head.split(b"\r\n")[1:]:
+        k, v = line.split(b":", 1)
+        if k.strip().lower() == name.lower().encode():
+            return v.strip().decode()
+    return None
+
+def read_stream(s):
+    """Reads one chunked SSE response: (head, [(arrival ns, parsed data or "[DONE]")])."""
+    buf, head, events = b"", None, []
+    while True:
+        d = s.recv(65536)
+        now = time.monotonic_ns()
+        if not d:
+            raise EOFError(buf)
+        buf += d
+        if head is None:
+            if b"\r\n\r\n" not in buf:
+                continue
+            head, buf = buf.split(b"\r\n\r\n", 1)
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.startswith(b"data: [DONE]"):
+                events.append((now, "[DONE]"))
+            elif line.startswith(b"data: "):
+                events.append((now, json.loads(line[6:])))
+            elif line == b"0\r" and events and events[-1][1] == "[DONE]":
+                return head, events
+
+def texts(events, chat=False):
+    out = []
+    for _, e in events:
+        if e != "[DONE]" and e["choices"]:
+            c = e["choices"][0]
+            out.append((c["delta"].get("content", "") if chat else c["text"], c["finish_reason"]))
+    return out
+
+def t_oai_stream():
+    with Sim("--openai", "--ttft", "100ms", "--itl", "10ms") as sim:
+        s = sim.conn()
+        t0 = time.monotonic_ns()
+        s.sendall(oai_req("/v1/completions", {"model": "sim-model", "prompt": "one two  three\nfour five",
+                          "max_tokens": 64, "stream": True, "stream_options": {"include_usage": True}}))
+        head, ev = read_stream(s)
+        tx = texts(ev)
+        toks = [t for t, _ in ev if t != "[DONE]"][:len(tx)]
+        ttft = (toks[0] - t0) / 1e6
+        gap = (toks[-1] - toks[0]) / (len(toks) - 1) / 1e6
+        usage = ev[-2][1]
+        print(f"oai stream: {len(tx)} chunks, ttft {ttft:.3f} ms, mean gap {gap:.3f} ms, usage {usage.get('usage')}")
+        return (b"text/event-stream" in head and header(head, "X-Sim-Queue-Ns") == "0"
+                and "".join(t for t, _ in tx) == " tok" * 64 and len(tx) == 64
+                and [f for _, f in tx] == [None] * 63 + ["length"]
+                and 95 <= ttft <= 105 and 9.5 <= gap <= 10.5
+                and usage["choices"] == [] and usage["usage"] == {"prompt_tokens": 5,
+                "completion_tokens": 64, "total_tokens": 69}
+                and ev[-1][1] == "[DONE]" and ev[0][1]["object"] == "text_completion")
+
+def t_oai_chunks():
+    with Sim("--openai", "--ttft", "20ms", "--itl", "10ms", "--tokens-per-chunk", "4") as sim:
+        s = sim.conn()
+        t0 = time.monotonic_ns()
+        s.sendall(oai_req("/v1/completions", {"prompt": "x", "max_tokens": 64, "stream": True}))
+        head, ev = read_stream(s)
+        tx = texts(ev)
+        times = [t for t, _ in ev[:len(tx)]]
+        gaps = [(b - a) / 1e6 for a, b in zip(times, times[1:])]
+        first = (times[0] - t0) / 1e6
+        print(f"tokens-per-chunk 4: {len(tx)} chunks, first at {first:.3f} ms, median gap "
+              f"{statistics.median(gaps):.3f} ms, mean {statistics.mean(gaps):.3f} ms")
+        return (len(tx) == 16 and all(t == " tok" * 4 for t, _ in tx) and tx[-1][1] == "length"
+                and all(f is None for _, f in tx[:-1]) and ev[-1][1] == "[DONE]"
+                and 48 <= first <= 55 and 39 <= statistics.median(gaps) <= 41
+                and 39.5 <= statistics.mean(gaps) <= 40.5)
+
+def t_oai_chat():
+    with Sim("--openai", "--ttft", "50ms", "--itl", "10ms", "--model", "m1") as sim:
+        s = sim.conn()
+        msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi there you"}]
+        s.sendall(oai_req("/v1/chat/completions", {"model": "m1", "messages": msgs,
+                          "max_completion_tokens": 8, "stream": True, "ignore_eos": True}))
+        head, ev = read_stream(s)
+        tx = texts(ev, chat=True)
+        ok_stream = ("".join(t for t, _ in tx) == " tok" * 8 and tx[-1][1] == "length"
+                     and ev[0][1]["object"] == "chat.completion.chunk" and ev[0][1]["model"] == "m1"
+                     and ev[0][1]["id"].startswith("chatcmpl-")
+                     and ev[0][1]["choices"][0]["delta"].get("role") == "assistant")
+        t0 = time.monotonic_ns()
+        s.sendall(oai_req("/v1/chat/completions", {"messages": msgs, "max_tokens": 8}))
+        head, body, rest = read_response(s)
+        ms = (time.monotonic_ns() - t0) / 1e6
+        b = json.loads(body)
+        print(f"chat: stream ok {ok_stream}, non-streaming after {ms:.3f} ms (120 expected): {b}")
+        return (ok_stream and head.startswith(b"HTTP/1.1 200") and rest == b""
+                and b"application/json" in head and header(head, "X-Sim-Queue-Ns") == "0"
+                and b["object"] == "chat.completion"
+                and b["choices"][0]["message"]["content"] == " tok" * 8
+                and b["choices"][0]["finish_reason"] == "length"
+                and b["usage"] == {"prompt_tokens": 5, "completion_tokens": 8, "total_tokens": 13}
+                and 119 <= ms <= 125)
+
+def metrics(sim):
+    s = sim.conn()
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: sim\r\n\r\n")
+    head, body, _ = read_response(s)
+    s.close()
+    out = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k.split("{")[0]] = float(v)
+    return head, body, out
+
+def t_oai_queue():
+    with Sim("--openai", "--ttft", "10ms", "--itl", "10ms", "--max-concurrency", "2") as sim:
+        socks = [sim.conn() for _ in range(6)]
+        res = [None] * 6
+        def run(i):
+            res[i] = read_stream(socks[i])
+        th = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+        for t in th:
+            t.start()
+        sent = []
+        for s in socks:
+            sent.append(time.monotonic_ns())
+            s.sendall(oai_req("/v1/completions", {"prompt": "p", "max_tokens": 32, "stream": True}))
+            time.sleep(0.002)
+        time.sleep(0.05)
+        _, _, m = metrics(sim)
+        for t in th:
+            t.join(10)
+        q = [int(header(h, "X-Sim-Queue-Ns")) / 1e6 for h, _ in res]
+        ttft = [(ev[0][0] - t0) / 1e6 for (_, ev), t0 in zip(res, sent)]
+        spans = [((ev[0][0] - 10e6), ev[31][0]) for _, ev in res]
+        most = max(sum(a < t < b for a, b in spans) for t in (x for sp in spans for x in sp))
+        print("queue ms", [round(x, 2) for x in q], "client ttft ms", [round(x, 2) for x in ttft],
+              "running/waiting at 50 ms", m["vllm:num_requests_running"],
+              m["vllm:num_requests_waiting"], "most at once", most)
+        ok = all(len(texts(ev)) == 32 for _, ev in res)
+        ok = ok and q[0] < 1 and q[1] < 1 and all(310 <= x <= 330 for x in q[2:4])
+        ok = ok and all(620 <= x <= 660 for x in q[4:6]) and most <= 2
+        ok = ok and all(abs(t - (x + 10)) <= 10 for t, x in zip(ttft, q))
+        return ok and m["vllm:num_requests_running"] == 2 and m["vllm:num_requests_waiting"] == 4 \
+            and m["vllm:gpu_cache_usage_perc"] == 1
+
+def t_oai_threads():
+    # two workers sharing one slot: everything completes, never two at once
+    with Sim("--openai", "--threads", "2", "--itl", "5ms", "--max-concurrency", "1") as sim:
+        socks = [sim.conn() for _ in range(8)]
+        for s in socks:
+            s.sendall(oai_req("/v1/completions", {"prompt": "p", "max_tokens": 10}))
+        q = []
+        for s in socks:
+            head, body, _ = read_response(s)
+            q.append(int(header(head, "X-Sim-Queue-Ns")) / 1e6)
+        q.sort()
+        print("2 threads, concurrency 1: queue ms", [round(x, 1) for x in q])
+        # each request holds the slot 45 ms: the i-th admitted waited about i * 45 ms,
+        # less the few ms by which its request was read after the first one
+        return all(x >= i * 45 - 10 for i, x in enumerate(q)) and q[-1] < 7 * 45 + 20
+
+def t_oai_misc():
+    ok = True
+    with Sim("--openai", "--output-tokens", "3") as sim:
+        s = sim.conn()
+        s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: sim\r\n\r\n")
+        head, body, _ = read_response(s)
+        ok &= json.loads(body) == {"object": "list", "data": [{"id": "sim-model", "object": "model",
+                                  "created": 0, "owned_by": "sonde-sim", "root": "sim-model"}]}
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: sim\r\n\r\n")
+        head, body, _ = read_response(s)
+        ok &= head.startswith(b"HTTP/1.1 200") and body == b""
+        s.sendall(oai_req("/v1/completions", {"prompt": ["a b", "c"], "max_tokens": 5}))
+        ok &= json.loads(read_response(s)[1])["usage"]["completion_tokens"] == 5
+        s.sendall(oai_req("/v1/completions", {"prompt": "a", "stream": True}))
+        ok &= len(texts(read_stream(s)[1])) == 3  # --output-tokens
+        s.sendall(oai_req("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}],
+                                                   "max_tokens": 2000000}))
+        big = json.loads(read_response(s)[1])
+        ok &= big["usage"]["completion_tokens"] == 1000000
+        print("after models/health/3 requests:", ok)
+        for raw, what in ((b"{bad", "bad JSON"), (b'{"prompt": 5}', "wrong type"),
+                          (b'{"prompt": "x", "max_tokens": "3"}', "max_tokens string"), (b"[]", "array")):
+            s.sendall(oai_req("/v1/completions", None, raw))
+            head, body, _ = read_response(s)
+            e = json.loads(body)
+            print(what, head.split(b"\r\n")[0], e)
+            ok &= head.startswith(b"HTTP/1.1 400") and e["error"]["type"] == "BadRequestError"
+        s.sendall(b"GET /nope HTTP/1.1\r\nHost: sim\r\n\r\n")
+        head, body, _ = read_response(s)
+        ok &= head.startswith(b"HTTP/1.1 404") and "error" in json.loads(body)
+        head, body, m = metrics(sim)
+        print("metrics", m)
+        ok &= b"# TYPE vllm:generation_tokens_total counter" in body
+        ok &= b'vllm:request_success_total{model_name="sim-model"} 3' in body
+        ok &= m["vllm:generation_tokens_total"] == 1000008 and m["vllm:prompt_tokens_total"] == 4
+        ok &= m["vllm:num_requests_running"] == 0 and m["vllm:gpu_cache_usage_perc"] == 0
+        s = sim.conn()
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n" + b"x" * 1000)
+        head, body, _ = read_response(s)
+        print("huge body:", head.split(b"\r\n")[0])
+        ok &= head.startswith(b"HTTP/1.1 413")
+    with Sim("--openai", "--error-rate", "1", "--error-kind", "status:429") as sim:
+        s = sim.conn()
+        s.sendall(oai_req("/v1/completions", {"prompt": "x"}))
+        head, body, _ = read_response(s)
+        print("injected:", head.split(b"\r\n")[0], body)
+        ok &= head.startswith(b"HTTP/1.1 429") and "error" in json.loads(body)
+    return ok
+
 sys.exit(0 if globals()["t_" + sys.argv[1]]() else 1)
 EOF
 
@@ -304,6 +521,12 @@ check "2000 concurrent connections all answered" t many
 check "431 / 501 / 400 for oversized, chunked, garbage requests" t limits
 check "SIGTERM exits 0 with a summary" t sigterm
 check "--max-requests exits after N responses" t max_requests
+check "openai: streamed completion, TTFT 100 ms, ITL 10 ms, usage, [DONE]" tt oai_stream
+check "openai: --tokens-per-chunk 4 sends 16 chunks 40 ms apart" tt oai_chunks
+check "openai: chat streaming and non-streaming" tt oai_chat
+check "openai: --max-concurrency 2 queues FIFO; X-Sim-Queue-Ns matches TTFT" tt oai_queue
+check "openai: 2 workers share --max-concurrency 1" t oai_threads
+check "openai: models, health, metrics, 400 / 404 / 413, injected errors" t oai_misc
 
 badopt() { "$SIM" "$@" >/dev/null 2>&1; [ $? -eq 2 ]; }
 check "bad --delay exits 2" badopt --delay 10
@@ -314,6 +537,8 @@ check "bad --error-kind exits 2" badopt --error-kind boom
 check "--stall without --stall-every exits 2" badopt --stall 1s
 check "unknown option exits 2" badopt --frobnicate
 check "bad --host exits 2" badopt --host nothere
+check "--openai with --sse exits 2" badopt --openai --sse 3
+check "bad --tokens-per-chunk exits 2" badopt --openai --tokens-per-chunk 0
 check "stray argument exits 2" badopt extra
 check "--help exits 0" bash -c '"$0" --help >/dev/null' "$SIM"
 finish

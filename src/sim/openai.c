@@ -1,0 +1,360 @@
+/* openai.c — sonde-sim --openai: routing, request bodies (jansson) and the
+ * OpenAI/vLLM-shaped responses. Scheduling and admission live in loop.c.
+ *
+ * Responses are formatted with snprintf into growable buffers: one buffer per
+ * written piece (handed to the output ring) plus a per-worker scratch buffer
+ * for the SSE data of a chunk, reused across chunks. */
+#include "sim/sim.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/util.h"
+
+#define TOK     " tok"
+#define TOK_LEN 4
+
+static void add_tokens(struct sbuf *b, int64_t n)
+{
+    static const char block[] = TOK TOK TOK TOK TOK TOK TOK TOK TOK TOK TOK TOK TOK TOK TOK TOK;
+    const int64_t per = (int64_t)(sizeof(block) - 1) / TOK_LEN;
+    for (; n > 0; n -= per)
+        sbuf_add(b, block, (size_t)(n < per ? n : per) * TOK_LEN);
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+static bool is(const char *p, size_t n, const char *s)
+{
+    return n == strlen(s) && memcmp(p, s, n) == 0;
+}
+
+enum oai_route oai_route(const char *method, size_t mlen, const char *target, size_t tlen)
+{
+    const char *q = memchr(target, '?', tlen);
+    if (q)
+        tlen = (size_t)(q - target);
+    bool post = is(method, mlen, "POST");
+    bool get = is(method, mlen, "GET") || is(method, mlen, "HEAD");
+    enum oai_route r = OAI_NOT_FOUND;
+    bool want_post = false;
+    if (is(target, tlen, "/v1/completions"))
+        r = OAI_COMPLETIONS, want_post = true;
+    else if (is(target, tlen, "/v1/chat/completions"))
+        r = OAI_CHAT, want_post = true;
+    else if (is(target, tlen, "/v1/models"))
+        r = OAI_MODELS;
+    else if (is(target, tlen, "/health"))
+        r = OAI_HEALTH;
+    else if (is(target, tlen, "/metrics"))
+        r = OAI_METRICS;
+    if (r != OAI_NOT_FOUND && !(want_post ? post : get))
+        r = OAI_BAD_METHOD;
+    return r;
+}
+
+/* ---- request bodies ------------------------------------------------------ */
+
+static int64_t count_words(const char *s)
+{
+    int64_t n = 0;
+    bool in = false;
+    for (; *s; s++) {
+        bool sp = *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v';
+        n += !sp && !in;
+        in = !sp;
+    }
+    return n;
+}
+
+/* Words of a chat message content: a string, or a list of {"type":"text","text":..}. */
+static int content_words(json_t *c, int64_t *n)
+{
+    if (!c || json_is_null(c))
+        return 0;
+    if (json_is_string(c)) {
+        *n += count_words(json_string_value(c));
+        return 0;
+    }
+    if (!json_is_array(c))
+        return -1;
+    size_t i;
+    json_t *part;
+    json_array_foreach(c, i, part)
+    {
+        json_t *t = json_is_object(part) ? json_object_get(part, "text") : NULL;
+        if (!json_is_object(part) || (t && !json_is_string(t)))
+            return -1;
+        if (t)
+            *n += count_words(json_string_value(t));
+    }
+    return 0;
+}
+
+/* An optional integer field >= 1; *out untouched when absent or null. */
+static int opt_count(json_t *root, const char *key, int64_t *out)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 1)
+        return -1;
+    json_int_t n = json_integer_value(v);
+    *out = n > OAI_MAX_TOKENS ? OAI_MAX_TOKENS : (int64_t)n;
+    return 0;
+}
+
+static int opt_bool(json_t *obj, const char *key, bool *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return -1;
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int parse_root(const struct sim_config *cfg, bool chat, json_t *root, struct oai_req *q,
+                      const char **msg)
+{
+    if (!json_is_object(root))
+        return *msg = "the request body must be a JSON object", 400;
+    json_t *model = json_object_get(root, "model");
+    if (model && !json_is_string(model))
+        return *msg = "'model' must be a string", 400;
+    q->n_out = cfg->output_tokens;
+    if (opt_count(root, "max_tokens", &q->n_out) < 0 ||
+        (chat && opt_count(root, "max_completion_tokens", &q->n_out) < 0))
+        return *msg = "'max_tokens' must be an integer >= 1", 400;
+    bool eos = false;
+    if (opt_bool(root, "stream", &q->stream) < 0 || opt_bool(root, "ignore_eos", &eos) < 0)
+        return *msg = "'stream' and 'ignore_eos' must be booleans", 400;
+    json_t *so = json_object_get(root, "stream_options");
+    if (so && !json_is_null(so) &&
+        (!json_is_object(so) || opt_bool(so, "include_usage", &q->usage)))
+        return *msg = "'stream_options' must be an object with a boolean 'include_usage'", 400;
+    if (!chat) {
+        json_t *p = json_object_get(root, "prompt");
+        if (json_is_array(p))
+            p = json_array_get(p, 0);
+        if (!json_is_string(p))
+            return *msg = "'prompt' must be a string or a list of strings", 400;
+        q->prompt_tokens = count_words(json_string_value(p));
+        return 0;
+    }
+    json_t *ms = json_object_get(root, "messages");
+    if (!json_is_array(ms) || json_array_size(ms) == 0)
+        return *msg = "'messages' must be a non-empty list", 400;
+    size_t i;
+    json_t *m;
+    json_array_foreach(ms, i, m)
+    {
+        if (!json_is_object(m) || content_words(json_object_get(m, "content"), &q->prompt_tokens))
+            return *msg = "each message must be an object with a string 'content'", 400;
+    }
+    return 0;
+}
+
+int oai_parse(const struct sim_config *cfg, bool chat, const char *body, size_t len,
+              struct oai_req *out, const char **msg)
+{
+    json_error_t err;
+    json_t *root = json_loadb(body, len, 0, &err);
+    if (!root) {
+        *msg = "the request body is not valid JSON";
+        return 400;
+    }
+    struct oai_req q = {.chat = chat};
+    int st = parse_root(cfg, chat, root, &q, msg);
+    json_decref(root);
+    if (st == 0)
+        *out = q;
+    return st;
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+static const char *conn_hdr(bool close)
+{
+    return close ? "Connection: close\r\n" : "";
+}
+
+/* Appends scratch as one HTTP chunk. */
+static void add_chunk(struct sbuf *out, const struct sbuf *data)
+{
+    sbuf_printf(out, "%zx\r\n", data->len);
+    sbuf_add(out, data->s, data->len);
+    sbuf_add(out, "\r\n", 2);
+}
+
+static void data_chunk(const struct sim_config *cfg, const struct oai_req *q, int64_t from,
+                       int64_t count, bool last, struct sbuf *d)
+{
+    const char *fin = last ? "\"length\"" : "null";
+    if (q->chat) {
+        sbuf_printf(d,
+                    "data: {\"id\":\"chatcmpl-%lld\",\"object\":\"chat.completion.chunk\","
+                    "\"created\":%lld,\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":{%s"
+                    "\"content\":\"",
+                    q->id, q->created, cfg->model, from == 0 ? "\"role\":\"assistant\"," : "");
+        add_tokens(d, count);
+        sbuf_printf(d, "\"},\"logprobs\":null,\"finish_reason\":%s}]}\n\n", fin);
+        return;
+    }
+    sbuf_printf(d,
+                "data: {\"id\":\"cmpl-%lld\",\"object\":\"text_completion\",\"created\":%lld,"
+                "\"model\":\"%s\",\"choices\":[{\"index\":0,\"text\":\"",
+                q->id, q->created, cfg->model);
+    add_tokens(d, count);
+    sbuf_printf(d, "\",\"logprobs\":null,\"finish_reason\":%s}]}\n\n", fin);
+}
+
+static void usage_json(const struct oai_req *q, struct sbuf *d)
+{
+    sbuf_printf(d,
+                "\"usage\":{\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
+                ",\"total_tokens\":%" PRId64 "}",
+                q->prompt_tokens, q->n_out, q->prompt_tokens + q->n_out);
+}
+
+void oai_piece(const struct sim_config *cfg, const struct oai_req *q, int64_t from, int64_t count,
+               int64_t queue_ns, bool close, struct sbuf *scratch, struct sbuf *out)
+{
+    bool last = from + count >= q->n_out;
+    if (from == 0)
+        sbuf_printf(out,
+                    "HTTP/1.1 200 OK\r\nServer: sonde-sim\r\nContent-Type: text/event-stream\r\n"
+                    "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"
+                    "X-Sim-Queue-Ns: %" PRId64 "\r\n%s\r\n",
+                    queue_ns, conn_hdr(close));
+    scratch->len = 0;
+    data_chunk(cfg, q, from, count, last, scratch);
+    if (last && q->usage) {
+        sbuf_printf(scratch,
+                    "data: {\"id\":\"%s-%lld\",\"object\":\"%s\",\"created\":%lld,"
+                    "\"model\":\"%s\",\"choices\":[],",
+                    q->chat ? "chatcmpl" : "cmpl", q->id,
+                    q->chat ? "chat.completion.chunk" : "text_completion", q->created, cfg->model);
+        usage_json(q, scratch);
+        sbuf_add(scratch, "}\n\n", 3);
+    }
+    if (last)
+        sbuf_add(scratch, "data: [DONE]\n\n", 14);
+    add_chunk(out, scratch);
+    if (last)
+        sbuf_add(out, "0\r\n\r\n", 5);
+}
+
+void oai_full(const struct sim_config *cfg, const struct oai_req *q, int64_t queue_ns, bool close,
+              struct sbuf *scratch, struct sbuf *out)
+{
+    struct sbuf *d = scratch;
+    d->len = 0;
+    if (q->chat) {
+        sbuf_printf(d,
+                    "{\"id\":\"chatcmpl-%lld\",\"object\":\"chat.completion\",\"created\":%lld,"
+                    "\"model\":\"%s\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+                    "\"assistant\",\"content\":\"",
+                    q->id, q->created, cfg->model);
+        add_tokens(d, q->n_out);
+        sbuf_printf(d, "\"},\"logprobs\":null,\"finish_reason\":\"length\"}],");
+    } else {
+        sbuf_printf(d,
+                    "{\"id\":\"cmpl-%lld\",\"object\":\"text_completion\",\"created\":%lld,"
+                    "\"model\":\"%s\",\"choices\":[{\"index\":0,\"text\":\"",
+                    q->id, q->created, cfg->model);
+        add_tokens(d, q->n_out);
+        sbuf_printf(d, "\",\"logprobs\":null,\"finish_reason\":\"length\"}],");
+    }
+    usage_json(q, d);
+    sbuf_add(d, "}", 1);
+    sbuf_printf(out,
+                "HTTP/1.1 200 OK\r\nServer: sonde-sim\r\nContent-Type: application/json\r\n"
+                "Content-Length: %zu\r\nX-Sim-Queue-Ns: %" PRId64 "\r\n%s\r\n",
+                d->len, queue_ns, conn_hdr(close));
+    sbuf_add(out, d->s, d->len);
+}
+
+static void metric(struct sbuf *d, const char *name, const char *type, const char *help,
+                   const char *model, double v)
+{
+    sbuf_printf(d, "# HELP %s %s\n# TYPE %s %s\n%s{model_name=\"%s\"} %.17g\n", name, help, name,
+                type, name, model, v);
+}
+
+static void metrics_text(struct sim_config *cfg, struct sbuf *d)
+{
+    double running = (double)atomic_load(&cfg->oai_running);
+    double waiting = (double)atomic_load(&cfg->oai_waiting);
+    const char *m = cfg->model;
+    metric(d, "vllm:num_requests_running", "gauge", "Number of requests generating now.", m,
+           running);
+    metric(d, "vllm:num_requests_waiting", "gauge", "Number of requests waiting for admission.", m,
+           waiting);
+    metric(d, "vllm:prompt_tokens_total", "counter", "Prompt tokens of finished requests.", m,
+           (double)atomic_load(&cfg->oai_prompt_tokens));
+    metric(d, "vllm:generation_tokens_total", "counter", "Generated tokens of finished requests.",
+           m, (double)atomic_load(&cfg->oai_gen_tokens));
+    metric(d, "vllm:request_success_total", "counter", "Requests that finished generating.", m,
+           (double)atomic_load(&cfg->oai_success));
+    metric(d, "vllm:gpu_cache_usage_perc", "gauge",
+           "Running requests / --max-concurrency (0 when unlimited).", m,
+           cfg->max_concurrency > 0 ? running / cfg->max_concurrency : 0.0);
+}
+
+static const char *error_type(int status)
+{
+    switch (status) {
+    case 400:
+    case 413:
+    case 431:
+        return "BadRequestError";
+    case 404:
+        return "NotFoundError";
+    case 405:
+        return "MethodNotAllowedError";
+    case 429:
+        return "RateLimitError";
+    }
+    return status >= 500 ? "InternalServerError" : "Error";
+}
+
+void oai_simple(struct sim_config *cfg, enum oai_route route, int status, const char *msg,
+                bool head, bool close, struct sbuf *scratch, struct sbuf *out)
+{
+    struct sbuf *d = scratch;
+    d->len = 0;
+    d->len = 0;
+    const char *type = "application/json";
+    if (status >= 400) {
+        if (!msg)
+            msg = status == 404   ? "no such route"
+                  : status == 405 ? "method not allowed for this route"
+                  : status == 413 ? "the request body is larger than 1 MiB"
+                                  : sim_reason(status);
+        sbuf_printf(d, "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":%d}}", msg,
+                    error_type(status), status);
+    } else if (route == OAI_MODELS) {
+        sbuf_printf(d,
+                    "{\"object\":\"list\",\"data\":[{\"id\":\"%s\",\"object\":\"model\","
+                    "\"created\":0,\"owned_by\":\"sonde-sim\",\"root\":\"%s\"}]}",
+                    cfg->model, cfg->model);
+    } else if (route == OAI_METRICS) {
+        type = "text/plain; version=0.0.4";
+        metrics_text(cfg, d);
+    } else {
+        type = "text/plain";
+    }
+    sbuf_printf(out,
+                "HTTP/1.1 %d %s\r\nServer: sonde-sim\r\nContent-Type: %s\r\n"
+                "Content-Length: %zu\r\nX-Sim-Queue-Ns: 0\r\n%s\r\n",
+                status, sim_reason(status), type, d->len, conn_hdr(close));
+    if (!head)
+        sbuf_add(out, d->s, d->len);
+}

@@ -184,6 +184,12 @@ static enum ref_result ref_env(struct interp_static *c, const char *ref, const c
                   ref);
         return REF_ERROR;
     }
+    if (dflt && strstr(dflt + 2, "${")) { /* the reference ended at the inner '}' */
+        diags_add(d, pos, path, NULL,
+                  "the default in '${%s}...' holds another reference: defaults are plain text",
+                  ref);
+        return REF_ERROR;
+    }
     if (c->lenient)
         return REF_KEEP;
     char *name = xstrndup(rest, n);

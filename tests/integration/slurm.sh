@@ -207,7 +207,10 @@ assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-
     wait "$pid" 2>/dev/null; rc=$?
     check "$how: the client job was running (session ${id:-none})" test -n "$id"
     case $how in
-    stop | int) check "$how: sonde exits 130 ($rc)" test "$rc" -eq 130 ;;
+    stop | int)
+      check "$how: sonde exits 130 ($rc)" test "$rc" -eq 130
+      [ "$rc" -eq 130 ] || tail -n 30 "$WS/stop-$how.out"
+      ;;
     esac
     check "$how: no job of the session left in squeue" no_jobs_left "$id"
     check "$how: no process of the session left" no_procs_left "$id"

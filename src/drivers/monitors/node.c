@@ -146,6 +146,8 @@ static int by_time(const void *a, const void *b)
  * than 0.9 interval to the last one recorded for its node is left out. */
 static int record_batch(struct comp *c, struct node_priv *p)
 {
+    if (p->nbatch == 0) /* nothing gathered (p->batch may still be NULL) */
+        return 0;
     qsort(p->batch, p->nbatch, sizeof(*p->batch), by_time);
     int64_t gap = node_interval(c) / 10 * 9;
     int r = 0;

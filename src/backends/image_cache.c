@@ -107,6 +107,17 @@ char *image_cache_path(const char *dir, const char *ref)
     return r;
 }
 
+char *image_job_path(const struct site *s, const char *ref, char *err, size_t errlen)
+{
+    struct image_info info = {0};
+    if (image_fetch(s, ref, true, 0, &info, err, errlen) < 0)
+        return NULL;
+    char *path = info.path;
+    info.path = NULL;
+    image_info_clear(&info);
+    return path;
+}
+
 void image_info_clear(struct image_info *i)
 {
     if (!i)

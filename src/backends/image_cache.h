@@ -46,5 +46,9 @@ char *image_cache_path(const char *dir, const char *ref);
 int image_fetch(const struct site *s, const char *ref, bool dry, int64_t timeout_ns,
                 struct image_info *out, char *err, size_t errlen);
 void image_info_clear(struct image_info *i);
+/* What a job runs for ref (image_fetch with dry: no file access): the cached
+ * SIF of a remote image, a local one made absolute. NULL with a one-line
+ * message in err when ref is no image reference. Caller frees. */
+char *image_job_path(const struct site *s, const char *ref, char *err, size_t errlen);
 
 #endif

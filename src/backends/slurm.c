@@ -64,7 +64,6 @@ static const char *dry_lookup(void *ud, const char *ref)
 static char *job_image(const struct comp_spec *c, const char *ref, const struct site *site,
                        struct diags *d)
 {
-    struct image_info info = {0};
     char err[512];
     if (strstr(c->image, "${")) { /* as written: the pull does not interpolate */
         diags_add(d, c->node ? c->node->pos : (struct sv_pos){0}, c->name, NULL,
@@ -73,13 +72,9 @@ static char *job_image(const struct comp_spec *c, const char *ref, const struct 
                   ref);
         return NULL;
     }
-    if (image_fetch(site, ref, true, 0, &info, err, sizeof(err)) < 0) {
+    char *path = image_job_path(site, ref, err, sizeof(err));
+    if (!path)
         diags_add(d, c->node ? c->node->pos : (struct sv_pos){0}, c->name, NULL, "%s", err);
-        return NULL;
-    }
-    char *path = info.path;
-    info.path = NULL;
-    image_info_clear(&info);
     return path;
 }
 
@@ -299,12 +294,13 @@ static int pull_one(const struct comp_spec *in, const struct site *site, bool qu
     const struct sv_pos pos = in->node ? in->node->pos : (struct sv_pos){0};
     struct image_info info = {0};
     char err[1024];
-    int r = image_fetch(site, in->image, true, 0, &info, err, sizeof(err));
+    char *path = image_job_path(site, in->image, err, sizeof(err));
     struct stat st;
-    if (r == 0 && !quiet && image_is_remote(in->image) && stat(info.path, &st) < 0)
+    if (path && !quiet && image_is_remote(in->image) && stat(path, &st) < 0)
         fprintf(stderr, "sonde: pulling image %s into %s (once: later sessions reuse it)\n",
-                in->image, info.path);
-    image_info_clear(&info);
+                in->image, path);
+    int r = path ? 0 : -EINVAL;
+    free(path);
     if (r == 0)
         r = image_fetch(site, in->image, false, IMAGE_PULL_TIMEOUT_NS, &info, err, sizeof(err));
     if (r < 0) {

@@ -386,21 +386,21 @@ int comp_spawn(struct comp *c, char *const *argv)
         char **agent = agent_job_argv(exe, c->dir, trial_agent_interval(c->session->trial));
         char *agent_log = agent_job_log(c->dir);
         struct job_spec j;
-        struct image_info img = {0}; /* pulled before the session (slurm_pull_images) */
-        char ierr[512];
-        r = c->spec->image ? image_fetch(c->session->opts->site, c->spec->image, true, 0, &img,
-                                         ierr, sizeof(ierr))
-                           : 0;
+        char ierr[512]; /* the image was pulled before the session (slurm_pull_images) */
+        char *image = c->spec->image ? image_job_path(c->session->opts->site, c->spec->image, ierr,
+                                                      sizeof(ierr))
+                                     : NULL;
+        r = c->spec->image && !image ? -EINVAL : 0;
         if (r < 0)
             comp_set_reason(c, "%s", ierr);
         if (r == 0)
             r = prepare_steps(c, &steps);
         if (r == 0) {
-            job_fill(c, (char *const *const *)steps, agent, agent_log, img.path, &j);
+            job_fill(c, (char *const *const *)steps, agent, agent_log, image, &j);
             r = spawn_to(c, c->backend, &j, argv, c->out_path, c->err_path, &c->proc);
         }
         comp_steps_free(steps);
-        image_info_clear(&img);
+        free(image);
         strv_free(agent);
         free(agent_log);
         free(exe);
@@ -666,10 +666,11 @@ static int comp_prepare_dir(struct comp *c, char **err)
     /* batch: where fan-out tasks and monitor agents write */
     char *tasks = c->backend->batch ? path_join(c->dir, "tasks") : NULL;
     char *agents = c->backend->batch ? path_join(c->dir, MONITOR_AGENT_DIR) : NULL;
-    for (char *d = tasks; d && r == 0; d = d == tasks ? agents : NULL) {
-        r = mkdir_p(d, 0755);
+    const char *dirs[] = {tasks, agents};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(dirs) && dirs[i] && r == 0; i++) {
+        r = mkdir_p(dirs[i], 0755);
         if (r < 0)
-            *err = xasprintf("cannot create %s: %s", d, strerror(-r));
+            *err = xasprintf("cannot create %s: %s", dirs[i], strerror(-r));
     }
     uid_t uid = 0;
     gid_t gid = 0;

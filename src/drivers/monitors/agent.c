@@ -35,7 +35,7 @@ static void sleep_until(int64_t mono_target, volatile sig_atomic_t *stop)
     }
 }
 
-static void agent_node_name(char *buf, size_t n)
+void monitor_node_name(char *buf, size_t n)
 {
     const char *v = getenv("SLURMD_NODENAME");
     if (v && *v && strlen(v) < n) {
@@ -81,7 +81,7 @@ int agent_run(const char *dir, int64_t interval_ns, volatile sig_atomic_t *stop,
               size_t errlen)
 {
     char node[64];
-    agent_node_name(node, sizeof(node));
+    monitor_node_name(node, sizeof(node));
     const char *job = getenv("SLURM_JOB_ID");
     char *tag = job && *job ? xasprintf("SLURM_JOB_ID=%s", job) : NULL;
     char *name = xasprintf("%s.jsonl", node);

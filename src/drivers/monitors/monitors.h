@@ -47,6 +47,10 @@ int node_sample_read(struct node_sample *s);
 void node_sample_values(const struct node_sample *a, const struct node_sample *b,
                         double v[NODE_NSERIES]);
 
+/* The name series of this machine carry: SLURMD_NODENAME (inside a job, the
+ * node's Slurm name), else the host name. */
+void monitor_node_name(char *buf, size_t n);
+
 /* ---- the monitor agent ---- */
 
 /* In the environment of the agent's step, so it does not count itself among

@@ -194,9 +194,7 @@ static int node_start(struct comp *c)
     p->remote = c->backend && c->backend->batch;
     if (p->remote) {
         p->reader = agent_reader_new();
-        if (gethostname(p->self, sizeof(p->self)) < 0 || !p->self[0])
-            snprintf(p->self, sizeof(p->self), "localhost");
-        p->self[sizeof(p->self) - 1] = '\0';
+        monitor_node_name(p->self, sizeof(p->self)); /* as the agents name theirs */
     }
     c->priv = p;
     return 0;

@@ -11,9 +11,9 @@
 
 #define MS (1000000LL)
 
-/* Never returns: execs argv, or reports errno through err_pipe and exits 127. */
 volatile sig_atomic_t capture_cancelled;
 
+/* Never returns: execs argv, or reports errno through err_pipe and exits 127. */
 static _Noreturn void child(char *const *argv, int out_fd, int err_fd, int err_pipe)
 {
     setpgid(0, 0);

@@ -3,6 +3,8 @@
  * (loadgen/engine.h), closed or open loop, with TTFT, ITL, TPOT and E2E
  * histograms, token counts, throughput and goodput against SLOs (METRICS.md,
  * "LLM inference"). Options and the exact rules: docs/inference.md. */
+#include "drivers/clients/client_common.h"
+
 #include "core/session.h"
 #include "loadgen/engine.h"
 #include "loadgen/http_parser.h"
@@ -19,15 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OAI_THREADS_MAX 256
-#define OAI_CONNS_MAX   100000
-#define OAI_BODY_MAX    ((size_t)16 << 20) /* a non-streaming response body */
-#define OAI_HDR_MAX     (3600LL * 1000000000LL)
-#define OAI_NS_PER_S    1000000000LL
+#define OAI_CONNS_MAX 100000
+#define OAI_BODY_MAX  ((size_t)16 << 20) /* a non-streaming response body */
+#define OAI_HDR_MAX   (3600LL * 1000000000LL)
+#define OAI_NS_PER_S  1000000000LL
 
 static const char *const oai_endpoints[] = {"chat", "completions", NULL};
-static const char *const oai_modes[] = {"closed", "open", NULL};
-static const char *const oai_arrivals[] = {"constant", "poisson", "gamma", NULL};
 
 static const struct opt_def oai_slo_fields[] = {
     {"ttft", OPT_DURATION, false, NULL, "time to first token at most this", NULL, NULL},
@@ -61,24 +60,13 @@ static const struct opt_def oai_opts[] = {
     {"connections", OPT_INT, false, "1", "connections in total (closed loop: concurrent users)",
      NULL, NULL},
     {"threads", OPT_INT, false, "1", "worker threads (<= connections)", NULL, NULL},
-    {"mode", OPT_ENUM, false, "closed", "load model", oai_modes, NULL},
+    {"mode", OPT_ENUM, false, "closed", "load model", cl_mode_choices, NULL},
     {"rate", OPT_FLOAT, false, NULL, "open loop: requests/s in total (required there)", NULL, NULL},
-    {"arrival", OPT_ENUM, false, "poisson", "open loop: arrival process", oai_arrivals, NULL},
+    {"arrival", OPT_ENUM, false, "poisson", "open loop: arrival process", cl_arrival_choices, NULL},
     {"burstiness", OPT_FLOAT, false, "1", "gamma arrivals: shape k (1 = Poisson)", NULL, NULL},
-    {"duration", OPT_DURATION, false, NULL, "measured time (after warmup)", NULL, NULL},
-    {"requests", OPT_INT, false, NULL, "measured requests (whichever bound comes first)", NULL,
-     NULL},
-    {"warmup", OPT_DURATION, false, "0s", "load applied first whose samples are discarded", NULL,
-     NULL},
-    {"think", OPT_DURATION, false, NULL, "closed loop: pause between a response and the next", NULL,
-     NULL},
-    {"connect_timeout", OPT_DURATION, false, "5s", "limit for a connection to be established", NULL,
-     NULL},
-    {"first_byte_timeout", OPT_DURATION, false, NULL, "limit from send to the first response byte",
-     NULL, NULL},
-    {"timeout", OPT_DURATION, false, NULL, "limit for a whole request", NULL, NULL},
-    {"busy_poll", OPT_DURATION, false, "50us",
-     "poll this long after the last event before sleeping (0s: never)", NULL, NULL},
+    CL_OPTS_BOUNDS,
+    CL_OPTS_TIMEOUTS,
+    CL_OPT_BUSY_POLL,
     {"slo", OPT_MAP, false, NULL,
      "goodput: the request-level objectives every good request meets (any of ttft, tpot, e2e)",
      NULL, oai_slo_fields},
@@ -141,128 +129,21 @@ struct oai_state {
     size_t nsec;
 };
 
-/* ---- options ----------------------------------------------------------------------------- */
-
-static const char *oai_text(const struct sv *with, const char *key)
-{
-    const struct sv *v = sv_get(with, key);
-    return v && v->kind == SV_SCALAR ? v->str : NULL;
-}
-
-static int oai_int(struct comp *c, const char *key, int64_t def, int64_t lo, int64_t hi,
-                   int64_t *out)
-{
-    const struct sv *v = sv_get(c->spec->with, key);
-    int64_t x = def;
-    if ((v && sv_as_int(v, &x) < 0) || x < lo || x > hi) {
-        comp_set_reason(c, "option '%s' must be an integer from %lld to %lld", key, (long long)lo,
-                        (long long)hi);
-        return -EINVAL;
-    }
-    *out = x;
-    return 0;
-}
-
-static int oai_num(struct comp *c, const char *key, double def, double *out)
-{
-    const struct sv *v = sv_get(c->spec->with, key);
-    double x = def;
-    if (v && (sv_as_double(v, &x) < 0 || !isfinite(x) || x < 0)) {
-        comp_set_reason(c, "option '%s' must be a non-negative number", key);
-        return -EINVAL;
-    }
-    *out = x;
-    return 0;
-}
-
-static int oai_bool(struct comp *c, const char *key, bool def, bool *out)
-{
-    const struct sv *v = sv_get(c->spec->with, key);
-    *out = def;
-    if (v && sv_as_bool(v, out) < 0) {
-        comp_set_reason(c, "option '%s' must be true or false", key);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-/* A duration under map (with: or slo:), def when absent (NULL: 0). */
-static int oai_dur(struct comp *c, const struct sv *map, const char *key, const char *def,
-                   int64_t *out)
-{
-    const struct sv *v = sv_get(map, key);
-    *out = 0;
-    if (v ? sv_as_duration(v, out) < 0 : def && parse_duration_ns(def, out) < 0) {
-        comp_set_reason(c, "option '%s' must be a duration like 500ms", key);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 /* ---- the URL ----------------------------------------------------------------------------- */
 
-struct oai_url {
-    bool tls;
-    char *host, *host_header, *path; /* path without a trailing '/' ("" for none) */
-    uint16_t port;
-};
-
-static void oai_url_free(struct oai_url *u)
+/* A base URL: http[s]://host[:port][/path] without query, fragment or user
+ * info; u->path loses its trailing '/'s ("" for none). */
+static int oai_url_parse(const char *text, struct cl_url *u)
 {
-    free(u->host);
-    free(u->host_header);
-    free(u->path);
-    memset(u, 0, sizeof(*u));
-}
-
-/* http[s]://host[:port][/path]; host may be [v6]. */
-static int oai_url_parse(const char *text, struct oai_url *u)
-{
-    memset(u, 0, sizeof(*u));
-    const char *p = text;
-    if (str_startswith(p, "https://")) {
-        u->tls = true;
-        p += 8;
-    } else if (str_startswith(p, "http://"))
-        p += 7;
-    else
+    if (strpbrk(text, "?#@")) {
+        memset(u, 0, sizeof(*u));
         return -EINVAL;
-    if (strpbrk(text, " \t\r\n?#@"))
-        return -EINVAL;
-    size_t alen = strcspn(p, "/");
-    const char *aend = p + alen, *hb = p, *he, *colon;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', alen);
-        if (!rb || rb == p + 1)
-            return -EINVAL;
-        hb = p + 1;
-        he = rb;
-        colon = rb + 1 < aend ? rb + 1 : NULL;
-        if (colon && *colon != ':')
-            return -EINVAL;
-    } else {
-        colon = memchr(p, ':', alen);
-        he = colon ? colon : aend;
     }
-    if (he == hb)
-        return -EINVAL;
-    long port = u->tls ? 443 : 80;
-    if (colon) {
-        char *num = xstrndup(colon + 1, (size_t)(aend - colon - 1)), *e = NULL;
-        port = strtol(num, &e, 10);
-        bool bad = !num[0] || *e || port < 1 || port > 65535;
-        free(num);
-        if (bad)
-            return -EINVAL;
-    }
-    u->port = (uint16_t)port;
-    u->host = xstrndup(hb, (size_t)(he - hb));
-    u->host_header = xstrndup(p, alen);
-    size_t plen = strlen(aend);
-    while (plen && aend[plen - 1] == '/')
-        plen--;
-    u->path = xstrndup(aend, plen);
-    return 0;
+    int r = cl_url_parse(text, u);
+    size_t n = r == 0 ? strlen(u->path) : 0;
+    while (n && u->path[n - 1] == '/')
+        u->path[--n] = '\0';
+    return r;
 }
 
 /* ---- requests ---------------------------------------------------------------------------- */
@@ -543,70 +424,35 @@ static void oai_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t
 
 /* ---- start ------------------------------------------------------------------------------- */
 
-static int oai_load_model(struct comp *c, struct lg_config *cfg)
-{
-    const struct sv *w = c->spec->with;
-    const char *mode = sv_str(w, "mode", "closed"), *arrival = sv_str(w, "arrival", "poisson");
-    int64_t seed = 1;
-    cfg->model = strcmp(mode, "open") ? LG_CLOSED : LG_OPEN;
-    cfg->arrival = !strcmp(arrival, "constant") ? LG_CONSTANT
-                   : !strcmp(arrival, "gamma")  ? LG_GAMMA
-                                                : LG_POISSON;
-    int r = oai_num(c, "rate", 0, &cfg->rate);
-    r = r ? r : oai_num(c, "burstiness", 1, &cfg->burstiness);
-    r = r ? r : oai_int(c, "seed", 1, INT64_MIN, INT64_MAX, &seed);
-    r = r ? r : oai_dur(c, w, "think", NULL, &cfg->think_ns);
-    cfg->seed = (uint64_t)seed;
-    if (r == 0 && cfg->model == LG_OPEN && !(cfg->rate > 0)) {
-        comp_set_reason(c, "mode open needs option 'rate' (requests/s) above 0");
-        r = -EINVAL;
-    }
-    return r;
-}
-
 static int oai_limits(struct comp *c, struct lg_config *cfg)
 {
-    const struct sv *w = c->spec->with;
-    int64_t conns = 1, threads = 1, reqs = 0;
-    int r = oai_int(c, "connections", 1, 1, OAI_CONNS_MAX, &conns);
-    r = r ? r : oai_int(c, "threads", 1, 1, OAI_THREADS_MAX, &threads);
-    r = r ? r : oai_int(c, "requests", 0, 0, INT64_MAX, &reqs);
-    r = r ? r : oai_dur(c, w, "duration", NULL, &cfg->duration_ns);
-    r = r ? r : oai_dur(c, w, "warmup", "0s", &cfg->warmup_ns);
-    r = r ? r : oai_dur(c, w, "connect_timeout", "5s", &cfg->connect_timeout_ns);
-    r = r ? r : oai_dur(c, w, "first_byte_timeout", NULL, &cfg->first_byte_timeout_ns);
-    r = r ? r : oai_dur(c, w, "timeout", NULL, &cfg->request_timeout_ns);
-    r = r ? r : oai_dur(c, w, "busy_poll", "50us", &cfg->busy_poll_ns);
-    if (r == 0 && threads > conns) {
-        comp_set_reason(c, "option 'threads' (%lld) must not exceed 'connections' (%lld)",
-                        (long long)threads, (long long)conns);
+    int r = cl_limits(c, cfg, 1, OAI_CONNS_MAX);
+    if (r == 0 && cfg->threads > cfg->connections) {
+        comp_set_reason(c, "option 'threads' (%u) must not exceed 'connections' (%u)", cfg->threads,
+                        cfg->connections);
         r = -EINVAL;
     }
-    cfg->connections = (unsigned)conns;
-    cfg->threads = (unsigned)threads;
-    cfg->max_requests = (uint64_t)reqs;
-    cfg->hdr_sigfigs = 3;
     return r;
 }
 
 static int oai_request_opts(struct comp *c, struct oai_state *st)
 {
     const struct sv *w = c->spec->with;
-    int r = oai_bool(c, "stream", true, &st->stream);
-    r = r ? r : oai_bool(c, "ignore_eos", true, &st->ignore_eos);
-    r = r ? r : oai_int(c, "max_tokens", 128, 1, 10000000, &st->max_tokens);
-    r = r ? r : oai_int(c, "input_tokens", 0, 0, 10000000, &st->input_tokens);
-    r = r ? r : oai_num(c, "temperature", 0, &st->temperature);
+    int r = cl_opt_bool(c, "stream", true, &st->stream);
+    r = r ? r : cl_opt_bool(c, "ignore_eos", true, &st->ignore_eos);
+    r = r ? r : cl_opt_int(c, "max_tokens", 128, 1, 10000000, &st->max_tokens);
+    r = r ? r : cl_opt_int(c, "input_tokens", 0, 0, 10000000, &st->input_tokens);
+    r = r ? r : cl_opt_float(c, "temperature", 0, &st->temperature);
     if (r)
         return r;
     st->chat = strcmp(sv_str(w, "endpoint", "chat"), "completions") != 0;
-    st->model = xstrdup(oai_text(w, "model"));
-    st->prompt = xstrdup(oai_text(w, "prompt"));
+    st->model = xstrdup(cl_opt_text(w, "model"));
+    st->prompt = xstrdup(cl_opt_text(w, "prompt"));
     if (!st->model || !st->prompt == !st->input_tokens) {
         comp_set_reason(c, "give 'model' and one of 'prompt' and 'input_tokens'");
         return -EINVAL;
     }
-    const char *env = oai_text(w, "api_key_env");
+    const char *env = cl_opt_text(w, "api_key_env");
     if (env) {
         const char *key = getenv(env);
         if (!key || !key[0]) {
@@ -616,17 +462,17 @@ static int oai_request_opts(struct comp *c, struct oai_state *st)
         st->auth = xasprintf("Authorization: Bearer %s", key);
     }
     const struct sv *slo = sv_get(w, "slo");
-    r = oai_dur(c, slo, "ttft", NULL, &st->slo_ttft);
-    r = r ? r : oai_dur(c, slo, "tpot", NULL, &st->slo_tpot);
-    r = r ? r : oai_dur(c, slo, "e2e", NULL, &st->slo_e2e);
+    r = cl_opt_dur(c, slo, "ttft", NULL, &st->slo_ttft);
+    r = r ? r : cl_opt_dur(c, slo, "tpot", NULL, &st->slo_tpot);
+    r = r ? r : cl_opt_dur(c, slo, "e2e", NULL, &st->slo_e2e);
     st->slo = slo != NULL;
     return r;
 }
 
 static int oai_target(struct comp *c, struct oai_state *st)
 {
-    const char *text = oai_text(c->spec->with, "url");
-    struct oai_url u;
+    const char *text = cl_opt_text(c->spec->with, "url");
+    struct cl_url u;
     if (!text || oai_url_parse(text, &u) < 0) {
         comp_set_reason(c, "option 'url': expected http[s]://host[:port][/path], got '%s'",
                         text ? text : "");
@@ -639,7 +485,7 @@ static int oai_target(struct comp *c, struct oai_state *st)
     st->cfg.port = u.port;
     st->cfg.tls = u.tls;
     u.host_header = u.host = NULL;
-    oai_url_free(&u);
+    cl_url_clear(&u);
     return 0;
 }
 
@@ -672,7 +518,7 @@ static int oai_start(struct comp *c)
         return -EINVAL;
     }
     int r = oai_limits(c, &st->cfg);
-    r = r ? r : oai_load_model(c, &st->cfg);
+    r = r ? r : cl_load_model(c, &st->cfg);
     r = r ? r : oai_request_opts(c, st);
     r = r ? r : oai_target(c, st);
     r = r ? r : oai_hdrs(st);
@@ -694,21 +540,16 @@ static int oai_start(struct comp *c)
     st->max_requests = st->cfg.max_requests;
     st->ws = mono_ns() + st->cfg.warmup_ns; /* the engine's window starts a little later */
     st->end = st->cfg.duration_ns > 0 ? st->ws + st->cfg.duration_ns : INT64_MAX;
-    char err[256] = "";
-    r = lg_start(&st->cfg, &st->run, err, sizeof(err));
-    if (r < 0)
-        comp_set_reason(c, "cannot start the load: %s", err[0] ? err : strerror(-r));
-    return r;
+    return cl_start(c, &st->cfg, &st->run);
 }
 
 static int oai_tick(struct comp *c, int64_t now)
 {
     struct oai_state *st = c->priv;
-    if (!st || !st->run || lg_done(st->run))
+    if (!st || cl_done(st->run))
         return 1;
-    if (now - st->status_at >= OAI_NS_PER_S) {
+    if (cl_status_due(&st->status_at, now)) {
         struct lg_progress p;
-        st->status_at = now;
         lg_progress(st->run, &p);
         pthread_mutex_lock(&st->mu);
         uint64_t ok = st->ok, tokens = st->out_tokens;
@@ -726,61 +567,23 @@ static int oai_tick(struct comp *c, int64_t now)
 static int oai_stop(struct comp *c)
 {
     struct oai_state *st = c->priv;
-    if (st && st->run && !st->waited)
-        lg_stop(st->run);
+    if (st)
+        cl_stop(st->run, st->waited);
     return 0;
 }
 
 /* ---- results ----------------------------------------------------------------------------- */
 
-/* <name>_p50/_p90/_p99/_p999 (with enough samples), _mean, _max in ms. */
+/* The histogram h and its summary (cl_put_hdr_summary) under name. */
 static void oai_put_summary(struct comp *c, const char *name, const struct hdr *h)
 {
-    static const double pcts[] = {50, 90, 99, 99.9};
-    static const char *const suffix[] = {"p50", "p90", "p99", "p999"};
-    if (!h || hdr_count(h) == 0)
-        return;
-    comp_histogram(c, name, "ns", NULL, h);
-    for (size_t i = 0; i < SONDE_ARRAY_LEN(pcts); i++) {
-        if (!hdr_percentile_ok(h, pcts[i]))
-            continue;
-        char *m = xasprintf("%s_%s", name, suffix[i]);
-        comp_metric(c, m, "ms", NULL, (double)hdr_percentile(h, pcts[i]) / 1e6);
-        free(m);
-    }
-    char *m = xasprintf("%s_mean", name);
-    comp_metric(c, m, "ms", NULL, hdr_mean(h) / 1e6);
-    free(m);
-    m = xasprintf("%s_max", name);
-    comp_metric(c, m, "ms", NULL, (double)hdr_max(h) / 1e6);
-    free(m);
-}
-
-static uint64_t oai_errors(const struct oai_state *st)
-{
-    uint64_t n = 0;
-    for (int i = 0; i < OE_COUNT; i++)
-        n += st->errors[i];
-    return n;
+    cl_put_histogram(c, name, h);
+    cl_put_hdr_summary(c, name, h);
 }
 
 static void oai_put_counts(struct comp *c, const struct oai_state *st, double window)
 {
-    static const char *const cls[6] = {"status_other", "status_1xx", "status_2xx",
-                                       "status_3xx",   "status_4xx", "status_5xx"};
-    comp_metric(c, "requests", NULL, NULL, (double)st->requests);
-    comp_metric(c, "ok", NULL, NULL, (double)st->ok);
-    comp_metric(c, "errors", NULL, NULL, (double)oai_errors(st));
-    for (int i = 0; i < OE_COUNT; i++) {
-        if (!st->errors[i])
-            continue;
-        char *m = xasprintf("errors_%s", oai_err_name(i));
-        comp_metric(c, m, NULL, NULL, (double)st->errors[i]);
-        free(m);
-    }
-    for (size_t i = 0; i < SONDE_ARRAY_LEN(cls); i++)
-        if (st->status_class[i])
-            comp_metric(c, cls[i], NULL, NULL, (double)st->status_class[i]);
+    cl_put_counts(c, st->requests, st->ok, st->errors, OE_COUNT, oai_err_name, st->status_class);
     double per = window > 0 ? 1 / window : 0;
     comp_metric(c, "output_tokens", NULL, NULL, (double)st->out_tokens);
     comp_metric(c, "prompt_tokens", NULL, NULL, (double)st->prompt_tokens);
@@ -811,36 +614,15 @@ static void oai_put_series(struct comp *c, const struct oai_state *st, const str
         comp_metric(c, "peak_output_tokens_per_s", "tok/s", NULL, (double)peak);
 }
 
-static int oai_judge(struct comp *c, const struct oai_state *st)
-{
-    if (st->ok > 0)
-        return 0;
-    if (st->requests == 0) {
-        comp_set_reason(c, "no request completed");
-        return -EIO;
-    }
-    int top = 0;
-    for (int i = 1; i < OE_COUNT; i++)
-        if (st->errors[i] > st->errors[top])
-            top = i;
-    comp_set_reason(c, "no successful request: %llu of %llu failed with %s errors",
-                    (unsigned long long)st->errors[top], (unsigned long long)st->requests,
-                    oai_err_name(top));
-    return -EIO;
-}
-
 static int oai_finish(struct comp *c)
 {
     struct oai_state *st = c->priv;
     struct lg_stats *s = NULL;
     if (!st || !st->run)
         return -EINVAL;
-    int r = lg_wait(st->run, &s);
-    st->waited = true;
-    if (r < 0) {
-        comp_set_reason(c, "the load engine failed: %s", strerror(-r));
+    int r = cl_wait(c, st->run, &st->waited, &s);
+    if (r < 0)
         return r;
-    }
     /* the workers are joined: no lock needed from here */
     oai_put_counts(c, st, (double)s->window_ns / 1e9);
     oai_put_summary(c, "ttft", st->ttft);
@@ -849,8 +631,7 @@ static int oai_finish(struct comp *c)
     oai_put_summary(c, "itl", st->itl);
     oai_put_summary(c, "tpot", st->tpot);
     oai_put_summary(c, "e2e", st->e2e);
-    if (s->issue_delay && hdr_count(s->issue_delay))
-        comp_histogram(c, "issue_delay", "ns", NULL, s->issue_delay);
+    cl_put_histogram(c, "issue_delay", s->issue_delay);
     comp_metric(c, "connects", NULL, NULL, (double)s->connects);
     oai_put_series(c, st, s);
     if (st->est_requests)
@@ -864,7 +645,7 @@ static int oai_finish(struct comp *c)
                   "could not hold the requested rate (issue delay p99 above 1 ms, or %llu "
                   "due requests never sent)",
                   (unsigned long long)s->unsent);
-    r = oai_judge(c, st);
+    r = cl_judge(c, st->ok, st->errors, OE_COUNT, oai_err_name);
     lg_stats_free(s);
     return r;
 }
@@ -897,62 +678,38 @@ static void oai_cleanup(struct comp *c)
 
 /* ---- validation -------------------------------------------------------------------------- */
 
-static void oai_chk(const struct comp_spec *spec, struct diags *d, const char *key, const char *fmt,
-                    ...) SONDE_PRINTF(4, 5);
-static void oai_chk(const struct comp_spec *spec, struct diags *d, const char *key, const char *fmt,
-                    ...)
-{
-    const struct sv *v = key ? sv_get(spec->with, key) : NULL;
-    const struct sv *at = v ? v : spec->with ? spec->with : spec->node;
-    char *path = xasprintf("clients.%s.with%s%s", spec->name, key ? "." : "", key ? key : "");
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = xvasprintf(fmt, ap);
-    va_end(ap);
-    diags_add(d, at ? at->pos : (struct sv_pos){0}, path, NULL, "%s", msg);
-    free(msg);
-    free(path);
-}
-
-/* The scalar text of key when known now (not a run-time reference). */
-static const char *oai_known(const struct comp_spec *spec, const char *key)
-{
-    const char *s = oai_text(spec->with, key);
-    return s && !recipe_has_ref(s) ? s : NULL;
-}
-
 static int oai_check(const struct comp_spec *spec, struct diags *d)
 {
     if (!d)
         return 0;
     size_t before = d->n + d->dropped;
     const struct sv *w = spec->with;
-    const char *url = oai_known(spec, "url"), *mode = oai_known(spec, "mode");
-    struct oai_url u;
+    const char *url = cl_chk_text(spec, "url"), *mode = cl_chk_text(spec, "mode");
+    struct cl_url u;
     if (url && oai_url_parse(url, &u) < 0)
-        oai_chk(spec, d, "url", "expected http[s]://host[:port][/path], got '%s'", url);
+        cl_chk_fail(spec, d, "url", "expected http[s]://host[:port][/path], got '%s'", url);
     else if (url)
-        oai_url_free(&u);
+        cl_url_clear(&u);
     if (spec->res.nodes > 0 || spec->res.tasks_per_node > 0)
-        oai_chk(spec, d, NULL,
-                "the openai client runs inside sonde and cannot fan out over nodes or tasks "
-                "yet: remove 'resources'");
+        cl_chk_fail(spec, d, NULL,
+                    "the openai client runs inside sonde and cannot fan out over nodes or tasks "
+                    "yet: remove 'resources'");
     if (!sv_get(w, "prompt") == !sv_get(w, "input_tokens"))
-        oai_chk(spec, d, "prompt", "give exactly one of 'prompt' and 'input_tokens'");
+        cl_chk_fail(spec, d, "prompt", "give exactly one of 'prompt' and 'input_tokens'");
     if (!sv_get(w, "duration") && !sv_get(w, "requests"))
-        oai_chk(spec, d, NULL, "give 'duration' or 'requests' (or both): when to stop");
+        cl_chk_fail(spec, d, NULL, "give 'duration' or 'requests' (or both): when to stop");
     if (mode && !strcmp(mode, "open") && !sv_get(w, "rate"))
-        oai_chk(spec, d, "rate", "mode open needs 'rate' (requests/s in total)");
-    const char *stream = oai_known(spec, "stream");
+        cl_chk_fail(spec, d, "rate", "mode open needs 'rate' (requests/s in total)");
+    const char *stream = cl_chk_text(spec, "stream");
     bool on = true;
     const struct sv *slo = sv_get(w, "slo");
     if (stream && sv_as_bool(sv_get(w, "stream"), &on) == 0 && !on &&
         (sv_get(slo, "ttft") || sv_get(slo, "tpot")))
-        oai_chk(spec, d, "slo", "ttft and tpot objectives need 'stream: true'");
-    const char *env = oai_known(spec, "api_key_env");
+        cl_chk_fail(spec, d, "slo", "ttft and tpot objectives need 'stream: true'");
+    const char *env = cl_chk_text(spec, "api_key_env");
     if (env && (!env[0] || strchr(env, '=') || strchr(env, ' ')))
-        oai_chk(spec, d, "api_key_env",
-                "the name of an environment variable (the key itself never goes in a recipe)");
+        cl_chk_fail(spec, d, "api_key_env",
+                    "the name of an environment variable (the key itself never goes in a recipe)");
     return d->n + d->dropped > before ? -EINVAL : 0;
 }
 

@@ -592,6 +592,9 @@ static void conn_send(struct conn *c, int64_t sstar)
     http_resp_reset(&c->p, c->w->run->cfg.head);
     c->s = mono_ns();
     c->sstar = sstar ? sstar : c->s;
+    const struct lg_stream_ops *so = c->w->run->cfg.stream;
+    if (so && so->on_sent)
+        so->on_sent(c->w->run->cfg.stream_ud, &c->rs, c->sstar, c->s);
     (void)conn_write(c);
 }
 

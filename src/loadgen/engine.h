@@ -53,6 +53,12 @@ struct lg_stream_ops {
     void (*on_body)(void *ud, void **req_state, const char *data, size_t len, int64_t t_ns);
     /* ok: the response completed (any status); err: its class when not ok. */
     void (*on_done)(void *ud, void **req_state, bool ok, enum lg_err err, int64_t t_ns);
+    /* Once per request, just before its first byte is written (last member, so
+     * positional initializers of the three above stay valid): intended_ns is its
+     * intended send time s* (== sent_ns in closed loop), sent_ns the actual send
+     * time s that service time runs from. Always the request's first hook, so it
+     * can set *req_state; on_done follows every request this was called for. */
+    void (*on_sent)(void *ud, void **req_state, int64_t intended_ns, int64_t sent_ns);
 };
 
 struct lg_config {

@@ -378,6 +378,8 @@ struct sse_check {
     int64_t worst;
     int64_t errs[64];
     int headers_status;
+    int sent, out_of_order; /* on_sent: calls; hooks that saw no on_sent before them */
+    int64_t last_sent;
 };
 
 static void on_event(void *ud, const char *ev, size_t elen, const char *data, size_t dlen)
@@ -399,11 +401,24 @@ static void on_event(void *ud, const char *ev, size_t elen, const char *data, si
     c->events++;
 }
 
+/* on_sent comes first and once per request: it marks the request's state, which
+ * the later hooks of that request see (and on_done clears). */
+static void on_sent(void *ud, void **rs, int64_t intended, int64_t sent)
+{
+    struct sse_check *c = ud;
+    c->sent++;
+    if (*rs || intended != sent || sent > mono_ns() || sent < c->last_sent)
+        c->out_of_order++;
+    c->last_sent = sent;
+    *rs = c;
+}
+
 static void on_headers(void *ud, void **rs, int status, int64_t t)
 {
-    (void)rs;
-    (void)t;
-    ((struct sse_check *)ud)->headers_status = status;
+    struct sse_check *c = ud;
+    if (*rs != c || t < c->last_sent)
+        c->out_of_order++;
+    c->headers_status = status;
 }
 
 static void on_body(void *ud, void **rs, const char *data, size_t len, int64_t t)
@@ -416,11 +431,13 @@ static void on_body(void *ud, void **rs, const char *data, size_t len, int64_t t
 
 static void on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
 {
-    (void)rs;
-    (void)err;
-    (void)t;
+    struct sse_check *c = ud;
+    bool cancelled = !ok && err == LG_ERR_COUNT; /* at the run's end: t is the loop's last */
+    if (*rs != c || (!cancelled && t < c->last_sent))
+        c->out_of_order++;
+    *rs = NULL;
     if (ok)
-        ((struct sse_check *)ud)->done++;
+        c->done++;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -435,7 +452,7 @@ static int64_t sse_attempt(uint16_t port)
 {
     struct sse_check chk = {0};
     sse_init(&chk.sp, 0);
-    static const struct lg_stream_ops ops = {on_headers, on_body, on_done};
+    static const struct lg_stream_ops ops = {on_headers, on_body, on_done, on_sent};
     struct lg_config cfg = base_cfg(port);
     cfg.connections = 1;
     cfg.max_requests = 10;
@@ -447,6 +464,10 @@ static int64_t sse_attempt(uint16_t port)
                   (double)chk.errs[25] / 1e6, (double)chk.errs[45] / 1e6, (double)chk.worst / 1e6);
     assert_int_equal(st->ok, 10);
     assert_int_equal(chk.done, 10);
+    /* the 10th response stops the run; the connection may have sent an 11th, cancelled */
+    print_message("sse: on_sent %d, out of order %d\n", chk.sent, chk.out_of_order);
+    assert_true(chk.sent >= 10 && chk.sent <= 11);
+    assert_int_equal(chk.out_of_order, 0);
     assert_int_equal(chk.headers_status, 200);
     assert_int_equal(chk.events, 50);
     sse_free(&chk.sp);

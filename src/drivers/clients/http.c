@@ -3,6 +3,8 @@
  * class and a per-second series recorded into the store. Options: docs/http.md. */
 #include "drivers/clients/http.h"
 
+#include "drivers/clients/client_common.h"
+
 #include "core/session.h"
 #include "loadgen/engine.h"
 #include "loadgen/stats_file.h"
@@ -24,12 +26,7 @@
 
 #define BODY_MAX        ((size_t)64 << 20) /* body / body_file */
 #define REQUEST_MAX     (BODY_MAX + ((size_t)1 << 20))
-#define THREADS_MAX     256
 #define CONNECTIONS_MAX 1000000
-#define NS_PER_MS       1e6
-
-static const char *const mode_choices[] = {"closed", "open", NULL};
-static const char *const arrival_choices[] = {"constant", "poisson", "gamma", NULL};
 
 static const struct opt_def http_opts[] = {
     {"url", OPT_STR, false, NULL,
@@ -52,33 +49,22 @@ static const struct opt_def http_opts[] = {
      NULL, NULL},
     {"connections", OPT_INT, false, "10", "connections in total (closed loop: users)", NULL, NULL},
     {"threads", OPT_INT, false, "1", "worker threads (<= connections)", NULL, NULL},
-    {"mode", OPT_ENUM, false, "closed", "load model", mode_choices, NULL},
+    {"mode", OPT_ENUM, false, "closed", "load model", cl_mode_choices, NULL},
     {"rate", OPT_FLOAT, false, NULL, "open loop: requests/s in total (required there)", NULL, NULL},
-    {"arrival", OPT_ENUM, false, "poisson", "open loop: arrival process", arrival_choices, NULL},
+    {"arrival", OPT_ENUM, false, "poisson", "open loop: arrival process", cl_arrival_choices, NULL},
     {"burstiness", OPT_FLOAT, false, "1", "gamma arrivals: shape k (1 = Poisson, < 1 burstier)",
      NULL, NULL},
     {"seed", OPT_INT, false, "1", "arrival schedule seed", NULL, NULL},
-    {"duration", OPT_DURATION, false, NULL, "measured time (after warmup)", NULL, NULL},
-    {"requests", OPT_INT, false, NULL, "measured requests (whichever bound comes first)", NULL,
-     NULL},
-    {"warmup", OPT_DURATION, false, "0s", "load applied first whose samples are discarded", NULL,
-     NULL},
-    {"think", OPT_DURATION, false, NULL, "closed loop: pause between a response and the next", NULL,
-     NULL},
+    CL_OPTS_BOUNDS,
     {"ramp_from", OPT_FLOAT, false, NULL, "open loop: starting rate, ramped linearly to rate", NULL,
      NULL},
     {"ramp", OPT_DURATION, false, NULL, "open loop: length of the ramp", NULL, NULL},
-    {"connect_timeout", OPT_DURATION, false, "5s", "limit for a connection to be established", NULL,
-     NULL},
-    {"first_byte_timeout", OPT_DURATION, false, NULL, "limit from send to the first response byte",
-     NULL, NULL},
-    {"timeout", OPT_DURATION, false, NULL, "limit for a whole request", NULL, NULL},
+    CL_OPTS_TIMEOUTS,
     {"tls_verify", OPT_BOOL, false, "false",
      "https: check the server's certificate and name (off: encrypt, do not authenticate)", NULL,
      NULL},
     {"ca_file", OPT_STR, false, NULL, "with tls_verify: trusted CA certificates (PEM)", NULL, NULL},
-    {"busy_poll", OPT_DURATION, false, "50us",
-     "poll this long after the last event before sleeping (0s: never)", NULL, NULL},
+    CL_OPT_BUSY_POLL,
     {NULL, 0, false, NULL, NULL, NULL, NULL},
 };
 
@@ -93,140 +79,26 @@ struct http_state {
     int64_t fanout; /* batch backend: tasks of the agent job (0: the load runs in sonde) */
 };
 
-/* ---- option reading ------------------------------------------------------------------- */
-
-static const char *opt_text(const struct sv *with, const char *key)
-{
-    const struct sv *v = sv_get(with, key);
-    return v && v->kind == SV_SCALAR ? v->str : NULL;
-}
-
-/* Reads an integer option (def when absent); -EINVAL with a reason when malformed or out of
- * [lo, hi]. */
-static int opt_int(struct comp *c, const char *key, int64_t def, int64_t lo, int64_t hi,
-                   int64_t *out)
-{
-    const struct sv *v = sv_get(c->spec->with, key);
-    int64_t x = def;
-    if (v && sv_as_int(v, &x) < 0) {
-        comp_set_reason(c, "option '%s' must be an integer, got '%s'", key, v->str ? v->str : "");
-        return -EINVAL;
-    }
-    if (x < lo || x > hi) {
-        comp_set_reason(c, "option '%s' must be between %lld and %lld, got %lld", key,
-                        (long long)lo, (long long)hi, (long long)x);
-        return -EINVAL;
-    }
-    *out = x;
-    return 0;
-}
-
-static int opt_float(struct comp *c, const char *key, double def, double *out)
-{
-    const struct sv *v = sv_get(c->spec->with, key);
-    double x = def;
-    if (v && (sv_as_double(v, &x) < 0 || !isfinite(x) || x < 0)) {
-        comp_set_reason(c, "option '%s' must be a non-negative number, got '%s'", key,
-                        v->str ? v->str : "");
-        return -EINVAL;
-    }
-    *out = x;
-    return 0;
-}
-
-static int opt_dur(struct comp *c, const char *key, const char *def, int64_t *out)
-{
-    const struct sv *v = sv_get(c->spec->with, key);
-    int64_t x = 0;
-    if (v ? sv_as_duration(v, &x) < 0 : def && parse_duration_ns(def, &x) < 0) {
-        comp_set_reason(c, "option '%s' must be a duration like 500ms", key);
-        return -EINVAL;
-    }
-    *out = x;
-    return 0;
-}
-
 /* ---- URL ---------------------------------------------------------------------------------- */
 
-struct url {
-    bool tls;
-    char *host; /* without brackets */
-    uint16_t port;
-    char *host_header; /* host[:port] as sent in Host */
-    char *target;      /* path?query, "/" when empty */
-};
-
-static void url_clear(struct url *u)
+/* cl_url_parse, then u->path becomes the request target: path?query, "/" when empty. */
+static int parse_url(const char *s, struct cl_url *u)
 {
-    free(u->host);
-    free(u->host_header);
-    free(u->target);
-    memset(u, 0, sizeof(*u));
-}
-
-/* Splits "host", "host:port", "[v6]" or "[v6]:port" (authority, n bytes) into u. */
-static int parse_authority(const char *a, size_t n, struct url *u)
-{
-    const char *colon = NULL, *hend = a + n;
-    if (n && a[0] == '[') {
-        const char *rb = memchr(a, ']', n);
-        if (!rb || rb == a + 1)
-            return -EINVAL;
-        u->host = xstrndup(a + 1, (size_t)(rb - a - 1));
-        colon = rb + 1 < a + n ? rb + 1 : NULL;
-        if (colon && *colon != ':')
-            return -EINVAL;
-    } else {
-        colon = memchr(a, ':', n);
-        hend = colon ? colon : a + n;
-        if (hend == a)
-            return -EINVAL;
-        u->host = xstrndup(a, (size_t)(hend - a));
+    int r = cl_url_parse(s, u);
+    if (r == 0 && (!u->path[0] || u->path[0] == '?')) {
+        char *target = xasprintf("/%s", u->path);
+        free(u->path);
+        u->path = target;
     }
-    u->port = u->tls ? 443 : 80;
-    if (colon) {
-        char *end = NULL, *p = xstrndup(colon + 1, (size_t)(a + n - colon - 1));
-        long v = strtol(p, &end, 10);
-        bool bad = !*p || *end || v < 1 || v > 65535;
-        free(p);
-        if (bad)
-            return -EINVAL;
-        u->port = (uint16_t)v;
-    }
-    u->host_header = xstrndup(a, n);
-    return 0;
-}
-
-static int parse_url(const char *s, struct url *out)
-{
-    struct url u = {0};
-    const char *rest = NULL;
-    if (str_startswith(s, "http://"))
-        rest = s + 7;
-    else if (str_startswith(s, "https://")) {
-        rest = s + 8;
-        u.tls = true;
-    } else
-        return -EPROTONOSUPPORT;
-    size_t alen = strcspn(rest, "/?#");
-    if (strpbrk(s, " \t\r\n") || memchr(rest, '@', alen) || parse_authority(rest, alen, &u) < 0) {
-        url_clear(&u);
-        return -EINVAL;
-    }
-    const char *path = rest + alen;
-    size_t plen = strcspn(path, "#");
-    u.target = plen == 0        ? xstrdup("/")
-               : path[0] == '?' ? xasprintf("/%.*s", (int)plen, path)
-                                : xstrndup(path, plen);
-    *out = u;
-    return 0;
+    return r;
 }
 
 /* The URL text from `url`, or from `target` (a service of the benchmark) and
  * `path` (caller frees); NULL with c->reason set when there is none. */
 static char *url_text(struct comp *c)
 {
-    const char *url = opt_text(c->spec->with, "url"), *target = opt_text(c->spec->with, "target");
+    const char *url = cl_opt_text(c->spec->with, "url"),
+               *target = cl_opt_text(c->spec->with, "target");
     if (url)
         return xstrdup(url);
     if (!c->session) { /* an agent: sonde wrote the URL for it */
@@ -253,20 +125,20 @@ static char *url_text(struct comp *c)
     return NULL;
 }
 
-static int resolve_url(struct comp *c, struct url *u)
+static int resolve_url(struct comp *c, struct cl_url *u)
 {
     char *text = url_text(c);
     if (!text)
         return -ENOENT;
     int r = parse_url(text, u);
-    if (r < 0 && opt_text(c->spec->with, "url"))
+    if (r < 0 && cl_opt_text(c->spec->with, "url"))
         comp_set_reason(c, "option 'url': %s: '%s'",
                         r == -EPROTONOSUPPORT ? "the scheme must be http:// or https://"
                                               : "not a valid URL",
                         text);
     else if (r < 0)
         comp_set_reason(c, "cannot build a URL for target '%s': '%s'",
-                        opt_text(c->spec->with, "target"), text);
+                        cl_opt_text(c->spec->with, "target"), text);
     free(text);
     return r;
 }
@@ -275,8 +147,8 @@ static int resolve_url(struct comp *c, struct url *u)
 
 static int load_body(struct comp *c, char **body, size_t *len)
 {
-    const char *inline_body = opt_text(c->spec->with, "body");
-    const char *file = opt_text(c->spec->with, "body_file");
+    const char *inline_body = cl_opt_text(c->spec->with, "body");
+    const char *file = cl_opt_text(c->spec->with, "body_file");
     *body = NULL;
     *len = 0;
     if (inline_body) {
@@ -337,18 +209,15 @@ static int build_templates(struct comp *c, struct http_state *st, const char *bo
     return 0;
 }
 
-static int build_request(struct comp *c, struct http_state *st, const struct url *u)
+static int build_request(struct comp *c, struct http_state *st, const struct cl_url *u)
 {
     const struct sv *hs = sv_get(c->spec->with, "headers");
     const char *method = sv_str(c->spec->with, "method", "GET");
     char **headers = NULL, *body = NULL;
     size_t body_len = 0;
     bool tmpl = false;
-    const struct sv *tv = sv_get(c->spec->with, "template");
-    if (tv && sv_as_bool(tv, &tmpl) < 0) {
-        comp_set_reason(c, "option 'template' must be true or false");
+    if (cl_opt_bool(c, "template", false, &tmpl) < 0)
         return -EINVAL;
-    }
     for (size_t i = 0; hs && hs->kind == SV_MAP && i < hs->n; i++) {
         char *h = xasprintf("%s: %s", hs->kids[i]->key, hs->kids[i]->str ? hs->kids[i]->str : "");
         strv_push(&headers, h);
@@ -358,8 +227,8 @@ static int build_request(struct comp *c, struct http_state *st, const struct url
     if (r == 0) {
         st->req.max = REQUEST_MAX;
         /* with a template the head is built alone; the body follows per request */
-        r = http_req_build(&st->req, method, u->host_header, u->target,
-                           (const char *const *)headers, tmpl ? NULL : body, body_len);
+        r = http_req_build(&st->req, method, u->host_header, u->path, (const char *const *)headers,
+                           tmpl ? NULL : body, body_len);
         if (r < 0)
             comp_set_reason(c, "cannot build the request: %s",
                             r == -ENOSPC ? "too large"
@@ -374,71 +243,15 @@ static int build_request(struct comp *c, struct http_state *st, const struct url
     return r;
 }
 
-static int fill_load_model(struct comp *c, struct lg_config *cfg)
-{
-    const char *mode = sv_str(c->spec->with, "mode", "closed");
-    const char *arrival = sv_str(c->spec->with, "arrival", "poisson");
-    int64_t seed = 1;
-    cfg->model = !strcmp(mode, "open") ? LG_OPEN : LG_CLOSED;
-    cfg->arrival = !strcmp(arrival, "constant") ? LG_CONSTANT
-                   : !strcmp(arrival, "gamma")  ? LG_GAMMA
-                                                : LG_POISSON;
-    int r = opt_float(c, "rate", 0, &cfg->rate);
-    if (r == 0)
-        r = opt_float(c, "ramp_from", 0, &cfg->ramp_from);
-    if (r == 0)
-        r = opt_float(c, "burstiness", 1, &cfg->burstiness);
-    if (r == 0)
-        r = opt_int(c, "seed", 1, INT64_MIN, INT64_MAX, &seed);
-    if (r == 0)
-        r = opt_dur(c, "ramp", NULL, &cfg->ramp_ns);
-    if (r == 0)
-        r = opt_dur(c, "think", NULL, &cfg->think_ns);
-    cfg->seed = (uint64_t)seed;
-    if (r == 0 && cfg->model == LG_OPEN && cfg->rate <= 0) {
-        comp_set_reason(c, "mode open needs option 'rate' (requests/s) above 0");
-        r = -EINVAL;
-    }
-    return r;
-}
-
 static int fill_config(struct comp *c, struct lg_config *cfg)
 {
-    int64_t conns = 0, threads = 0, reqs = 0, expect = 0;
-    int r = opt_int(c, "connections", 10, 1, CONNECTIONS_MAX, &conns);
-    if (r == 0)
-        r = opt_int(c, "threads", 1, 1, THREADS_MAX, &threads);
-    if (r == 0)
-        r = opt_int(c, "requests", 0, 0, INT64_MAX, &reqs);
-    if (r == 0)
-        r = opt_int(c, "expect_status", 0, 0, 599, &expect);
-    if (r == 0)
-        r = opt_dur(c, "duration", NULL, &cfg->duration_ns);
-    if (r == 0)
-        r = opt_dur(c, "warmup", "0s", &cfg->warmup_ns);
-    if (r == 0)
-        r = opt_dur(c, "connect_timeout", "5s", &cfg->connect_timeout_ns);
-    if (r == 0)
-        r = opt_dur(c, "first_byte_timeout", NULL, &cfg->first_byte_timeout_ns);
-    if (r == 0)
-        r = opt_dur(c, "timeout", NULL, &cfg->request_timeout_ns);
-    if (r == 0)
-        r = opt_dur(c, "busy_poll", "50us", &cfg->busy_poll_ns);
-    if (r == 0)
-        r = fill_load_model(c, cfg);
-    if (r < 0)
-        return r;
-    cfg->connections = (unsigned)conns;
-    cfg->threads = (unsigned)threads;
-    cfg->max_requests = (uint64_t)reqs;
+    int64_t expect = 0;
+    int r = cl_limits(c, cfg, 10, CONNECTIONS_MAX);
+    r = r ? r : cl_opt_int(c, "expect_status", 0, 0, 599, &expect);
+    r = r ? r : cl_load_model(c, cfg);
+    r = r ? r : cl_opt_bool(c, "tls_verify", false, &cfg->tls_verify);
     cfg->expect_status = (int)expect;
-    cfg->hdr_sigfigs = 3;
-    const struct sv *tv = sv_get(c->spec->with, "tls_verify");
-    if (tv && sv_as_bool(tv, &cfg->tls_verify) < 0) {
-        comp_set_reason(c, "option 'tls_verify' must be true or false");
-        return -EINVAL;
-    }
-    return 0;
+    return r;
 }
 
 /* Task `task` of `ntasks` takes its share of the totals the options give:
@@ -475,7 +288,7 @@ static int split_for_task(struct comp *c, struct lg_config *cfg, unsigned task, 
  * `task` of `ntasks`, the request); sets c->reason on error. */
 static int prepare(struct comp *c, struct http_state *st, unsigned task, unsigned ntasks)
 {
-    struct url u = {0};
+    struct cl_url u = {0};
     int r = resolve_url(c, &u);
     if (r == 0)
         r = fill_config(c, &st->cfg);
@@ -487,12 +300,12 @@ static int prepare(struct comp *c, struct http_state *st, unsigned task, unsigne
         st->cfg.host = u.host;
         st->cfg.port = u.port;
         st->cfg.tls = u.tls;
-        st->cfg.ca_file = (char *)opt_text(c->spec->with, "ca_file"); /* copied by lg_start */
+        st->cfg.ca_file = (char *)cl_opt_text(c->spec->with, "ca_file"); /* copied by lg_start */
         st->cfg.request = st->req.s;
         st->cfg.request_len = st->req.len;
         u.host = NULL; /* owned by cfg now */
     }
-    url_clear(&u);
+    cl_url_clear(&u);
     return r;
 }
 
@@ -513,7 +326,7 @@ static int start_fanout(struct comp *c, struct http_state *st)
     /* the tasks run in the job's work directory: relative files are sonde's */
     static const char *const files[] = {"body_file", "ca_file"};
     for (size_t i = 0; i < SONDE_ARRAY_LEN(files); i++) {
-        const char *f = opt_text(with, files[i]);
+        const char *f = cl_opt_text(with, files[i]);
         char *abs = f && f[0] != '/' ? realpath(f, NULL) : NULL;
         if (abs)
             sv_set(with, files[i], sv_new_scalar(abs, (struct sv_pos){0}));
@@ -545,7 +358,6 @@ static int start_fanout(struct comp *c, struct http_state *st)
 static int http_start(struct comp *c)
 {
     struct http_state *st = xcalloc(1, sizeof(*st));
-    char err[256] = "";
     c->priv = st;
     if (http_runs_as_job(c->spec) && c->backend->batch) {
         st->fanout = comp_tasks(c);
@@ -554,10 +366,7 @@ static int http_start(struct comp *c)
     int r = prepare(c, st, 0, 1);
     if (r < 0)
         return r;
-    r = lg_start(&st->cfg, &st->run, err, sizeof(err));
-    if (r < 0)
-        comp_set_reason(c, "cannot start the load: %s", err[0] ? err : strerror(-r));
-    return r;
+    return cl_start(c, &st->cfg, &st->run);
 }
 
 /* The live status line: elapsed time (of the duration when one is set), the
@@ -571,7 +380,7 @@ static void show_status(struct comp *c, struct http_state *st)
     if (st->cfg.duration_ns > 0)
         snprintf(total, sizeof(total), "/%.0f", (double)whole / 1e9);
     if (p.p99_last_s >= 0)
-        snprintf(p99, sizeof(p99), "%.3g ms", (double)p.p99_last_s / NS_PER_MS);
+        snprintf(p99, sizeof(p99), "%.3g ms", (double)p.p99_last_s / CL_NS_PER_MS);
     if (p.warming_up)
         comp_status(c, "%.1f%s s, warming up", (double)p.elapsed_ns / 1e9, total);
     else
@@ -585,8 +394,7 @@ static int fanout_tick(struct comp *c, struct http_state *st, int64_t now)
 {
     if (!proc_started(&c->proc) || c->backend->poll(&c->proc) == 1)
         return 1;
-    if (now - st->status_at >= 1000000000LL) {
-        st->status_at = now;
+    if (cl_status_due(&st->status_at, now)) {
         if (!c->proc.running)
             comp_status(c, "job %lld queued (%s), %lld tasks", (long long)c->proc.job,
                         c->proc.pending[0] ? c->proc.pending : "no reason yet",
@@ -604,79 +412,26 @@ static int http_tick(struct comp *c, int64_t now)
     struct http_state *st = c->priv;
     if (st && st->fanout)
         return fanout_tick(c, st, now);
-    if (!st || !st->run || lg_done(st->run))
+    if (!st || cl_done(st->run))
         return 1;
-    if (now - st->status_at >= 1000000000LL) {
-        st->status_at = now;
+    if (cl_status_due(&st->status_at, now))
         show_status(c, st);
-    }
     return 0;
 }
 
 static int http_stop(struct comp *c)
 {
     struct http_state *st = c->priv;
-    if (st && st->run && !st->waited)
-        lg_stop(st->run);
+    if (st)
+        cl_stop(st->run, st->waited);
     return 0;
 }
 
 /* ---- results -------------------------------------------------------------------------------- */
 
-static void put_ms(struct comp *c, const char *name, double ns)
-{
-    comp_metric(c, name, "ms", NULL, ns / NS_PER_MS);
-}
-
-/* <prefix>_p50 ... _p999, _max, _mean in ms, each percentile only with enough samples. */
-static void put_hdr_metrics(struct comp *c, const char *prefix, const struct hdr *h)
-{
-    static const struct {
-        double p;
-        const char *suffix;
-    } pcts[] = {{50, "p50"}, {90, "p90"}, {99, "p99"}, {99.9, "p999"}};
-    if (!h || hdr_count(h) == 0)
-        return;
-    for (size_t i = 0; i < SONDE_ARRAY_LEN(pcts); i++) {
-        if (!hdr_percentile_ok(h, pcts[i].p))
-            continue;
-        char *name = xasprintf("%s_%s", prefix, pcts[i].suffix);
-        put_ms(c, name, (double)hdr_percentile(h, pcts[i].p));
-        free(name);
-    }
-    char *name = xasprintf("%s_max", prefix);
-    put_ms(c, name, (double)hdr_max(h));
-    free(name);
-    name = xasprintf("%s_mean", prefix);
-    put_ms(c, name, hdr_mean(h));
-    free(name);
-}
-
-static uint64_t total_errors(const struct lg_stats *s)
-{
-    uint64_t n = 0;
-    for (int i = 0; i < LG_ERR_COUNT; i++)
-        n += s->errors[i];
-    return n;
-}
-
 static void put_counts(struct comp *c, const struct lg_stats *s)
 {
-    static const char *const status_names[6] = {"status_other", "status_1xx", "status_2xx",
-                                                "status_3xx",   "status_4xx", "status_5xx"};
-    comp_metric(c, "requests", NULL, NULL, (double)s->requests);
-    comp_metric(c, "ok", NULL, NULL, (double)s->ok);
-    comp_metric(c, "errors", NULL, NULL, (double)total_errors(s));
-    for (int i = 0; i < LG_ERR_COUNT; i++) {
-        if (!s->errors[i])
-            continue;
-        char *name = xasprintf("errors_%s", lg_err_name((enum lg_err)i));
-        comp_metric(c, name, NULL, NULL, (double)s->errors[i]);
-        free(name);
-    }
-    for (size_t i = 0; i < SONDE_ARRAY_LEN(status_names); i++)
-        if (s->status_class[i])
-            comp_metric(c, status_names[i], NULL, NULL, (double)s->status_class[i]);
+    cl_put_counts(c, s->requests, s->ok, s->errors, LG_ERR_COUNT, cl_lg_err_name, s->status_class);
     comp_metric(c, "bytes_in", "B", NULL, (double)s->bytes_in);
     comp_metric(c, "bytes_out", "B", NULL, (double)s->bytes_out);
     comp_metric(c, "connects", NULL, NULL, (double)s->connects);
@@ -693,9 +448,9 @@ static void put_series(struct comp *c, const struct lg_stats *s)
         comp_series_point(c, "requests", "req/s", NULL, t, (double)sec->requests);
         comp_series_point(c, "errors", "err/s", NULL, t, (double)sec->errors);
         if (sec->p50_ns >= 0)
-            comp_series_point(c, "latency_p50", "ms", NULL, t, (double)sec->p50_ns / NS_PER_MS);
+            comp_series_point(c, "latency_p50", "ms", NULL, t, (double)sec->p50_ns / CL_NS_PER_MS);
         if (sec->p99_ns >= 0)
-            comp_series_point(c, "latency_p99", "ms", NULL, t, (double)sec->p99_ns / NS_PER_MS);
+            comp_series_point(c, "latency_p99", "ms", NULL, t, (double)sec->p99_ns / CL_NS_PER_MS);
     }
 }
 
@@ -706,40 +461,14 @@ static void put_open_loop(struct comp *c, const struct http_state *st, const str
     comp_metric(c, "achieved_rate", "req/s", NULL, s->achieved_rate);
     const struct hdr *d = s->issue_delay;
     if (d && hdr_count(d) && hdr_percentile_ok(d, 99))
-        put_ms(c, "issue_delay_p99", (double)hdr_percentile(d, 99));
+        cl_put_ms(c, "issue_delay_p99", (double)hdr_percentile(d, 99));
     comp_metric(c, "unsent", NULL, NULL, (double)s->unsent);
     if (s->rate_missed)
         comp_warn(c,
                   "could not hold the requested rate: issue delay p99 %.3g ms, %llu due "
                   "requests never sent",
-                  d ? (double)hdr_percentile(d, 99) / NS_PER_MS : 0.0,
+                  d ? (double)hdr_percentile(d, 99) / CL_NS_PER_MS : 0.0,
                   (unsigned long long)s->unsent);
-}
-
-static void put_histogram(struct comp *c, const char *name, const struct hdr *h)
-{
-    if (h && hdr_count(h) > 0)
-        comp_histogram(c, name, "ns", NULL, h);
-}
-
-/* Fails the client when nothing succeeded, naming the most frequent error class. */
-static int judge(struct comp *c, const struct lg_stats *s)
-{
-    if (s->ok > 0)
-        return 0;
-    uint64_t errs = total_errors(s);
-    if (errs == 0) {
-        comp_set_reason(c, "no request completed");
-        return -EIO;
-    }
-    int top = 0;
-    for (int i = 1; i < LG_ERR_COUNT; i++)
-        if (s->errors[i] > s->errors[top])
-            top = i;
-    comp_set_reason(c, "no successful request: %llu of %llu failed with %s errors",
-                    (unsigned long long)s->errors[top], (unsigned long long)errs,
-                    lg_err_name((enum lg_err)top));
-    return -EIO;
 }
 
 /* The merged result of the agent job's tasks (tasks/task-K.stats, kept for
@@ -796,22 +525,19 @@ static int http_finish(struct comp *c)
     } else {
         if (!st || !st->run)
             return -EINVAL;
-        r = lg_wait(st->run, &s);
-        st->waited = true;
-        if (r < 0) {
-            comp_set_reason(c, "the load engine failed: %s", strerror(-r));
+        r = cl_wait(c, st->run, &st->waited, &s);
+        if (r < 0)
             return r;
-        }
     }
     put_counts(c, s);
-    put_hdr_metrics(c, "latency", s->latency);
-    put_hdr_metrics(c, "service_time", s->service);
+    cl_put_hdr_summary(c, "latency", s->latency);
+    cl_put_hdr_summary(c, "service_time", s->service);
     put_open_loop(c, st, s);
     put_series(c, s);
-    put_histogram(c, "latency", s->latency);
-    put_histogram(c, "service_time", s->service);
-    put_histogram(c, "issue_delay", s->issue_delay);
-    r = judge(c, s);
+    cl_put_histogram(c, "latency", s->latency);
+    cl_put_histogram(c, "service_time", s->service);
+    cl_put_histogram(c, "issue_delay", s->issue_delay);
+    r = cl_judge(c, s->ok, s->errors, LG_ERR_COUNT, cl_lg_err_name);
     lg_stats_free(s);
     return r;
 }
@@ -865,10 +591,7 @@ int http_agent_run(const struct sv *with, unsigned task, unsigned ntasks, const 
     int r = prepare(&c, st, task, ntasks);
     if (r == 0) {
         st->cfg.keep_second_hdrs = true; /* merged exactly, second by second */
-        char e[256] = "";
-        r = lg_start(&st->cfg, &st->run, e, sizeof(e));
-        if (r < 0)
-            comp_set_reason(&c, "cannot start the load: %s", e[0] ? e : strerror(-r));
+        r = cl_start(&c, &st->cfg, &st->run);
     }
     while (r == 0 && !lg_done(st->run)) {
         if (stop && *stop)
@@ -876,10 +599,7 @@ int http_agent_run(const struct sv *with, unsigned task, unsigned ntasks, const 
         sleep_ns(50 * 1000000LL);
     }
     if (r == 0) {
-        r = lg_wait(st->run, &s);
-        st->waited = true;
-        if (r < 0)
-            comp_set_reason(&c, "the load engine failed: %s", strerror(-r));
+        r = cl_wait(&c, st->run, &st->waited, &s);
     }
     if (r == 0 && stop && *stop) {
         comp_set_reason(&c, "stopped by a signal before the end of the load");
@@ -902,41 +622,32 @@ struct chk {
     struct diags *d;
 };
 
-/* The scalar text of key, or NULL when absent or holding a run-time reference. */
 static const char *chk_text(const struct chk *k, const char *key)
 {
-    const char *s = opt_text(k->spec->with, key);
-    return s && !recipe_has_ref(s) ? s : NULL;
+    return cl_chk_text(k->spec, key);
 }
 
 static void chk_fail(const struct chk *k, const char *key, const char *fmt, ...) SONDE_PRINTF(3, 4);
 static void chk_fail(const struct chk *k, const char *key, const char *fmt, ...)
 {
-    const struct sv *v = key ? sv_get(k->spec->with, key) : NULL;
-    const struct sv *at = v ? v : k->spec->with ? k->spec->with : k->spec->node;
-    char *path = xasprintf("clients.%s.with%s%s", k->spec->name, key ? "." : "", key ? key : "");
-    struct sv_pos pos = at ? at->pos : (struct sv_pos){0};
     va_list ap;
     va_start(ap, fmt);
-    char *msg = xvasprintf(fmt, ap);
+    cl_chk_vfail(k->spec, k->d, key, fmt, ap);
     va_end(ap);
-    diags_add(k->d, pos, path, NULL, "%s", msg);
-    free(msg);
-    free(path);
 }
 
 static void check_target(const struct chk *k)
 {
     bool has_url = sv_get(k->spec->with, "url"), has_target = sv_get(k->spec->with, "target");
     const char *url = chk_text(k, "url");
-    struct url u = {0};
+    struct cl_url u = {0};
     if (has_url && has_target) /* neither: said at start (catalog entries leave both out) */
         chk_fail(k, "target", "give only one of 'url' and 'target' (what to load)");
     if (sv_get(k->spec->with, "path") && !has_target)
         chk_fail(k, "path", "'path' goes with 'target' (with 'url', put the path in it)");
     if (url && parse_url(url, &u) < 0)
         chk_fail(k, "url", "expected http://host[:port]/path or https://..., got '%s'", url);
-    url_clear(&u);
+    cl_url_clear(&u);
     if (sv_get(k->spec->with, "ca_file") && !sv_get(k->spec->with, "tls_verify"))
         chk_fail(k, "ca_file", "'ca_file' goes with 'tls_verify: true'");
     if (sv_get(k->spec->with, "body") && sv_get(k->spec->with, "body_file"))
@@ -965,8 +676,8 @@ static void check_counts(const struct chk *k)
     chk_opt_num(k, "threads", &threads, &kt);
     if (kc && (conns < 1 || conns > CONNECTIONS_MAX))
         chk_fail(k, "connections", "must be between 1 and %d", CONNECTIONS_MAX);
-    if (kt && (threads < 1 || threads > THREADS_MAX))
-        chk_fail(k, "threads", "must be between 1 and %d", THREADS_MAX);
+    if (kt && (threads < 1 || threads > CL_THREADS_MAX))
+        chk_fail(k, "threads", "must be between 1 and %d", CL_THREADS_MAX);
     else if (kc && kt && threads > conns)
         chk_fail(k, "connections", "must be at least 'threads' (%g): each thread needs one",
                  threads);

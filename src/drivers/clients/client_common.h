@@ -1,0 +1,128 @@
+/* client_common.h — what the clients on the load engine (http, openai) share:
+ * reading their options, splitting a URL, filling the engine's load model and
+ * limits from the common option names, writing results (counts, latency
+ * summaries, the verdict) and the diagnostics of their checks. Each function
+ * that can fail sets c->reason and returns -errno. */
+#ifndef SONDE_CLIENT_COMMON_H
+#define SONDE_CLIENT_COMMON_H
+
+#include "core/diag.h"
+#include "core/recipe.h"
+#include "core/session.h"
+#include "loadgen/engine.h"
+#include "util/hdr.h"
+#include "util/util.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CL_THREADS_MAX 256 /* worker threads of one client */
+#define CL_NS_PER_MS   1e6
+
+/* Entries of the clients' option tables (struct opt_def) read by cl_limits
+ * and cl_load_model: when to stop, and the limits of a request. */
+#define CL_OPT(name, type, def, help)                                                              \
+    {                                                                                              \
+        name, type, false, def, help, NULL, NULL                                                   \
+    }
+#define CL_OPTS_BOUNDS                                                                             \
+    CL_OPT("duration", OPT_DURATION, NULL, "measured time (after warmup)"),                        \
+        CL_OPT("requests", OPT_INT, NULL, "measured requests (whichever bound comes first)"),      \
+        CL_OPT("warmup", OPT_DURATION, "0s", "load applied first whose samples are discarded"),    \
+        CL_OPT("think", OPT_DURATION, NULL, "closed loop: pause between a response and the next")
+#define CL_OPTS_TIMEOUTS                                                                           \
+    CL_OPT("connect_timeout", OPT_DURATION, "5s", "limit for a connection to be established"),     \
+        CL_OPT("first_byte_timeout", OPT_DURATION, NULL,                                           \
+               "limit from send to the first response byte"),                                      \
+        CL_OPT("timeout", OPT_DURATION, NULL, "limit for a whole request")
+#define CL_OPT_BUSY_POLL                                                                           \
+    CL_OPT("busy_poll", OPT_DURATION, "50us",                                                      \
+           "poll this long after the last event before sleeping (0s: never)")
+
+/* The choices of the mode and arrival options (cl_load_model). */
+extern const char *const cl_mode_choices[];
+extern const char *const cl_arrival_choices[];
+
+/* ---- options (under c->spec->with unless a map is given) ---- */
+
+/* The scalar text of key in with, or NULL (absent or not a scalar). */
+const char *cl_opt_text(const struct sv *with, const char *key);
+/* An integer, def when absent; must lie in [lo, hi]. */
+int cl_opt_int(struct comp *c, const char *key, int64_t def, int64_t lo, int64_t hi, int64_t *out);
+/* A finite non-negative number, def when absent. */
+int cl_opt_float(struct comp *c, const char *key, double def, double *out);
+int cl_opt_bool(struct comp *c, const char *key, bool def, bool *out);
+/* A duration under map (with: or a block in it, NULL: absent), def when absent
+ * (NULL: 0). */
+int cl_opt_dur(struct comp *c, const struct sv *map, const char *key, const char *def,
+               int64_t *out);
+
+/* ---- URLs ---- */
+
+struct cl_url {
+    bool tls;
+    char *host; /* without brackets */
+    uint16_t port;
+    char *host_header; /* host[:port] as sent in Host */
+    char *path;        /* what follows the authority up to any '#': "", "/a/b", "?q", ... */
+};
+
+/* Splits http[s]://host[:port][path] (host may be [v6]; no user info, no
+ * whitespace) into *u (cl_url_clear frees it). -EPROTONOSUPPORT for another
+ * scheme, -EINVAL when malformed (then *u holds nothing). */
+int cl_url_parse(const char *text, struct cl_url *u);
+void cl_url_clear(struct cl_url *u);
+
+/* ---- the engine's configuration ---- */
+
+/* mode, arrival, rate, ramp_from, burstiness, seed, ramp, think into cfg;
+ * mode open needs rate above 0. */
+int cl_load_model(struct comp *c, struct lg_config *cfg);
+/* connections (conns_def when absent, at most conns_max), threads (<=
+ * CL_THREADS_MAX), requests, duration, warmup, connect_timeout,
+ * first_byte_timeout, timeout and busy_poll into cfg. */
+int cl_limits(struct comp *c, struct lg_config *cfg, int64_t conns_def, int64_t conns_max);
+/* Waits for the run's end (*waited set): its statistics in *out. */
+int cl_wait(struct comp *c, struct lg_run *run, bool *waited, struct lg_stats **out);
+/* lg_start with the reason said on failure. */
+int cl_start(struct comp *c, const struct lg_config *cfg, struct lg_run **run);
+/* True when the run is absent or over (driver_ops.tick returns 1). */
+bool cl_done(struct lg_run *run);
+/* True once a second (*at is the last time it was): a status line is due. */
+bool cl_status_due(int64_t *at, int64_t now);
+/* Stops a run not yet waited for (driver_ops.stop). */
+void cl_stop(struct lg_run *run, bool waited);
+
+/* ---- results ---- */
+
+/* The name of error class e (<0 ... LG_ERR_COUNT): the engine's. */
+const char *cl_lg_err_name(int e);
+typedef const char *cl_err_name_fn(int e);
+
+void cl_put_ms(struct comp *c, const char *name, double ns);
+/* <prefix>_p50 ... _p999 (each with enough samples), _max, _mean in ms. */
+void cl_put_hdr_summary(struct comp *c, const char *prefix, const struct hdr *h);
+/* The histogram h under name (in ns), when it has samples. */
+void cl_put_histogram(struct comp *c, const char *name, const struct hdr *h);
+uint64_t cl_total_errors(const uint64_t *errors, int nerr);
+/* requests, ok, errors, errors_<class> and status_<class> (status_class:
+ * other, 1xx ... 5xx) of nerr error classes. */
+void cl_put_counts(struct comp *c, uint64_t requests, uint64_t ok, const uint64_t *errors, int nerr,
+                   cl_err_name_fn *err_name, const uint64_t status_class[6]);
+/* Fails the client (-EIO) when nothing succeeded, naming the most frequent
+ * error class. */
+int cl_judge(struct comp *c, uint64_t ok, const uint64_t *errors, int nerr,
+             cl_err_name_fn *err_name);
+
+/* ---- checks (driver_ops.check) ---- */
+
+/* A diagnostic at clients.<name>.with[.key] (key NULL: the block). */
+void cl_chk_vfail(const struct comp_spec *spec, struct diags *d, const char *key, const char *fmt,
+                  va_list ap) SONDE_PRINTF(4, 0);
+void cl_chk_fail(const struct comp_spec *spec, struct diags *d, const char *key, const char *fmt,
+                 ...) SONDE_PRINTF(4, 5);
+/* The scalar text of key when known now (not holding a run-time reference). */
+const char *cl_chk_text(const struct comp_spec *spec, const char *key);
+
+#endif

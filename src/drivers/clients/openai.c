@@ -1,0 +1,728 @@
+/* openai.c — the `openai` client: load on an OpenAI-compatible inference server
+ * (completions or chat, streaming or not) through the load engine
+ * (loadgen/engine.h), closed or open loop, with TTFT, ITL, TPOT and E2E
+ * histograms, token counts, throughput and goodput against SLOs (METRICS.md,
+ * "LLM inference"). Options and the exact rules: docs/inference.md. */
+#include "drivers/clients/client_common.h"
+
+#include "core/session.h"
+#include "loadgen/engine.h"
+#include "loadgen/http_parser.h"
+#include "util/hdr.h"
+#include "util/rng.h"
+#include "util/units.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OAI_CONNS_MAX 100000
+#define OAI_BODY_MAX  ((size_t)16 << 20) /* a non-streaming response body */
+#define OAI_HDR_MAX   (3600LL * 1000000000LL)
+#define OAI_NS_PER_S  1000000000LL
+
+static const char *const oai_endpoints[] = {"chat", "completions", NULL};
+
+static const struct opt_def oai_slo_fields[] = {
+    {"ttft", OPT_DURATION, false, NULL, "time to first token at most this", NULL, NULL},
+    {"tpot", OPT_DURATION, false, NULL, "time per output token at most this", NULL, NULL},
+    {"e2e", OPT_DURATION, false, NULL, "whole request at most this", NULL, NULL},
+    {NULL, 0, false, NULL, NULL, NULL, NULL},
+};
+
+static const struct opt_def oai_opts[] = {
+    {"url", OPT_STR, true, NULL,
+     "base URL of the server, e.g. \"http://${services.llm.host}:${services.llm.port}\" "
+     "(/v1/... is appended)",
+     NULL, NULL},
+    {"endpoint", OPT_ENUM, false, "chat",
+     "chat: /v1/chat/completions; completions: /v1/completions", oai_endpoints, NULL},
+    {"model", OPT_STR, true, NULL, "the model field of every request", NULL, NULL},
+    {"max_tokens", OPT_INT, false, "128", "output tokens asked for per request", NULL, NULL},
+    {"ignore_eos", OPT_BOOL, false, "true", "ask the server to generate all max_tokens", NULL,
+     NULL},
+    {"temperature", OPT_FLOAT, false, "0", "sampling temperature", NULL, NULL},
+    {"stream", OPT_BOOL, false, "true",
+     "stream the output (SSE, with usage); off: E2E and token counts only", NULL, NULL},
+    {"api_key_env", OPT_STR, false, NULL,
+     "name of an environment variable holding the bearer token (never the key itself)", NULL, NULL},
+    {"prompt", OPT_STR, false, NULL, "the prompt of every request", NULL, NULL},
+    {"input_tokens", OPT_INT, false, NULL,
+     "instead of prompt: a random prompt of this many words per request (seeded by seed)", NULL,
+     NULL},
+    {"seed", OPT_INT, false, "1", "seed of the arrival schedule and of the random prompts", NULL,
+     NULL},
+    {"connections", OPT_INT, false, "1", "connections in total (closed loop: concurrent users)",
+     NULL, NULL},
+    {"threads", OPT_INT, false, "1", "worker threads (<= connections)", NULL, NULL},
+    {"mode", OPT_ENUM, false, "closed", "load model", cl_mode_choices, NULL},
+    {"rate", OPT_FLOAT, false, NULL, "open loop: requests/s in total (required there)", NULL, NULL},
+    {"arrival", OPT_ENUM, false, "poisson", "open loop: arrival process", cl_arrival_choices, NULL},
+    {"burstiness", OPT_FLOAT, false, "1", "gamma arrivals: shape k (1 = Poisson)", NULL, NULL},
+    CL_OPTS_BOUNDS,
+    CL_OPTS_TIMEOUTS,
+    CL_OPT_BUSY_POLL,
+    {"slo", OPT_MAP, false, NULL,
+     "goodput: the request-level objectives every good request meets (any of ttft, tpot, e2e)",
+     NULL, oai_slo_fields},
+    {NULL, 0, false, NULL, NULL, NULL, NULL},
+};
+
+/* Error classes: the engine's (enum lg_err), then the ones of a response that
+ * arrived but cannot be used. */
+enum {
+    OE_JSON = LG_ERR_COUNT, /* a data line (or the body) that is not a JSON object */
+    OE_API,                 /* an "error" object in the stream or the body */
+    OE_TRUNCATED,           /* the stream ended without data: [DONE] */
+    OE_EMPTY,               /* a stream without any content chunk */
+    OE_COUNT
+};
+
+static const char *oai_err_name(int e)
+{
+    static const char *const own[] = {"json", "api", "truncated", "empty"};
+    return e < LG_ERR_COUNT ? lg_err_name((enum lg_err)e) : own[e - LG_ERR_COUNT];
+}
+
+/* One request in flight (owned by the worker thread that sent it). */
+struct oai_req {
+    int64_t sstar, s, now;
+    int status;
+    int err; /* first error class, -1 when none */
+    bool done_seen, have_usage;
+    int64_t prompt_tokens, completion_tokens;
+    int64_t *chunk_t; /* arrival times of the content chunks */
+    size_t nchunks, cap;
+    struct sse_parser sse;
+    struct sbuf body; /* non-streaming */
+};
+
+struct oai_state {
+    struct lg_config cfg;
+    struct lg_run *run;
+    bool waited;
+    int64_t status_at;
+    /* the request */
+    bool chat, stream, ignore_eos;
+    int64_t max_tokens, input_tokens;
+    double temperature;
+    char *model, *prompt, *host_header, *target, *auth;
+    struct sbuf req;
+    /* goodput objectives, 0 = none */
+    int64_t slo_ttft, slo_tpot, slo_e2e;
+    bool slo;
+    /* measured window as this client sees it (starts at or just before the engine's) */
+    int64_t ws, end;
+    uint64_t max_requests;
+    /* results, under mu */
+    pthread_mutex_t mu;
+    bool mu_ok;
+    struct hdr *ttft, *ttft_intended, *itl, *tpot, *e2e;
+    uint64_t requests, ok, good, errors[OE_COUNT], status_class[6];
+    uint64_t out_tokens, prompt_tokens, est_requests;
+    uint64_t *sec_req, *sec_tok;
+    size_t nsec;
+};
+
+/* ---- the URL ----------------------------------------------------------------------------- */
+
+/* A base URL: http[s]://host[:port][/path] without query, fragment or user
+ * info; u->path loses its trailing '/'s ("" for none). */
+static int oai_url_parse(const char *text, struct cl_url *u)
+{
+    if (strpbrk(text, "?#@")) {
+        memset(u, 0, sizeof(*u));
+        return -EINVAL;
+    }
+    int r = cl_url_parse(text, u);
+    size_t n = r == 0 ? strlen(u->path) : 0;
+    while (n && u->path[n - 1] == '/')
+        u->path[--n] = '\0';
+    return r;
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static const char *const oai_words[] = {
+    "the",   "model", "tells", "a",      "story", "about", "light", "and",
+    "time",  "when",  "every", "city",   "keeps", "its",   "old",   "rivers",
+    "under", "stone", "while", "people", "walk",  "home",  "past",  "bright",
+    "signs", "of",    "quiet", "green",  "hills", "near",  "sea",   "wind",
+};
+
+/* The JSON body of one request; prompt NULL: input_tokens random words from rng. */
+static char *oai_body(const struct oai_state *st, struct rng *rng)
+{
+    struct sbuf words = {0};
+    const char *prompt = st->prompt;
+    if (!prompt) {
+        for (int64_t i = 0; i < st->input_tokens; i++) {
+            const char *w = oai_words[rng_next(rng) % SONDE_ARRAY_LEN(oai_words)];
+            sbuf_printf(&words, "%s%s", i ? " " : "", w);
+        }
+        prompt = words.s ? words.s : "";
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "model", json_string(st->model));
+    if (st->chat) {
+        json_t *m = json_object();
+        json_object_set_new(m, "role", json_string("user"));
+        json_object_set_new(m, "content", json_string(prompt));
+        json_t *msgs = json_array();
+        json_array_append_new(msgs, m);
+        json_object_set_new(o, "messages", msgs);
+    } else
+        json_object_set_new(o, "prompt", json_string(prompt));
+    json_object_set_new(o, "max_tokens", json_integer(st->max_tokens));
+    json_object_set_new(o, "temperature", json_real(st->temperature));
+    json_object_set_new(o, "ignore_eos", json_boolean(st->ignore_eos));
+    json_object_set_new(o, "stream", json_boolean(st->stream));
+    if (st->stream) {
+        json_t *so = json_object();
+        json_object_set_new(so, "include_usage", json_true());
+        json_object_set_new(o, "stream_options", so);
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    sbuf_free(&words);
+    return text;
+}
+
+static int oai_build(const struct oai_state *st, struct rng *rng, struct sbuf *out)
+{
+    const char *headers[3] = {"Content-Type: application/json", st->auth, NULL};
+    char *body = oai_body(st, rng);
+    if (!body)
+        return -EINVAL;
+    int r = http_req_build(out, "POST", st->host_header, st->target, headers, body, strlen(body));
+    free(body);
+    return r;
+}
+
+static int oai_make_request(void *ud, unsigned worker, uint64_t n, struct rng *rng,
+                            struct sbuf *out)
+{
+    (void)worker;
+    (void)n;
+    return oai_build(ud, rng, out);
+}
+
+/* ---- the stream hooks (worker threads) ---------------------------------------------------- */
+
+static void oai_fail(struct oai_req *r, int cls)
+{
+    if (r->err < 0)
+        r->err = cls;
+}
+
+static void oai_on_sent(void *ud, void **rs, int64_t intended, int64_t sent)
+{
+    const struct oai_state *st = ud;
+    struct oai_req *r = xcalloc(1, sizeof(*r));
+    r->sstar = intended;
+    r->s = sent;
+    r->err = -1;
+    if (st->stream)
+        sse_init(&r->sse, 0);
+    r->body.max = OAI_BODY_MAX;
+    *rs = r;
+}
+
+static void oai_on_headers(void *ud, void **rs, int status, int64_t t)
+{
+    struct oai_req *r = *rs;
+    (void)ud;
+    (void)t;
+    if (!r)
+        return;
+    r->status = status;
+    if (status / 100 != 2)
+        oai_fail(r, LG_ERR_STATUS);
+}
+
+/* Token counts of a usage object, when it has them. */
+static void oai_usage(struct oai_req *r, const json_t *o)
+{
+    const json_t *u = json_object_get(o, "usage");
+    const json_t *ct = json_object_get(u, "completion_tokens");
+    if (!json_is_integer(ct))
+        return;
+    r->have_usage = true;
+    r->completion_tokens = json_integer_value(ct);
+    const json_t *pt = json_object_get(u, "prompt_tokens");
+    r->prompt_tokens = json_is_integer(pt) ? json_integer_value(pt) : 0;
+}
+
+/* The generated text of choices[0] (text, delta.content or message.content), or NULL. */
+static const char *oai_content(const json_t *o)
+{
+    const json_t *c0 = json_array_get(json_object_get(o, "choices"), 0);
+    const json_t *t = json_object_get(c0, "text");
+    if (!json_is_string(t))
+        t = json_object_get(json_object_get(c0, "delta"), "content");
+    if (!json_is_string(t))
+        t = json_object_get(json_object_get(c0, "message"), "content");
+    return json_is_string(t) ? json_string_value(t) : NULL;
+}
+
+static void oai_event(void *ud, const char *event, size_t elen, const char *data, size_t dlen)
+{
+    struct oai_req *r = ud;
+    (void)event;
+    (void)elen;
+    if (r->err >= 0 || r->done_seen)
+        return;
+    if (dlen == 6 && !memcmp(data, "[DONE]", 6)) {
+        r->done_seen = true;
+        return;
+    }
+    json_t *o = json_loadb(data, dlen, 0, NULL);
+    if (!json_is_object(o))
+        oai_fail(r, OE_JSON);
+    else if (json_object_get(o, "error"))
+        oai_fail(r, OE_API);
+    else {
+        const char *text = oai_content(o);
+        if (text && text[0]) {
+            if (r->nchunks == r->cap) {
+                r->cap = r->cap ? 2 * r->cap : 64;
+                r->chunk_t = xrealloc(r->chunk_t, r->cap * sizeof(*r->chunk_t));
+            }
+            r->chunk_t[r->nchunks++] = r->now;
+        }
+        oai_usage(r, o);
+    }
+    json_decref(o);
+}
+
+static void oai_on_body(void *ud, void **rs, const char *data, size_t len, int64_t t)
+{
+    const struct oai_state *st = ud;
+    struct oai_req *r = *rs;
+    if (!r || r->err >= 0)
+        return;
+    r->now = t;
+    if (st->stream) {
+        if (sse_feed(&r->sse, data, len, oai_event, r) < 0)
+            oai_fail(r, LG_ERR_PROTOCOL);
+    } else if (sbuf_add(&r->body, data, len) < 0)
+        oai_fail(r, LG_ERR_PROTOCOL);
+}
+
+/* A complete non-streaming body: usage and errors. */
+static void oai_parse_body(struct oai_req *r)
+{
+    json_t *o = json_loadb(r->body.s ? r->body.s : "", r->body.len, 0, NULL);
+    if (!json_is_object(o))
+        oai_fail(r, OE_JSON);
+    else if (json_object_get(o, "error"))
+        oai_fail(r, OE_API);
+    else
+        oai_usage(r, o);
+    json_decref(o);
+}
+
+/* Tokens in content chunk k of K when the response said N in all (METRICS.md Δ):
+ * N split as evenly as possible, the first N mod K chunks one more; 1 each when
+ * N < K or N is unknown (N <= 0). */
+static int64_t oai_delta(int64_t n, size_t k, size_t nk)
+{
+    if (n < (int64_t)nk || n <= 0)
+        return 1;
+    return n / (int64_t)nk + ((int64_t)k < n % (int64_t)nk ? 1 : 0);
+}
+
+static void oai_sec_add(struct oai_state *st, int64_t t, uint64_t tokens)
+{
+    size_t i = (size_t)((t - st->ws) / OAI_NS_PER_S);
+    if (i >= st->nsec) {
+        size_t n = i + 1 > 2 * st->nsec ? i + 1 : 2 * st->nsec;
+        st->sec_req = xrealloc(st->sec_req, n * sizeof(*st->sec_req));
+        st->sec_tok = xrealloc(st->sec_tok, n * sizeof(*st->sec_tok));
+        memset(st->sec_req + st->nsec, 0, (n - st->nsec) * sizeof(*st->sec_req));
+        memset(st->sec_tok + st->nsec, 0, (n - st->nsec) * sizeof(*st->sec_tok));
+        st->nsec = n;
+    }
+    st->sec_req[i]++;
+    st->sec_tok[i] += tokens;
+}
+
+/* Records a successful request (under mu). */
+static void oai_record_ok(struct oai_state *st, const struct oai_req *r, int64_t e)
+{
+    int64_t e2e = e - r->s, n = r->have_usage ? r->completion_tokens : (int64_t)r->nchunks;
+    int64_t ttft = st->stream ? r->chunk_t[0] - r->s : 0, tpot = -1;
+    st->ok++;
+    hdr_record(st->e2e, e2e);
+    if (st->stream) {
+        hdr_record(st->ttft, ttft);
+        if (st->cfg.model == LG_OPEN)
+            hdr_record(st->ttft_intended, r->chunk_t[0] - r->sstar);
+        if (n > 1) {
+            tpot = (e2e - ttft) / (n - 1);
+            hdr_record(st->tpot, tpot);
+        }
+        for (size_t k = 1; k < r->nchunks; k++) {
+            int64_t d = oai_delta(n, k, r->nchunks);
+            int64_t gap = r->chunk_t[k] - r->chunk_t[k - 1];
+            hdr_record_n(st->itl, (gap + d / 2) / d, (uint64_t)d);
+        }
+        if (!r->have_usage || n != (int64_t)r->nchunks)
+            st->est_requests++;
+    }
+    st->out_tokens += n > 0 ? (uint64_t)n : 0;
+    st->prompt_tokens += r->prompt_tokens > 0 ? (uint64_t)r->prompt_tokens : 0;
+    bool good = (!st->slo_ttft || (st->stream && ttft <= st->slo_ttft)) &&
+                (!st->slo_tpot || tpot < 0 || tpot <= st->slo_tpot) &&
+                (!st->slo_e2e || e2e <= st->slo_e2e);
+    st->good += good;
+    oai_sec_add(st, e, n > 0 ? (uint64_t)n : 0);
+}
+
+static void oai_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
+{
+    struct oai_state *st = ud;
+    struct oai_req *r = *rs;
+    *rs = NULL;
+    if (!r)
+        return;
+    bool cancelled = !ok && err == LG_ERR_COUNT; /* at the end of the run: not a result */
+    if (!ok)
+        oai_fail(r, (int)err);
+    else if (r->err < 0 && st->stream && !r->done_seen)
+        oai_fail(r, OE_TRUNCATED);
+    else if (r->err < 0 && st->stream && r->nchunks == 0)
+        oai_fail(r, OE_EMPTY);
+    else if (r->err < 0 && !st->stream)
+        oai_parse_body(r);
+    if (!cancelled && t >= st->ws && t < st->end) {
+        pthread_mutex_lock(&st->mu);
+        if (!st->max_requests || st->requests < st->max_requests) {
+            st->requests++;
+            if (r->status > 0) {
+                int cls = r->status / 100;
+                st->status_class[cls >= 1 && cls <= 5 ? cls : 0]++;
+            }
+            if (r->err >= 0) {
+                st->errors[r->err]++;
+                oai_sec_add(st, t, 0);
+            } else
+                oai_record_ok(st, r, t);
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+    sse_free(&r->sse);
+    sbuf_free(&r->body);
+    free(r->chunk_t);
+    free(r);
+}
+
+/* ---- start ------------------------------------------------------------------------------- */
+
+static int oai_limits(struct comp *c, struct lg_config *cfg)
+{
+    int r = cl_limits(c, cfg, 1, OAI_CONNS_MAX);
+    if (r == 0 && cfg->threads > cfg->connections) {
+        comp_set_reason(c, "option 'threads' (%u) must not exceed 'connections' (%u)", cfg->threads,
+                        cfg->connections);
+        r = -EINVAL;
+    }
+    return r;
+}
+
+static int oai_request_opts(struct comp *c, struct oai_state *st)
+{
+    const struct sv *w = c->spec->with;
+    int r = cl_opt_bool(c, "stream", true, &st->stream);
+    r = r ? r : cl_opt_bool(c, "ignore_eos", true, &st->ignore_eos);
+    r = r ? r : cl_opt_int(c, "max_tokens", 128, 1, 10000000, &st->max_tokens);
+    r = r ? r : cl_opt_int(c, "input_tokens", 0, 0, 10000000, &st->input_tokens);
+    r = r ? r : cl_opt_float(c, "temperature", 0, &st->temperature);
+    if (r)
+        return r;
+    st->chat = strcmp(sv_str(w, "endpoint", "chat"), "completions") != 0;
+    st->model = xstrdup(cl_opt_text(w, "model"));
+    st->prompt = xstrdup(cl_opt_text(w, "prompt"));
+    if (!st->model || !st->prompt == !st->input_tokens) {
+        comp_set_reason(c, "give 'model' and one of 'prompt' and 'input_tokens'");
+        return -EINVAL;
+    }
+    const char *env = cl_opt_text(w, "api_key_env");
+    if (env) {
+        const char *key = getenv(env);
+        if (!key || !key[0]) {
+            comp_set_reason(c, "api_key_env: the environment variable %s is not set", env);
+            return -EINVAL;
+        }
+        st->auth = xasprintf("Authorization: Bearer %s", key);
+    }
+    const struct sv *slo = sv_get(w, "slo");
+    r = cl_opt_dur(c, slo, "ttft", NULL, &st->slo_ttft);
+    r = r ? r : cl_opt_dur(c, slo, "tpot", NULL, &st->slo_tpot);
+    r = r ? r : cl_opt_dur(c, slo, "e2e", NULL, &st->slo_e2e);
+    st->slo = slo != NULL;
+    return r;
+}
+
+static int oai_target(struct comp *c, struct oai_state *st)
+{
+    const char *text = cl_opt_text(c->spec->with, "url");
+    struct cl_url u;
+    if (!text || oai_url_parse(text, &u) < 0) {
+        comp_set_reason(c, "option 'url': expected http[s]://host[:port][/path], got '%s'",
+                        text ? text : "");
+        return -EINVAL;
+    }
+    const char *tail = st->chat ? "/chat/completions" : "/completions";
+    st->target = xasprintf("%s%s%s", u.path, str_endswith(u.path, "/v1") ? "" : "/v1", tail);
+    st->host_header = u.host_header;
+    st->cfg.host = u.host;
+    st->cfg.port = u.port;
+    st->cfg.tls = u.tls;
+    u.host_header = u.host = NULL;
+    cl_url_clear(&u);
+    return 0;
+}
+
+static int oai_hdrs(struct oai_state *st)
+{
+    struct hdr **all[] = {&st->ttft, &st->ttft_intended, &st->itl, &st->tpot, &st->e2e};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(all); i++) {
+        int r = hdr_init(1, OAI_HDR_MAX, 3, all[i]);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int oai_start(struct comp *c)
+{
+    static const struct lg_stream_ops ops = {
+        .on_headers = oai_on_headers,
+        .on_body = oai_on_body,
+        .on_done = oai_on_done,
+        .on_sent = oai_on_sent,
+    };
+    struct oai_state *st = xcalloc(1, sizeof(*st));
+    c->priv = st;
+    pthread_mutex_init(&st->mu, NULL);
+    st->mu_ok = true;
+    if (c->spec->res.nodes > 0 || c->spec->res.tasks_per_node > 0) {
+        comp_set_reason(c, "the openai client cannot fan out over nodes or tasks yet: remove "
+                           "'resources'");
+        return -EINVAL;
+    }
+    int r = oai_limits(c, &st->cfg);
+    r = r ? r : cl_load_model(c, &st->cfg);
+    r = r ? r : oai_request_opts(c, st);
+    r = r ? r : oai_target(c, st);
+    r = r ? r : oai_hdrs(st);
+    if (r == 0 && st->prompt) { /* one fixed request */
+        r = oai_build(st, NULL, &st->req);
+        st->cfg.request = st->req.s;
+        st->cfg.request_len = st->req.len;
+    } else if (r == 0) {
+        st->cfg.make_request = oai_make_request;
+        st->cfg.make_request_ud = st;
+    }
+    if (r < 0) {
+        if (!c->reason)
+            comp_set_reason(c, "cannot build the request: %s", strerror(-r));
+        return r;
+    }
+    st->cfg.stream = &ops;
+    st->cfg.stream_ud = st;
+    st->max_requests = st->cfg.max_requests;
+    st->ws = mono_ns() + st->cfg.warmup_ns; /* the engine's window starts a little later */
+    st->end = st->cfg.duration_ns > 0 ? st->ws + st->cfg.duration_ns : INT64_MAX;
+    return cl_start(c, &st->cfg, &st->run);
+}
+
+static int oai_tick(struct comp *c, int64_t now)
+{
+    struct oai_state *st = c->priv;
+    if (!st || cl_done(st->run))
+        return 1;
+    if (cl_status_due(&st->status_at, now)) {
+        struct lg_progress p;
+        lg_progress(st->run, &p);
+        pthread_mutex_lock(&st->mu);
+        uint64_t ok = st->ok, tokens = st->out_tokens;
+        pthread_mutex_unlock(&st->mu);
+        if (p.warming_up)
+            comp_status(c, "%.1f s, warming up", (double)p.elapsed_ns / 1e9);
+        else
+            comp_status(c, "%.1f s, %llu requests ok, %llu output tokens, %llu errors",
+                        (double)p.elapsed_ns / 1e9, (unsigned long long)ok,
+                        (unsigned long long)tokens, (unsigned long long)p.errors);
+    }
+    return 0;
+}
+
+static int oai_stop(struct comp *c)
+{
+    struct oai_state *st = c->priv;
+    if (st)
+        cl_stop(st->run, st->waited);
+    return 0;
+}
+
+/* ---- results ----------------------------------------------------------------------------- */
+
+/* The histogram h and its summary (cl_put_hdr_summary) under name. */
+static void oai_put_summary(struct comp *c, const char *name, const struct hdr *h)
+{
+    cl_put_histogram(c, name, h);
+    cl_put_hdr_summary(c, name, h);
+}
+
+static void oai_put_counts(struct comp *c, const struct oai_state *st, double window)
+{
+    cl_put_counts(c, st->requests, st->ok, st->errors, OE_COUNT, oai_err_name, st->status_class);
+    double per = window > 0 ? 1 / window : 0;
+    comp_metric(c, "output_tokens", NULL, NULL, (double)st->out_tokens);
+    comp_metric(c, "prompt_tokens", NULL, NULL, (double)st->prompt_tokens);
+    comp_metric(c, "throughput", "req/s", NULL, (double)st->requests * per);
+    comp_metric(c, "output_tokens_per_s", "tok/s", NULL, (double)st->out_tokens * per);
+    comp_metric(c, "total_tokens_per_s", "tok/s", NULL,
+                (double)(st->out_tokens + st->prompt_tokens) * per);
+    if (st->slo)
+        comp_metric(c, "goodput", "req/s", NULL, (double)st->good * per);
+    if (st->stream)
+        comp_metric(c, "itl_estimated", NULL, NULL, st->est_requests ? 1 : 0);
+}
+
+/* Per-second requests and output tokens over the measured window; the peak second. */
+static void oai_put_series(struct comp *c, const struct oai_state *st, const struct lg_stats *s)
+{
+    size_t n = (size_t)((s->window_ns + OAI_NS_PER_S - 1) / OAI_NS_PER_S);
+    uint64_t peak = 0;
+    for (size_t i = 0; i < n && i < st->nsec; i++) {
+        int64_t t = s->window_start_wall_ns + (int64_t)i * OAI_NS_PER_S;
+        comp_series_point(c, "requests", "req/s", NULL, t, (double)st->sec_req[i]);
+        comp_series_point(c, "output_tokens", "tok/s", NULL, t, (double)st->sec_tok[i]);
+        /* a full second only: the last one may be cut short */
+        if ((int64_t)(i + 1) * OAI_NS_PER_S <= s->window_ns && st->sec_tok[i] > peak)
+            peak = st->sec_tok[i];
+    }
+    if (n >= 1)
+        comp_metric(c, "peak_output_tokens_per_s", "tok/s", NULL, (double)peak);
+}
+
+static int oai_finish(struct comp *c)
+{
+    struct oai_state *st = c->priv;
+    struct lg_stats *s = NULL;
+    if (!st || !st->run)
+        return -EINVAL;
+    int r = cl_wait(c, st->run, &st->waited, &s);
+    if (r < 0)
+        return r;
+    /* the workers are joined: no lock needed from here */
+    oai_put_counts(c, st, (double)s->window_ns / 1e9);
+    oai_put_summary(c, "ttft", st->ttft);
+    if (st->cfg.model == LG_OPEN)
+        oai_put_summary(c, "ttft_intended", st->ttft_intended);
+    oai_put_summary(c, "itl", st->itl);
+    oai_put_summary(c, "tpot", st->tpot);
+    oai_put_summary(c, "e2e", st->e2e);
+    cl_put_histogram(c, "issue_delay", s->issue_delay);
+    comp_metric(c, "connects", NULL, NULL, (double)s->connects);
+    oai_put_series(c, st, s);
+    if (st->est_requests)
+        comp_warn(c,
+                  "ITL is estimated for %llu of %llu requests: tokens per chunk derived from "
+                  "usage.completion_tokens spread evenly over the content chunks (or 1 per chunk "
+                  "without usage)",
+                  (unsigned long long)st->est_requests, (unsigned long long)st->ok);
+    if (s->rate_missed)
+        comp_warn(c,
+                  "could not hold the requested rate (issue delay p99 above 1 ms, or %llu "
+                  "due requests never sent)",
+                  (unsigned long long)s->unsent);
+    r = cl_judge(c, st->ok, st->errors, OE_COUNT, oai_err_name);
+    lg_stats_free(s);
+    return r;
+}
+
+static void oai_cleanup(struct comp *c)
+{
+    struct oai_state *st = c->priv;
+    if (!st)
+        return;
+    lg_free(st->run);
+    free(st->cfg.host);
+    free(st->model);
+    free(st->prompt);
+    free(st->host_header);
+    free(st->target);
+    free(st->auth);
+    sbuf_free(&st->req);
+    hdr_free(st->ttft);
+    hdr_free(st->ttft_intended);
+    hdr_free(st->itl);
+    hdr_free(st->tpot);
+    hdr_free(st->e2e);
+    free(st->sec_req);
+    free(st->sec_tok);
+    if (st->mu_ok)
+        pthread_mutex_destroy(&st->mu);
+    free(st);
+    c->priv = NULL;
+}
+
+/* ---- validation -------------------------------------------------------------------------- */
+
+static int oai_check(const struct comp_spec *spec, struct diags *d)
+{
+    if (!d)
+        return 0;
+    size_t before = d->n + d->dropped;
+    const struct sv *w = spec->with;
+    const char *url = cl_chk_text(spec, "url"), *mode = cl_chk_text(spec, "mode");
+    struct cl_url u;
+    if (url && oai_url_parse(url, &u) < 0)
+        cl_chk_fail(spec, d, "url", "expected http[s]://host[:port][/path], got '%s'", url);
+    else if (url)
+        cl_url_clear(&u);
+    if (spec->res.nodes > 0 || spec->res.tasks_per_node > 0)
+        cl_chk_fail(spec, d, NULL,
+                    "the openai client runs inside sonde and cannot fan out over nodes or tasks "
+                    "yet: remove 'resources'");
+    if (!sv_get(w, "prompt") == !sv_get(w, "input_tokens"))
+        cl_chk_fail(spec, d, "prompt", "give exactly one of 'prompt' and 'input_tokens'");
+    if (!sv_get(w, "duration") && !sv_get(w, "requests"))
+        cl_chk_fail(spec, d, NULL, "give 'duration' or 'requests' (or both): when to stop");
+    if (mode && !strcmp(mode, "open") && !sv_get(w, "rate"))
+        cl_chk_fail(spec, d, "rate", "mode open needs 'rate' (requests/s in total)");
+    const char *stream = cl_chk_text(spec, "stream");
+    bool on = true;
+    const struct sv *slo = sv_get(w, "slo");
+    if (stream && sv_as_bool(sv_get(w, "stream"), &on) == 0 && !on &&
+        (sv_get(slo, "ttft") || sv_get(slo, "tpot")))
+        cl_chk_fail(spec, d, "slo", "ttft and tpot objectives need 'stream: true'");
+    const char *env = cl_chk_text(spec, "api_key_env");
+    if (env && (!env[0] || strchr(env, '=') || strchr(env, ' ')))
+        cl_chk_fail(spec, d, "api_key_env",
+                    "the name of an environment variable (the key itself never goes in a recipe)");
+    return d->n + d->dropped > before ? -EINVAL : 0;
+}
+
+const struct driver_ops driver_client_openai = {
+    .name = "openai",
+    .role = ROLE_CLIENT,
+    .summary = "load on an OpenAI-compatible inference server (completions or chat, streaming): "
+               "TTFT, ITL, TPOT, E2E, tokens/s, goodput",
+    .opts = oai_opts,
+    .check = oai_check,
+    .start = oai_start,
+    .tick = oai_tick,
+    .stop = oai_stop,
+    .finish = oai_finish,
+    .cleanup = oai_cleanup,
+};

@@ -213,7 +213,95 @@ got="$got output_tokens=$(m bad output_tokens)"
 check "broken streams: 4 ok, 4 each of json, api, truncated, status ($got)" test "$got" = \
   "requests=20.0 ok=4.0 errors=16.0 json=4.0 api=4.0 truncated=4.0 status=4.0 output_tokens=8.0"
 
-# 6. Bad options are validation errors (exit 2).
+# 6. Prompts from datasets, lengths from distributions, per-request records.
+# ShareGPT: one usable entry (6 prompt words, an answer of 12 words), the others
+# left out by the filter (an answer under 4 words; a one-turn conversation).
+cat >"$WS/sg.json" <<'EOF'
+[{"id": "a", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]},
+ {"id": "b", "conversations": [{"from": "human", "value": "what is the tallest mountain here"},
+   {"from": "gpt", "value": "it is a long answer of exactly twelve words in all here"}]},
+ {"id": "c", "conversations": [{"from": "human", "value": "only one turn in this one"}]}]
+EOF
+recipe sharegpt "--ttft 1ms --itl 1ms" "      dataset: {type: sharegpt, path: \"$WS/sg.json\"}
+      connections: 2
+      requests: 20
+      records: true"
+rc=$(run sharegpt)
+check "sharegpt exits 0 ($rc)" test "$rc" -eq 0
+check "sharegpt: 20 requests, 6 prompt and 12 output tokens each (the answer's words)" \
+  python3 -c "assert (float('$(m sharegpt ok)'), float('$(m sharegpt prompt_tokens)'), \
+float('$(m sharegpt output_tokens)')) == (20, 120, 240)"
+rec=$(find "$(session_field "$(latest_id)" dir)" -name requests.jsonl | head -1)
+check "records: requests.jsonl, one line per measured request, all fields" python3 -c "
+import json
+rs=[json.loads(l) for l in open('$rec')]
+assert len(rs) == 20, len(rs)
+for r in rs:
+    assert r['error'] is None and r['status'] == 200 and r['output_tokens'] == 12, r
+    assert r['chunks'] == 12 and 0 < r['ttft_ms'] <= r['e2e_ms'] and r['good'], r"
+check "records: no .part left" test -z "$(find "$(dirname "$rec")" -name '*.part')"
+
+# JSONL with per-line output lengths; an explicit max_tokens wins over them.
+printf '{"prompt": "one two three", "max_tokens": 7}\n\n"four five"\n' >"$WS/p.jsonl"
+recipe jsonl "--ttft 1ms --itl 1ms" "      dataset: {type: jsonl, path: \"$WS/p.jsonl\"}
+      max_tokens: uniform:3,5
+      endpoint: completions
+      connections: 2
+      requests: 40
+      records: true"
+rc=$(run jsonl)
+rec=$(find "$(session_field "$(latest_id)" dir)" -name requests.jsonl | head -1)
+check "jsonl exits 0 ($rc)" test "$rc" -eq 0
+check "jsonl: max_tokens uniform:3,5 wins over the line's 7; prompts of 3 or 2 words" python3 -c "
+import json
+rs=[json.loads(l) for l in open('$rec')]
+assert len(rs) == 40
+assert {r['prompt_tokens'] for r in rs} == {2, 3}, {r['prompt_tokens'] for r in rs}
+assert {r['output_tokens'] for r in rs} == {3, 4, 5}, {r['output_tokens'] for r in rs}"
+printf '{"prompt": "ok"}\n{"prompt": 5}\n' >"$WS/bad.jsonl"
+recipe badjsonl "" "      dataset: {type: jsonl, path: \"$WS/bad.jsonl\"}
+      requests: 5"
+rc=$(run badjsonl)
+reason=$(session_field "$(latest_id)" reason)
+check "a bad JSONL line fails the client ($rc): $reason" contains "$reason" \
+  "dataset $WS/bad.jsonl: line 2: expected a JSON string or an object with a string"
+
+# Random prompts of uniform length, normal output lengths and extra_body fields, as
+# they go on the wire (a capture server: every answer is 204, so every request fails).
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 tests/integration/capture_server.py "$port" "$WS/wire.jsonl" 2>/dev/null &
+cap=$!
+for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+cat >"$WS/wire.yaml" <<EOF
+kind: benchmark
+name: inference-wire
+timeout: 1m
+clients:
+  gen:
+    driver: openai
+    with:
+      url: "http://127.0.0.1:$port"
+      model: m
+      input_tokens: uniform:10,20
+      max_tokens: normal:50,10
+      extra_body: {top_p: 0.9, seed: 42, logit_bias: {"7": 1}}
+      requests: 30
+      seed: 3
+EOF
+rc=$(run wire)
+kill $cap
+check "capture server: the client fails (no content) ($rc)" test "$rc" -eq 1
+check "wire: extra_body fields, prompts of 10-20 words, varied max_tokens" python3 -c "
+import json
+bs=[json.loads(json.loads(l)['body']) for l in open('$WS/wire.jsonl')]
+assert len(bs) >= 30, len(bs)
+assert all(b['top_p'] == 0.9 and b['seed'] == 42 and b['logit_bias'] == {'7': 1} for b in bs)
+w=[len(b['messages'][0]['content'].split()) for b in bs]
+assert min(w) >= 10 and max(w) <= 20 and len(set(w)) > 3, w
+m=[b['max_tokens'] for b in bs]
+assert len(set(m)) > 3 and 30 < sum(m) / len(m) < 70, m"
+
+# 7. Bad options are validation errors (exit 2).
 cat >"$WS/invalid.yaml" <<'EOF'
 kind: benchmark
 name: inference-invalid
@@ -228,6 +316,8 @@ clients:
       model: m
       prompt: a
       input_tokens: 5
+      max_tokens: "uniform:5,2"
+      extra_body: {stream: false}
       stream: false
       slo: {ttft: 1s}
       api_key_env: "sk-123 secret"
@@ -235,7 +325,12 @@ EOF
 out=$("$SONDE" recipe validate "$WS/invalid.yaml" 2>&1); rc=$?
 check "bad options exit 2 ($rc)" test "$rc" -eq 2
 check "bad url" contains "$out" "with.url: expected http\[s\]://host"
-check "prompt and input_tokens" contains "$out" "give exactly one of 'prompt' and 'input_tokens'"
+check "prompt and input_tokens" contains "$out" \
+  "give exactly one of 'prompt', 'input_tokens' and 'dataset'"
+check "a bad length distribution" contains "$out" \
+  "with.max_tokens: expected N, uniform:LO,HI (integers) or normal:MEAN,SD"
+check "extra_body cannot set sonde's fields" contains "$out" \
+  "with.extra_body: 'stream' is set by sonde"
 check "no bound" contains "$out" "give 'duration' or 'requests'"
 check "no fan-out" contains "$out" "cannot fan out"
 check "ttft SLO without streaming" contains "$out" "ttft and tpot objectives need 'stream: true'"

@@ -4,6 +4,7 @@
  * histograms, token counts, throughput and goodput against SLOs (METRICS.md,
  * "LLM inference"). Options and the exact rules: docs/inference.md. */
 #include "drivers/clients/client_common.h"
+#include "drivers/clients/llm_data.h"
 
 #include "core/session.h"
 #include "loadgen/engine.h"
@@ -35,6 +36,16 @@ static const struct opt_def oai_slo_fields[] = {
     {NULL, 0, false, NULL, NULL, NULL, NULL},
 };
 
+static const char *const oai_dataset_types[] = {"sharegpt", "jsonl", NULL};
+
+static const struct opt_def oai_dataset_fields[] = {
+    {"type", OPT_ENUM, true, NULL, "sharegpt: a ShareGPT JSON array; jsonl: one prompt per line",
+     oai_dataset_types, NULL},
+    {"path", OPT_STR, true, NULL, "the file (relative: to sonde's working directory)", NULL, NULL},
+    {"limit", OPT_INT, false, NULL, "use at most this many entries (the first ones)", NULL, NULL},
+    {NULL, 0, false, NULL, NULL, NULL, NULL},
+};
+
 static const struct opt_def oai_opts[] = {
     {"url", OPT_STR, true, NULL,
      "base URL of the server, e.g. \"http://${services.llm.host}:${services.llm.port}\" "
@@ -43,17 +54,33 @@ static const struct opt_def oai_opts[] = {
     {"endpoint", OPT_ENUM, false, "chat",
      "chat: /v1/chat/completions; completions: /v1/completions", oai_endpoints, NULL},
     {"model", OPT_STR, true, NULL, "the model field of every request", NULL, NULL},
-    {"max_tokens", OPT_INT, false, "128", "output tokens asked for per request", NULL, NULL},
+    {"max_tokens", OPT_STR, false, "128",
+     "output tokens asked for per request: N, uniform:LO,HI or normal:MEAN,SD (seeded); with a "
+     "dataset, its entries' own lengths unless given",
+     NULL, NULL},
     {"ignore_eos", OPT_BOOL, false, "true", "ask the server to generate all max_tokens", NULL,
      NULL},
     {"temperature", OPT_FLOAT, false, "0", "sampling temperature", NULL, NULL},
     {"stream", OPT_BOOL, false, "true",
      "stream the output (SSE, with usage); off: E2E and token counts only", NULL, NULL},
+    {"continuous_usage", OPT_BOOL, false, "false",
+     "ask for usage in every chunk (vLLM's stream_options.continuous_usage_stats): exact tokens "
+     "per chunk",
+     NULL, NULL},
+    {"extra_body", OPT_MAP, false, NULL, "fields added to every request body (e.g. top_p, seed)",
+     NULL, NULL},
     {"api_key_env", OPT_STR, false, NULL,
      "name of an environment variable holding the bearer token (never the key itself)", NULL, NULL},
     {"prompt", OPT_STR, false, NULL, "the prompt of every request", NULL, NULL},
-    {"input_tokens", OPT_INT, false, NULL,
-     "instead of prompt: a random prompt of this many words per request (seeded by seed)", NULL,
+    {"input_tokens", OPT_STR, false, NULL,
+     "instead of prompt: random prompts of this many words: N, uniform:LO,HI or normal:MEAN,SD "
+     "(seeded)",
+     NULL, NULL},
+    {"dataset", OPT_MAP, false, NULL,
+     "instead of prompt: prompts from a file ({type: sharegpt|jsonl, path: FILE, limit: N})", NULL,
+     oai_dataset_fields},
+    {"records", OPT_BOOL, false, "false",
+     "write one JSON line per measured request to requests.jsonl in the session directory", NULL,
      NULL},
     {"seed", OPT_INT, false, "1", "seed of the arrival schedule and of the random prompts", NULL,
      NULL},
@@ -96,7 +123,8 @@ struct oai_req {
     int err; /* first error class, -1 when none */
     bool done_seen, have_usage;
     int64_t prompt_tokens, completion_tokens;
-    int64_t *chunk_t; /* arrival times of the content chunks */
+    int64_t *chunk_t;   /* arrival times of the content chunks */
+    int64_t *chunk_cum; /* usage.completion_tokens in each (continuous usage), -1: none */
     size_t nchunks, cap;
     struct sse_parser sse;
     struct sbuf body; /* non-streaming */
@@ -108,11 +136,15 @@ struct oai_state {
     bool waited;
     int64_t status_at;
     /* the request */
-    bool chat, stream, ignore_eos;
-    int64_t max_tokens, input_tokens;
+    bool chat, stream, ignore_eos, continuous, out_given;
+    struct llm_len out_len, in_len; /* in_len.hi == 0: no random prompts */
+    struct llm_set set;             /* a dataset, or none */
+    json_t *extra;                  /* extra_body, or NULL */
     double temperature;
     char *model, *prompt, *host_header, *target, *auth;
     struct sbuf req;
+    FILE *records; /* requests.jsonl.part while running, or NULL */
+    char *records_path;
     /* goodput objectives, 0 = none */
     int64_t slo_ttft, slo_tpot, slo_e2e;
     bool slo;
@@ -155,19 +187,38 @@ static const char *const oai_words[] = {
     "signs", "of",    "quiet", "green",  "hills", "near",  "sea",   "wind",
 };
 
-/* The JSON body of one request; prompt NULL: input_tokens random words from rng. */
+/* The prompt and output length of one request: the fixed prompt, a dataset
+ * entry drawn from rng, or random words of a drawn length. */
+static const char *oai_pick(const struct oai_state *st, struct rng *rng, struct sbuf *words,
+                            int64_t *max_tokens)
+{
+    const char *prompt = st->prompt;
+    int64_t out = 0;
+    if (st->set.n) {
+        const struct llm_item *it = &st->set.items[rng_next(rng) % st->set.n];
+        prompt = it->prompt;
+        out = it->out;
+    } else if (!prompt) {
+        int64_t n = llm_len_draw(&st->in_len, rng);
+        for (int64_t i = 0; i < n; i++) {
+            const char *w = oai_words[rng_next(rng) % SONDE_ARRAY_LEN(oai_words)];
+            sbuf_printf(words, "%s%s", i ? " " : "", w);
+        }
+        prompt = words->s ? words->s : "";
+    }
+    *max_tokens = out && !st->out_given ? out : llm_len_draw(&st->out_len, rng);
+    return prompt;
+}
+
+/* The JSON body of one request (rng NULL: a fixed prompt and length). */
 static char *oai_body(const struct oai_state *st, struct rng *rng)
 {
     struct sbuf words = {0};
-    const char *prompt = st->prompt;
-    if (!prompt) {
-        for (int64_t i = 0; i < st->input_tokens; i++) {
-            const char *w = oai_words[rng_next(rng) % SONDE_ARRAY_LEN(oai_words)];
-            sbuf_printf(&words, "%s%s", i ? " " : "", w);
-        }
-        prompt = words.s ? words.s : "";
-    }
+    int64_t max_tokens;
+    const char *prompt = oai_pick(st, rng, &words, &max_tokens);
     json_t *o = json_object();
+    if (st->extra)
+        json_object_update(o, st->extra);
     json_object_set_new(o, "model", json_string(st->model));
     if (st->chat) {
         json_t *m = json_object();
@@ -178,13 +229,15 @@ static char *oai_body(const struct oai_state *st, struct rng *rng)
         json_object_set_new(o, "messages", msgs);
     } else
         json_object_set_new(o, "prompt", json_string(prompt));
-    json_object_set_new(o, "max_tokens", json_integer(st->max_tokens));
+    json_object_set_new(o, "max_tokens", json_integer(max_tokens));
     json_object_set_new(o, "temperature", json_real(st->temperature));
     json_object_set_new(o, "ignore_eos", json_boolean(st->ignore_eos));
     json_object_set_new(o, "stream", json_boolean(st->stream));
     if (st->stream) {
         json_t *so = json_object();
         json_object_set_new(so, "include_usage", json_true());
+        if (st->continuous)
+            json_object_set_new(so, "continuous_usage_stats", json_true());
         json_object_set_new(o, "stream_options", so);
     }
     char *text = json_dumps(o, JSON_COMPACT);
@@ -245,17 +298,19 @@ static void oai_on_headers(void *ud, void **rs, int status, int64_t t)
         oai_fail(r, LG_ERR_STATUS);
 }
 
-/* Token counts of a usage object, when it has them. */
-static void oai_usage(struct oai_req *r, const json_t *o)
+/* Token counts of a usage object, when it has them: the output tokens so far
+ * (the total in the last one), or -1. */
+static int64_t oai_usage(struct oai_req *r, const json_t *o)
 {
     const json_t *u = json_object_get(o, "usage");
     const json_t *ct = json_object_get(u, "completion_tokens");
-    if (!json_is_integer(ct))
-        return;
+    if (!json_is_integer(ct) || json_integer_value(ct) < 0)
+        return -1;
     r->have_usage = true;
     r->completion_tokens = json_integer_value(ct);
     const json_t *pt = json_object_get(u, "prompt_tokens");
     r->prompt_tokens = json_is_integer(pt) ? json_integer_value(pt) : 0;
+    return r->completion_tokens;
 }
 
 /* The generated text of choices[0] (text, delta.content or message.content), or NULL. */
@@ -288,14 +343,16 @@ static void oai_event(void *ud, const char *event, size_t elen, const char *data
         oai_fail(r, OE_API);
     else {
         const char *text = oai_content(o);
+        int64_t cum = oai_usage(r, o);
         if (text && text[0]) {
             if (r->nchunks == r->cap) {
                 r->cap = r->cap ? 2 * r->cap : 64;
                 r->chunk_t = xrealloc(r->chunk_t, r->cap * sizeof(*r->chunk_t));
+                r->chunk_cum = xrealloc(r->chunk_cum, r->cap * sizeof(*r->chunk_cum));
             }
+            r->chunk_cum[r->nchunks] = cum;
             r->chunk_t[r->nchunks++] = r->now;
         }
-        oai_usage(r, o);
     }
     json_decref(o);
 }
@@ -337,6 +394,19 @@ static int64_t oai_delta(int64_t n, size_t k, size_t nk)
     return n / (int64_t)nk + ((int64_t)k < n % (int64_t)nk ? 1 : 0);
 }
 
+/* True when every content chunk carried a running count that grew by at least
+ * one token per chunk up to the final n: the tokens per chunk are known. */
+static bool oai_counted(const struct oai_req *r, int64_t n)
+{
+    int64_t prev = 0;
+    for (size_t k = 0; k < r->nchunks; k++) {
+        if (r->chunk_cum[k] <= prev)
+            return false;
+        prev = r->chunk_cum[k];
+    }
+    return r->nchunks > 0 && prev == n;
+}
+
 static void oai_sec_add(struct oai_state *st, int64_t t, uint64_t tokens)
 {
     size_t i = (size_t)((t - st->ws) / OAI_NS_PER_S);
@@ -350,6 +420,37 @@ static void oai_sec_add(struct oai_state *st, int64_t t, uint64_t tokens)
     }
     st->sec_req[i]++;
     st->sec_tok[i] += tokens;
+}
+
+/* A duration in ms, or null when absent (< 0). */
+static void oai_rec_ms(struct sbuf *b, const char *key, int64_t ns)
+{
+    if (ns < 0)
+        sbuf_printf(b, ",\"%s\":null", key);
+    else
+        sbuf_printf(b, ",\"%s\":%.6f", key, (double)ns / 1e6);
+}
+
+/* One line of requests.jsonl (under mu); ttft and tpot < 0: not measured. */
+static void oai_write_record(struct oai_state *st, const struct oai_req *r, int64_t e, int64_t ttft,
+                             int64_t tpot, int64_t n, bool good)
+{
+    if (!st->records)
+        return;
+    struct sbuf b = {0};
+    sbuf_printf(&b, "{\"sent_s\":%.9f,\"intended_s\":%.9f,\"status\":%d",
+                (double)(r->s - st->ws) / 1e9, (double)(r->sstar - st->ws) / 1e9, r->status);
+    if (r->err >= 0)
+        sbuf_printf(&b, ",\"error\":\"%s\"", oai_err_name(r->err));
+    else
+        sbuf_puts(&b, ",\"error\":null");
+    oai_rec_ms(&b, "e2e_ms", e - r->s);
+    oai_rec_ms(&b, "ttft_ms", ttft);
+    oai_rec_ms(&b, "tpot_ms", tpot);
+    sbuf_printf(&b, ",\"chunks\":%zu,\"output_tokens\":%lld,\"prompt_tokens\":%lld,\"good\":%s}\n",
+                r->nchunks, (long long)n, (long long)r->prompt_tokens, good ? "true" : "false");
+    fwrite(b.s, 1, b.len, st->records);
+    sbuf_free(&b);
 }
 
 /* Records a successful request (under mu). */
@@ -367,12 +468,14 @@ static void oai_record_ok(struct oai_state *st, const struct oai_req *r, int64_t
             tpot = (e2e - ttft) / (n - 1);
             hdr_record(st->tpot, tpot);
         }
+        bool counted = r->have_usage && oai_counted(r, n);
         for (size_t k = 1; k < r->nchunks; k++) {
-            int64_t d = oai_delta(n, k, r->nchunks);
+            int64_t d =
+                counted ? r->chunk_cum[k] - r->chunk_cum[k - 1] : oai_delta(n, k, r->nchunks);
             int64_t gap = r->chunk_t[k] - r->chunk_t[k - 1];
             hdr_record_n(st->itl, (gap + d / 2) / d, (uint64_t)d);
         }
-        if (!r->have_usage || n != (int64_t)r->nchunks)
+        if (!counted && (!r->have_usage || n != (int64_t)r->nchunks))
             st->est_requests++;
     }
     st->out_tokens += n > 0 ? (uint64_t)n : 0;
@@ -382,6 +485,7 @@ static void oai_record_ok(struct oai_state *st, const struct oai_req *r, int64_t
                 (!st->slo_e2e || e2e <= st->slo_e2e);
     st->good += good;
     oai_sec_add(st, e, n > 0 ? (uint64_t)n : 0);
+    oai_write_record(st, r, e, st->stream ? ttft : -1, tpot, n, good);
 }
 
 static void oai_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
@@ -411,6 +515,7 @@ static void oai_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t
             if (r->err >= 0) {
                 st->errors[r->err]++;
                 oai_sec_add(st, t, 0);
+                oai_write_record(st, r, t, -1, -1, 0, false);
             } else
                 oai_record_ok(st, r, t);
         }
@@ -419,6 +524,7 @@ static void oai_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t
     sse_free(&r->sse);
     sbuf_free(&r->body);
     free(r->chunk_t);
+    free(r->chunk_cum);
     free(r);
 }
 
@@ -435,21 +541,90 @@ static int oai_limits(struct comp *c, struct lg_config *cfg)
     return r;
 }
 
+/* Request fields sonde sets itself: never in extra_body. */
+static const char *const oai_own_fields[] = {
+    "model",       "prompt", "messages",       "max_tokens", "max_completion_tokens",
+    "temperature", "stream", "stream_options", "ignore_eos", NULL,
+};
+
+/* A token length option (llm_len_parse) into *out, def when absent. */
+static int oai_len_opt(struct comp *c, const char *key, const char *def, struct llm_len *out)
+{
+    const char *text = cl_opt_text(c->spec->with, key);
+    char err[200];
+    if (llm_len_parse(text ? text : def, 1, 10000000, out, err, sizeof(err)) < 0) {
+        comp_set_reason(c, "option '%s': %s", key, err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The prompt source: prompt, input_tokens or dataset (exactly one). */
+static int oai_prompts(struct comp *c, struct oai_state *st)
+{
+    const struct sv *w = c->spec->with, *ds = sv_get(w, "dataset");
+    st->prompt = xstrdup(cl_opt_text(w, "prompt"));
+    if (!!st->prompt + !!sv_get(w, "input_tokens") + !!ds != 1) {
+        comp_set_reason(c, "give exactly one of 'prompt', 'input_tokens' and 'dataset'");
+        return -EINVAL;
+    }
+    if (sv_get(w, "input_tokens"))
+        return oai_len_opt(c, "input_tokens", NULL, &st->in_len);
+    if (!ds)
+        return 0;
+    int64_t limit = 0;
+    const char *l = cl_opt_text(ds, "limit"), *path = cl_opt_text(ds, "path");
+    if (l && (sv_as_int(sv_get(ds, "limit"), &limit) < 0 || limit < 1)) {
+        comp_set_reason(c, "dataset.limit: expected an integer >= 1, got '%s'", l);
+        return -EINVAL;
+    }
+    char *err = NULL;
+    int r = llm_load_file(path ? path : "", sv_str(ds, "type", ""), (size_t)limit, &st->set, &err);
+    if (r < 0)
+        comp_set_reason(c, "%s", err);
+    free(err);
+    return r;
+}
+
+/* extra_body as a JSON object. */
+static int oai_extra(struct comp *c, struct oai_state *st)
+{
+    const struct sv *x = sv_get(c->spec->with, "extra_body");
+    if (!x)
+        return 0;
+    char *text = sv_to_json(x);
+    st->extra = json_loads(text, 0, NULL);
+    free(text);
+    if (!json_is_object(st->extra)) {
+        comp_set_reason(c, "option 'extra_body': expected a map of request fields");
+        return -EINVAL;
+    }
+    for (size_t i = 0; oai_own_fields[i]; i++)
+        if (json_object_get(st->extra, oai_own_fields[i])) {
+            comp_set_reason(c, "option 'extra_body': '%s' is set by sonde (use its own option)",
+                            oai_own_fields[i]);
+            return -EINVAL;
+        }
+    return 0;
+}
+
 static int oai_request_opts(struct comp *c, struct oai_state *st)
 {
     const struct sv *w = c->spec->with;
     int r = cl_opt_bool(c, "stream", true, &st->stream);
     r = r ? r : cl_opt_bool(c, "ignore_eos", true, &st->ignore_eos);
-    r = r ? r : cl_opt_int(c, "max_tokens", 128, 1, 10000000, &st->max_tokens);
-    r = r ? r : cl_opt_int(c, "input_tokens", 0, 0, 10000000, &st->input_tokens);
+    r = r ? r : cl_opt_bool(c, "continuous_usage", false, &st->continuous);
+    r = r ? r : oai_len_opt(c, "max_tokens", "128", &st->out_len);
     r = r ? r : cl_opt_float(c, "temperature", 0, &st->temperature);
+    r = r ? r : oai_prompts(c, st);
+    r = r ? r : oai_extra(c, st);
     if (r)
         return r;
+    st->out_given = sv_get(w, "max_tokens") != NULL;
     st->chat = strcmp(sv_str(w, "endpoint", "chat"), "completions") != 0;
     st->model = xstrdup(cl_opt_text(w, "model"));
-    st->prompt = xstrdup(cl_opt_text(w, "prompt"));
-    if (!st->model || !st->prompt == !st->input_tokens) {
-        comp_set_reason(c, "give 'model' and one of 'prompt' and 'input_tokens'");
+    if (!st->model) {
+        comp_set_reason(c, "option 'model' is required");
         return -EINVAL;
     }
     const char *env = cl_opt_text(w, "api_key_env");
@@ -489,6 +664,42 @@ static int oai_target(struct comp *c, struct oai_state *st)
     return 0;
 }
 
+/* requests.jsonl.part in the component's directory, renamed at finish. */
+static int oai_records_open(struct comp *c, struct oai_state *st)
+{
+    bool on = false;
+    int r = cl_opt_bool(c, "records", false, &on);
+    if (r || !on)
+        return r;
+    st->records_path = xasprintf("%s/requests.jsonl", c->dir);
+    char *part = xasprintf("%s.part", st->records_path);
+    st->records = fopen(part, "we");
+    if (!st->records) {
+        r = -errno;
+        comp_set_reason(c, "cannot create %s: %s", part, strerror(errno));
+    }
+    free(part);
+    return r;
+}
+
+/* Closes requests.jsonl.part and gives it its name (keep: a complete file). */
+static int oai_records_close(struct comp *c, struct oai_state *st, bool keep)
+{
+    if (!st->records)
+        return 0;
+    char *part = xasprintf("%s.part", st->records_path);
+    int r = fclose(st->records) == 0 ? 0 : -errno;
+    st->records = NULL;
+    if (r == 0 && keep && rename(part, st->records_path) < 0)
+        r = -errno;
+    if (r < 0)
+        comp_set_reason(c, "cannot write %s: %s", st->records_path, strerror(-r));
+    if (r < 0 || !keep)
+        unlink(part);
+    free(part);
+    return r;
+}
+
 static int oai_hdrs(struct oai_state *st)
 {
     struct hdr **all[] = {&st->ttft, &st->ttft_intended, &st->itl, &st->tpot, &st->e2e};
@@ -522,7 +733,8 @@ static int oai_start(struct comp *c)
     r = r ? r : oai_request_opts(c, st);
     r = r ? r : oai_target(c, st);
     r = r ? r : oai_hdrs(st);
-    if (r == 0 && st->prompt) { /* one fixed request */
+    r = r ? r : oai_records_open(c, st);
+    if (r == 0 && st->prompt && st->out_len.kind == LLM_LEN_FIXED) { /* one fixed request */
         r = oai_build(st, NULL, &st->req);
         st->cfg.request = st->req.s;
         st->cfg.request_len = st->req.len;
@@ -624,6 +836,7 @@ static int oai_finish(struct comp *c)
     if (r < 0)
         return r;
     /* the workers are joined: no lock needed from here */
+    int rec = oai_records_close(c, st, true);
     oai_put_counts(c, st, (double)s->window_ns / 1e9);
     oai_put_summary(c, "ttft", st->ttft);
     if (st->cfg.model == LG_OPEN)
@@ -647,7 +860,7 @@ static int oai_finish(struct comp *c)
                   (unsigned long long)s->unsent);
     r = cl_judge(c, st->ok, st->errors, OE_COUNT, oai_err_name);
     lg_stats_free(s);
-    return r;
+    return r ? r : rec;
 }
 
 static void oai_cleanup(struct comp *c)
@@ -663,6 +876,11 @@ static void oai_cleanup(struct comp *c)
     free(st->target);
     free(st->auth);
     sbuf_free(&st->req);
+    if (st->records)
+        oai_records_close(c, st, false);
+    free(st->records_path);
+    llm_set_free(&st->set);
+    json_decref(st->extra);
     hdr_free(st->ttft);
     hdr_free(st->ttft_intended);
     hdr_free(st->itl);
@@ -694,8 +912,22 @@ static int oai_check(const struct comp_spec *spec, struct diags *d)
         cl_chk_fail(spec, d, NULL,
                     "the openai client runs inside sonde and cannot fan out over nodes or tasks "
                     "yet: remove 'resources'");
-    if (!sv_get(w, "prompt") == !sv_get(w, "input_tokens"))
-        cl_chk_fail(spec, d, "prompt", "give exactly one of 'prompt' and 'input_tokens'");
+    if (!!sv_get(w, "prompt") + !!sv_get(w, "input_tokens") + !!sv_get(w, "dataset") != 1)
+        cl_chk_fail(spec, d, "prompt",
+                    "give exactly one of 'prompt', 'input_tokens' and 'dataset': the prompts");
+    static const char *const lens[] = {"max_tokens", "input_tokens"};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(lens); i++) {
+        const char *text = cl_chk_text(spec, lens[i]);
+        struct llm_len l;
+        char err[200];
+        if (text && llm_len_parse(text, 1, 10000000, &l, err, sizeof(err)) < 0)
+            cl_chk_fail(spec, d, lens[i], "%s", err);
+    }
+    const struct sv *x = sv_get(w, "extra_body");
+    for (size_t i = 0; x && oai_own_fields[i]; i++)
+        if (sv_get(x, oai_own_fields[i]))
+            cl_chk_fail(spec, d, "extra_body", "'%s' is set by sonde: use its own option",
+                        oai_own_fields[i]);
     if (!sv_get(w, "duration") && !sv_get(w, "requests"))
         cl_chk_fail(spec, d, NULL, "give 'duration' or 'requests' (or both): when to stop");
     if (mode && !strcmp(mode, "open") && !sv_get(w, "rate"))

@@ -78,6 +78,8 @@ check "chat: TTFT mean 100 ms +- $TOL ($(m chat ttft_mean) ms, try $try)" \
 check "chat: ITL mean 10 ms +- 0.2 ($(m chat itl_mean) ms)" near "$(m chat itl_mean)" 10 0.2
 check "chat: TPOT mean 10 ms +- 0.2 ($(m chat tpot_mean) ms)" near "$(m chat tpot_mean)" 10 0.2
 check "chat: E2E mean 730 ms +- 5 ($(m chat e2e_mean) ms)" near "$(m chat e2e_mean)" 730 5
+check "chat: normalized latency E2E/N mean 730/64 ms +- 0.1 ($(m chat normalized_latency_mean) ms)" \
+  near "$(m chat normalized_latency_mean)" 11.406 0.1
 check "chat: output_tokens = 64 x ok ($(m chat output_tokens))" tokens_match chat
 check "chat: prompt tokens from usage (4 words each)" \
   python3 -c "assert float('$(m chat prompt_tokens)') == 4 * float('$(m chat ok)')"

@@ -154,7 +154,7 @@ struct oai_state {
     /* results, under mu */
     pthread_mutex_t mu;
     bool mu_ok;
-    struct hdr *ttft, *ttft_intended, *itl, *tpot, *e2e;
+    struct hdr *ttft, *ttft_intended, *itl, *tpot, *e2e, *norm;
     uint64_t requests, ok, good, errors[OE_COUNT], status_class[6];
     uint64_t out_tokens, prompt_tokens, est_requests;
     uint64_t *sec_req, *sec_tok;
@@ -460,6 +460,8 @@ static void oai_record_ok(struct oai_state *st, const struct oai_req *r, int64_t
     int64_t ttft = st->stream ? r->chunk_t[0] - r->s : 0, tpot = -1;
     st->ok++;
     hdr_record(st->e2e, e2e);
+    if (n > 0)
+        hdr_record(st->norm, e2e / n);
     if (st->stream) {
         hdr_record(st->ttft, ttft);
         if (st->cfg.model == LG_OPEN)
@@ -702,7 +704,7 @@ static int oai_records_close(struct comp *c, struct oai_state *st, bool keep)
 
 static int oai_hdrs(struct oai_state *st)
 {
-    struct hdr **all[] = {&st->ttft, &st->ttft_intended, &st->itl, &st->tpot, &st->e2e};
+    struct hdr **all[] = {&st->ttft, &st->ttft_intended, &st->itl, &st->tpot, &st->e2e, &st->norm};
     for (size_t i = 0; i < SONDE_ARRAY_LEN(all); i++) {
         int r = hdr_init(1, OAI_HDR_MAX, 3, all[i]);
         if (r < 0)
@@ -844,6 +846,7 @@ static int oai_finish(struct comp *c)
     oai_put_summary(c, "itl", st->itl);
     oai_put_summary(c, "tpot", st->tpot);
     oai_put_summary(c, "e2e", st->e2e);
+    oai_put_summary(c, "normalized_latency", st->norm);
     cl_put_histogram(c, "issue_delay", s->issue_delay);
     comp_metric(c, "connects", NULL, NULL, (double)s->connects);
     oai_put_series(c, st, s);
@@ -886,6 +889,7 @@ static void oai_cleanup(struct comp *c)
     hdr_free(st->itl);
     hdr_free(st->tpot);
     hdr_free(st->e2e);
+    hdr_free(st->norm);
     free(st->sec_req);
     free(st->sec_tok);
     if (st->mu_ok)

@@ -21,9 +21,10 @@
 #include "util/units.h"
 #include "util/util.h"
 
-#define REPORT_SCHEMA    "sonde.report/1"
-#define TABLE_MAX_CELLS  ((size_t)1 << 24)
-#define SUMMARY_MAX_COLS 64
+#define REPORT_SCHEMA     "sonde.report/1"
+#define TABLE_MAX_CELLS   ((size_t)1 << 24)
+#define SUMMARY_MAX_COLS  64
+#define SUMMARY_WIDE_COLS 8 /* more client metrics than this: a row per metric */
 
 int report_format_parse(const char *s, enum report_format *out)
 {
@@ -593,6 +594,8 @@ static bool has_session_wide(const struct rdata *d)
     return false;
 }
 
+static void summary_build(const struct rdata *d, struct table *t); /* the summary, below */
+
 static int render_text(struct store *st, const struct rdata *d, FILE *out, bool md)
 {
     struct emit e = {.out = out, .md = md};
@@ -606,6 +609,12 @@ static int render_text(struct store *st, const struct rdata *d, FILE *out, bool 
         emit_metrics(&e, d, 0);
         emit_histograms(&e, d, 0);
         ret = emit_series(&e, st, d, 0);
+    }
+    if (d->ntr > 1) {
+        struct table t;
+        emit_heading(&e, 2, "Trials compared (client metrics)");
+        summary_build(d, &t);
+        emit_table(&e, &t);
     }
     for (size_t i = 0; i < d->ntr && ret == 0; i++)
         ret = emit_trial(&e, st, d, &d->tr[i]);
@@ -991,11 +1000,13 @@ static bool many_clients(const struct rdata *d)
     return false;
 }
 
-static void summary_row(const struct rdata *d, const struct trial_row *tr, struct columns *cols,
-                        bool with_comp, bool with_reason, struct table *t)
+/* The cells of one trial: label, state, one per column, the reason when
+ * with_reason; owned by the caller. */
+static char **summary_row(const struct rdata *d, const struct trial_row *tr, struct columns *cols,
+                          bool with_comp, bool with_reason)
 {
-    char *cells[SUMMARY_MAX_COLS + 3] = {0};
     size_t n = 2 + cols->n + with_reason;
+    char **cells = xcalloc(n, sizeof(*cells));
     cells[0] = tr->label ? xstrdup(tr->label) : xasprintf("#%lld", (long long)tr->idx);
     cells[1] = xstrdup(tr->state);
     for (size_t i = 0; i < d->nme; i++) {
@@ -1012,14 +1023,16 @@ static void summary_row(const struct rdata *d, const struct trial_row *tr, struc
         cells[c] = cells[c] ? cells[c] : xstrdup("-");
     if (with_reason)
         cells[n - 1] = xstrdup(tr->reason ? tr->reason : "");
-    table_add_owned(t, cells);
+    return cells;
 }
 
-static void summary_table(const struct rdata *d, FILE *out)
+/* The client metrics of every trial in t: a row per trial, or, when there are
+ * more metrics than fit across (and few enough trials), a row per metric and
+ * a column per trial. */
+static void summary_build(const struct rdata *d, struct table *t)
 {
     struct columns cols = {0};
     bool with_comp = many_clients(d), with_reason = false;
-    struct table t;
     for (size_t i = 0; i < d->nme; i++) {
         if (d->me[i].trial_id > 0 && is_client(d, &d->me[i])) {
             char *key = summary_key(&d->me[i], with_comp);
@@ -1029,15 +1042,38 @@ static void summary_table(const struct rdata *d, FILE *out)
     }
     for (size_t i = 0; i < d->ntr; i++)
         with_reason = with_reason || d->tr[i].reason;
-    table_init(&t, 2 + cols.n + with_reason);
+    size_t w = 2 + cols.n + with_reason;
+    char ***rows = xcalloc(d->ntr ? d->ntr : 1, sizeof(*rows));
+    for (size_t i = 0; i < d->ntr; i++)
+        rows[i] = summary_row(d, &d->tr[i], &cols, with_comp, with_reason);
     char *head[SUMMARY_MAX_COLS + 3] = {xstrdup("TRIAL"), xstrdup("STATE")};
     for (size_t c = 0; c < cols.n; c++)
-        head[2 + c] = cols.key[c];
+        head[2 + c] = cols.key[c]; /* the table takes the column keys */
     if (with_reason)
         head[2 + cols.n] = xstrdup("REASON");
-    table_add_owned(&t, head); /* takes the column keys */
+    if (cols.n > SUMMARY_WIDE_COLS && d->ntr <= SUMMARY_MAX_COLS) {
+        table_init(t, 1 + d->ntr);
+        for (size_t r = 0; r < w; r++) {
+            char *line[SUMMARY_MAX_COLS + 1] = {head[r]};
+            for (size_t i = 0; i < d->ntr; i++)
+                line[1 + i] = rows[i][r];
+            table_add_owned(t, line);
+        }
+    } else {
+        table_init(t, w);
+        table_add_owned(t, head);
+        for (size_t i = 0; i < d->ntr; i++)
+            table_add_owned(t, rows[i]);
+    }
     for (size_t i = 0; i < d->ntr; i++)
-        summary_row(d, &d->tr[i], &cols, with_comp, with_reason, &t);
+        free(rows[i]);
+    free(rows);
+}
+
+static void summary_table(const struct rdata *d, FILE *out)
+{
+    struct table t;
+    summary_build(d, &t);
     table_print_text(&t, out, 0);
     table_free(&t);
 }

@@ -303,7 +303,27 @@ assert min(w) >= 10 and max(w) <= 20 and len(set(w)) > 3, w
 m=[b['max_tokens'] for b in bs]
 assert len(set(m)) > 3 and 30 < sum(m) / len(m) < 70, m"
 
-# 7. Bad options are validation errors (exit 2).
+# 7. The rate sweep of recipes/benchmarks/llm-sim.yaml, shortened: the report compares
+# the rates side by side, and past the simulator's capacity (16 at once, 0.73 s each:
+# 22 req/s) TTFT grows with the queue.
+"$SONDE" -q run recipes/benchmarks/llm-sim.yaml --set clients.gen.with.duration=5s \
+  --set clients.gen.with.warmup=0s >/dev/null 2>&1
+rc=$?
+"$SONDE" report "$(latest_id)" >"$WS/sweep.txt"
+check "llm-sim sweep exits 0 ($rc)" test "$rc" -eq 0
+check "sweep report: one column per rate, percentiles, tokens/s and goodput" python3 -c "
+rows={}
+for l in open('$WS/sweep.txt').read().split('Trials compared')[1].split('Trial 1')[0].splitlines()[1:]:
+    f=l.split()
+    if f: rows[f[0]]=f[1:]
+assert rows['TRIAL'] == ['rate=5', 'rate=10', 'rate=20', 'rate=40'], rows['TRIAL']
+for k in ['ttft_p50', 'ttft_mean', 'itl_p50', 'itl_p90', 'itl_p99', 'tpot_p50', 'tpot_mean',
+          'output_tokens_per_s', 'total_tokens_per_s', 'goodput']:
+    assert len(rows[k]) == 8 and '-' not in rows[k], (k, rows[k])
+t5, t40 = float(rows['ttft_mean'][0]), float(rows['ttft_mean'][6])
+assert 99 < t5 < 120 and t40 > 2 * t5, (t5, t40)"
+
+# 8. Bad options are validation errors (exit 2).
 cat >"$WS/invalid.yaml" <<'EOF'
 kind: benchmark
 name: inference-invalid

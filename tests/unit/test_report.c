@@ -333,6 +333,33 @@ static void test_summary(void **state)
     free(s);
 }
 
+/* More client metrics than fit across: a row per metric, a column per trial,
+ * in the summary and in the text report. */
+static void test_summary_transposed(void **state)
+{
+    struct fx *f = *state;
+    const int64_t t1 = 1, t2 = 2; /* the fixture's trials, as the store numbers them */
+    static const char *const names[] = {"m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        add_metric(f->st, t1, "load", names[i], "ms", NULL, (double)i);
+        add_metric(f->st, t2, "load", names[i], "ms", NULL, 10.0 + (double)i);
+    }
+    char *s = render(f->st, SID, (enum report_format) - 1, &(int){0});
+    assert_non_null(s);
+    assert_true(str_startswith(s, "TRIAL               clients=4    clients=8\n"
+                                  "STATE               done         failed\n"
+                                  "tps                 123.5 ops/s  0.1 ops/s\n"
+                                  "p99{op=read,write}  2.5 ms       -\n"
+                                  "m1                  0 ms         10 ms\n"));
+    assert_non_null(strstr(s, "\nm9                  8 ms         18 ms\n"
+                              "REASON                           client load exited with 3\n"));
+    free(s);
+    s = render_ok(f->st, REPORT_TEXT);
+    assert_non_null(
+        strstr(s, "\nTrials compared (client metrics)\n  TRIAL               clients=4"));
+    free(s);
+}
+
 /* A running session whose sonde died shows as interrupted. */
 static void test_interrupted(void **state)
 {
@@ -449,6 +476,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_markdown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_summary_transposed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_histograms, setup, teardown),

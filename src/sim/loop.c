@@ -46,6 +46,7 @@ struct resp {
     int64_t base; /* SSE: scheduled time of event 0 */
     uint8_t kind;
     bool close, head, injected;
+    uint8_t fault; /* --openai: an injected ERR_TRUNCATE..ERR_STALL, or ERR_NONE */
     int status;
     int sse_next;    /* SSE: -1 before the headers, then the next event index */
     uint8_t route;   /* --openai: enum oai_route */
@@ -66,6 +67,11 @@ struct job {
     int64_t tok_due; /* due time of token `sent` */
     int64_t sent;    /* tokens written */
     int64_t chunk;   /* tokens in the piece now scheduled */
+
+    /* an injected ERR_TRUNCATE..ERR_STALL (or ERR_NONE): it replaces (badjson:
+     * precedes) the piece that starts at token fault_at */
+    uint8_t fault;
+    int64_t fault_at;
 };
 
 struct seg {
@@ -525,12 +531,26 @@ static bool emit_oai(struct conn *c, struct resp *r)
     struct sim_config *cfg = w->cfg;
     struct job *j = r->job;
     int64_t queue_ns = j->ta - j->t0;
+    enum sim_error fault = j->sent == j->fault_at ? (enum sim_error)j->fault : ERR_NONE;
     struct sbuf out = {0};
     if (j->q.stream)
-        oai_piece(cfg, &j->q, j->sent, j->chunk, queue_ns, r->close, &w->scratch, &out);
+        oai_piece(cfg, &j->q, j->sent, j->chunk, fault, queue_ns, r->close, &w->scratch, &out);
     else
-        oai_full(cfg, &j->q, queue_ns, r->close, &w->scratch, &out);
-    push_sbuf(c, &out);
+        oai_full(cfg, &j->q, fault, queue_ns, r->close, &w->scratch, &out);
+    if (out.len > 0)
+        push_sbuf(c, &out); /* never an empty segment: it would never drain */
+    else
+        sbuf_free(&out);
+    if (fault == ERR_STALL) {
+        r->kind = R_HANG; /* holds its slot until the connection closes */
+        return false;
+    }
+    if (fault == ERR_TRUNCATE || fault == ERR_MIDSTREAM) {
+        j->state = J_DONE; /* not a finished generation for the metrics */
+        slot_release(w, r->due);
+        r->close = r->close || fault == ERR_TRUNCATE; /* a clean close once written */
+        return true;
+    }
     j->sent += j->chunk;
     if (j->sent < j->q.n_out) {
         j->tok_due = r->due + itl_sum(w, 1);
@@ -811,6 +831,12 @@ static void classify(struct worker *w, struct resp *r)
     case ERR_HANG:
         r->kind = R_HANG;
         break;
+    case ERR_TRUNCATE:
+    case ERR_BADJSON:
+    case ERR_MIDSTREAM:
+    case ERR_STALL:
+        r->fault = (uint8_t)cfg->error_kind; /* applied to generations only (oai_classify) */
+        break;
     default:
         r->kind = R_NORMAL;
         r->status = cfg->error_status;
@@ -845,6 +871,14 @@ static void enqueue(struct conn *c, int64_t now)
     }
 }
 
+/* A stream fault drawn for a request that generates nothing is not injected. */
+static void uninject(struct worker *w, struct resp *r)
+{
+    r->injected = false;
+    r->fault = ERR_NONE;
+    w->totals.errors--;
+}
+
 /* --openai: decides how a request whose headers were just parsed is answered,
  * and whether its body is buffered (generation routes only, at most 1 MiB). */
 static void oai_classify(struct conn *c, struct resp *r, const struct reqline *rl, int64_t clen)
@@ -853,12 +887,14 @@ static void oai_classify(struct conn *c, struct resp *r, const struct reqline *r
     if (r->kind != R_NORMAL)
         return; /* an injected reset, malformed or hang */
     r->kind = R_OAI_SIMPLE;
-    if (r->injected)
+    if (r->injected && !r->fault)
         return; /* status:N, with an OpenAI-style error body */
     r->status = r->route == OAI_NOT_FOUND ? 404 : r->route == OAI_BAD_METHOD ? 405 : 200;
     if (r->route == OAI_COMPLETIONS || r->route == OAI_CHAT) {
         c->bbuf = xmalloc((size_t)clen + 1);
         c->blen = 0;
+    } else if (r->fault) {
+        uninject(c->w, r);
     }
 }
 
@@ -874,12 +910,19 @@ static void finish_request(struct conn *c, int64_t now)
         c->bbuf = NULL;
         if (st) {
             r->status = st;
+            if (r->fault)
+                uninject(c->w, r);
         } else {
             q.id = atomic_fetch_add(&cfg->oai_ids, 1) + 1;
             q.created = (long long)(wall_ns() / 1000000000);
             r->kind = R_OAI;
             r->job = xcalloc(1, sizeof(*r->job));
             r->job->q = q;
+            /* a fault hits the piece starting chunk K/2 of K (the only one
+             * without streaming) */
+            int64_t tpc = q.stream ? cfg->tokens_per_chunk : q.n_out;
+            r->job->fault = r->fault;
+            r->job->fault_at = r->fault ? (q.n_out + tpc - 1) / tpc / 2 * tpc : -1;
         }
     }
     enqueue(c, now);

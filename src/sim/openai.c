@@ -223,8 +223,21 @@ static void usage_json(const struct oai_req *q, struct sbuf *d)
                 q->prompt_tokens, q->n_out, q->prompt_tokens + q->n_out);
 }
 
+/* The message of an injected midstream error (vLLM sends an error object
+ * like this when the engine fails during a streamed generation). */
+#define MIDSTREAM_MSG "the engine failed during generation (injected by sonde-sim)"
+
+static const char *error_type(int status);
+
+static void error_json(struct sbuf *d, int status, const char *msg)
+{
+    sbuf_printf(d, "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":%d}}", msg,
+                error_type(status), status);
+}
+
 void oai_piece(const struct sim_config *cfg, const struct oai_req *q, int64_t from, int64_t count,
-               int64_t queue_ns, bool close, struct sbuf *scratch, struct sbuf *out)
+               enum sim_error fault, int64_t queue_ns, bool close, struct sbuf *scratch,
+               struct sbuf *out)
 {
     bool last = from + count >= q->n_out;
     if (from == 0)
@@ -234,6 +247,28 @@ void oai_piece(const struct sim_config *cfg, const struct oai_req *q, int64_t fr
                     "X-Sim-Queue-Ns: %" PRId64 "\r\n%s\r\n",
                     queue_ns, conn_hdr(close));
     scratch->len = 0;
+    switch (fault) {
+    case ERR_TRUNCATE:
+    case ERR_STALL:
+        return;
+    case ERR_MIDSTREAM:
+        sbuf_add(scratch, "data: ", 6);
+        error_json(scratch, 500, MIDSTREAM_MSG);
+        sbuf_add(scratch, "\n\n", 2);
+        add_chunk(out, scratch);
+        scratch->len = 0;
+        sbuf_add(scratch, "data: [DONE]\n\n", 14);
+        add_chunk(out, scratch);
+        sbuf_add(out, "0\r\n\r\n", 5);
+        return;
+    case ERR_BADJSON:
+        sbuf_add(scratch, "data: {not json\n\n", 17);
+        add_chunk(out, scratch);
+        scratch->len = 0;
+        break;
+    default:
+        break;
+    }
     data_chunk(cfg, q, from, count, last, scratch);
     if (last && q->usage) {
         sbuf_printf(scratch,
@@ -251,12 +286,20 @@ void oai_piece(const struct sim_config *cfg, const struct oai_req *q, int64_t fr
         sbuf_add(out, "0\r\n\r\n", 5);
 }
 
-void oai_full(const struct sim_config *cfg, const struct oai_req *q, int64_t queue_ns, bool close,
-              struct sbuf *scratch, struct sbuf *out)
+void oai_full(const struct sim_config *cfg, const struct oai_req *q, enum sim_error fault,
+              int64_t queue_ns, bool close, struct sbuf *scratch, struct sbuf *out)
 {
     struct sbuf *d = scratch;
     d->len = 0;
-    if (q->chat) {
+    int status = 200;
+    if (fault == ERR_STALL)
+        return;
+    if (fault == ERR_BADJSON) {
+        sbuf_add(d, "{not json", 9);
+    } else if (fault == ERR_MIDSTREAM) {
+        status = 500;
+        error_json(d, status, MIDSTREAM_MSG);
+    } else if (q->chat) {
         sbuf_printf(d,
                     "{\"id\":\"chatcmpl-%lld\",\"object\":\"chat.completion\",\"created\":%lld,"
                     "\"model\":\"%s\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
@@ -272,13 +315,16 @@ void oai_full(const struct sim_config *cfg, const struct oai_req *q, int64_t que
         add_tokens(d, q->n_out);
         sbuf_printf(d, "\",\"logprobs\":null,\"finish_reason\":\"length\"}],");
     }
-    usage_json(q, d);
-    sbuf_add(d, "}", 1);
+    if (status == 200 && fault != ERR_BADJSON) {
+        usage_json(q, d);
+        sbuf_add(d, "}", 1);
+    }
     sbuf_printf(out,
-                "HTTP/1.1 200 OK\r\nServer: sonde-sim\r\nContent-Type: application/json\r\n"
+                "HTTP/1.1 %d %s\r\nServer: sonde-sim\r\nContent-Type: application/json\r\n"
                 "Content-Length: %zu\r\nX-Sim-Queue-Ns: %" PRId64 "\r\n%s\r\n",
-                d->len, queue_ns, conn_hdr(close));
-    sbuf_add(out, d->s, d->len);
+                status, sim_reason(status), d->len, queue_ns, conn_hdr(close));
+    /* truncate: the body stops halfway (the connection is then closed) */
+    sbuf_add(out, d->s, fault == ERR_TRUNCATE ? d->len / 2 : d->len);
 }
 
 static void metric(struct sbuf *d, const char *name, const char *type, const char *help,
@@ -330,7 +376,6 @@ void oai_simple(struct sim_config *cfg, enum oai_route route, int status, const 
 {
     struct sbuf *d = scratch;
     d->len = 0;
-    d->len = 0;
     const char *type = "application/json";
     if (status >= 400) {
         if (!msg)
@@ -338,8 +383,7 @@ void oai_simple(struct sim_config *cfg, enum oai_route route, int status, const 
                   : status == 405 ? "method not allowed for this route"
                   : status == 413 ? "the request body is larger than 1 MiB"
                                   : sim_reason(status);
-        sbuf_printf(d, "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":%d}}", msg,
-                    error_type(status), status);
+        error_json(d, status, msg);
     } else if (route == OAI_MODELS) {
         sbuf_printf(d,
                     "{\"object\":\"list\",\"data\":[{\"id\":\"%s\",\"object\":\"model\","
@@ -355,6 +399,6 @@ void oai_simple(struct sim_config *cfg, enum oai_route route, int status, const 
                 "HTTP/1.1 %d %s\r\nServer: sonde-sim\r\nContent-Type: %s\r\n"
                 "Content-Length: %zu\r\nX-Sim-Queue-Ns: 0\r\n%s\r\n",
                 status, sim_reason(status), type, d->len, conn_hdr(close));
-    if (!head)
+    if (!head && d->len > 0) /* an empty scratch may have no buffer yet */
         sbuf_add(out, d->s, d->len);
 }

@@ -29,7 +29,8 @@ static const char usage[] =
     "  --stall DUR            pause all responses for DUR ...\n"
     "  --stall-every DUR      ... every DUR (first stall at DUR after start)\n"
     "  --error-rate F         fraction of requests that get an error (0)\n"
-    "  --error-kind KIND      status:N | reset | malformed | hang (status:503)\n"
+    "  --error-kind KIND      status:N | reset | malformed | hang (status:503); with\n"
+    "                         --openai also truncate | badjson | midstream | stall\n"
     "  --seed N               RNG seed (1)\n"
     "  --sse N                answer with N server-sent events, then [DONE]\n"
     "  --sse-first DUR        delay before the first event (0ms)\n"
@@ -124,6 +125,14 @@ static int parse_error_kind(const char *s, struct sim_config *cfg)
         cfg->error_kind = ERR_MALFORMED;
     else if (!strcmp(s, "hang"))
         cfg->error_kind = ERR_HANG;
+    else if (!strcmp(s, "truncate"))
+        cfg->error_kind = ERR_TRUNCATE;
+    else if (!strcmp(s, "badjson"))
+        cfg->error_kind = ERR_BADJSON;
+    else if (!strcmp(s, "midstream"))
+        cfg->error_kind = ERR_MIDSTREAM;
+    else if (!strcmp(s, "stall"))
+        cfg->error_kind = ERR_STALL;
     else if (str_startswith(s, "status:") && parse_int(s + 7, 100, 999, &v) == 0) {
         cfg->error_kind = ERR_STATUS;
         cfg->error_status = (int)v;
@@ -251,7 +260,9 @@ static int apply(int opt, const char *arg, struct sim_config *c)
         return parse_rate(arg, &c->error_rate) ? fail(name, arg, "expected 0..1") : 0;
     case OPT_ERROR_KIND:
         return parse_error_kind(arg, c)
-                   ? fail(name, arg, "expected status:N, reset, malformed or hang")
+                   ? fail(name, arg,
+                          "expected status:N, reset, malformed, hang, truncate, badjson, "
+                          "midstream or stall")
                    : 0;
     case OPT_SEED:
         return parse_int(arg, 0, INT64_MAX, &v) ? fail(name, arg, "expected an integer >= 0")
@@ -328,6 +339,11 @@ static int check_combination(const struct sim_config *c)
     }
     if (c->openai && c->sse_events > 0) {
         fprintf(stderr, "sonde-sim: --openai and --sse cannot be combined\n");
+        return -EINVAL;
+    }
+    if (c->error_kind >= ERR_TRUNCATE && !c->openai) {
+        fprintf(stderr, "sonde-sim: --error-kind truncate, badjson, midstream and stall need "
+                        "--openai\n");
         return -EINVAL;
     }
     return 0;

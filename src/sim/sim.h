@@ -25,7 +25,18 @@ struct sim_delay {
     double sigma; /* lognormal sigma */
 };
 
-enum sim_error { ERR_NONE, ERR_STATUS, ERR_RESET, ERR_MALFORMED, ERR_HANG };
+/* The kinds after ERR_HANG break a streamed generation (--openai only; docs/sim.md). */
+enum sim_error {
+    ERR_NONE,
+    ERR_STATUS,
+    ERR_RESET,
+    ERR_MALFORMED,
+    ERR_HANG,
+    ERR_TRUNCATE,  /* the stream stops midway: a clean close */
+    ERR_BADJSON,   /* one data line midway is not JSON */
+    ERR_MIDSTREAM, /* an error object midway, then [DONE] */
+    ERR_STALL,     /* nothing more after midway; the connection stays open */
+};
 
 struct sim_config {
     char *host;
@@ -102,13 +113,20 @@ int oai_parse(const struct sim_config *cfg, bool chat, const char *body, size_t 
 
 /* Appends to out the streamed piece carrying tokens [from, from+count): the
  * response headers first when from is 0, the end of the stream (usage chunk,
- * [DONE], the zero chunk) when the piece holds the last token. */
+ * [DONE], the zero chunk) when the piece holds the last token. With a fault
+ * (ERR_TRUNCATE..ERR_STALL, else ERR_NONE) the piece is the one breaking the
+ * stream: truncate and stall write only the headers (when from is 0),
+ * midstream an error object, [DONE] and the end, badjson a non-JSON data
+ * line before the normal piece. */
 void oai_piece(const struct sim_config *cfg, const struct oai_req *q, int64_t from, int64_t count,
-               int64_t queue_ns, bool close, struct sbuf *scratch, struct sbuf *out);
+               enum sim_error fault, int64_t queue_ns, bool close, struct sbuf *scratch,
+               struct sbuf *out);
 
-/* Appends the whole non-streaming response. */
-void oai_full(const struct sim_config *cfg, const struct oai_req *q, int64_t queue_ns, bool close,
-              struct sbuf *scratch, struct sbuf *out);
+/* Appends the whole non-streaming response, or with a fault: truncate the
+ * headers and half the body, badjson a 200 whose body is not JSON,
+ * midstream a 500 error object, stall nothing. */
+void oai_full(const struct sim_config *cfg, const struct oai_req *q, enum sim_error fault,
+              int64_t queue_ns, bool close, struct sbuf *scratch, struct sbuf *out);
 
 /* Appends a response that generates nothing: models, health, metrics, or an
  * error (status >= 400, msg NULL for a default message). */

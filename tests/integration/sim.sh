@@ -6,7 +6,7 @@
 SIM=$(dirname "$SONDE")/src/sim/sonde-sim
 PY=$WS/simtest.py
 cat >"$PY" <<'EOF'
-import json, os, signal, socket, statistics, subprocess, sys, threading, time
+import json, os, re, signal, socket, statistics, subprocess, sys, threading, time
 
 SIM = sys.argv[2]
 
@@ -495,6 +495,172 @@ def t_oai_misc():
         ok &= head.startswith(b"HTTP/1.1 429") and "error" in json.loads(body)
     return ok
 
+# ---- --openai stream faults (--error-kind truncate, badjson, midstream, stall) ----
+# A streamed completion of 6 tokens, one per chunk, breaks at chunk 3 of 6. curl
+# (-N --raw: the chunked framing as sent) gets the exact bytes; its exit status
+# says how the stream ended: 18 cut short, 28 still open at --max-time.
+
+def http_chunk(data):
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+def tok_chunk(created, fin=b"null", n=1, tail=b""):
+    return http_chunk(b'data: {"id":"cmpl-1","object":"text_completion","created":%s,'
+                      b'"model":"sim-model","choices":[{"index":0,"text":"%s","logprobs":null,'
+                      b'"finish_reason":%s}]}\n\n%s' % (created, b" tok" * n, fin, tail))
+
+MIDSTREAM_ERR = (b'{"error":{"message":"the engine failed during generation (injected by '
+                 b'sonde-sim)","type":"InternalServerError","code":500}}')
+
+def curl_stream(sim, body, max_time):
+    r = subprocess.run(["curl", "-sN", "--raw", "--max-time", str(max_time), "-H",
+                        "Content-Type: application/json", "--data-binary", json.dumps(body),
+                        "http://127.0.0.1:%d/v1/completions" % sim.port],
+                       capture_output=True, timeout=max_time + 10)
+    return r.returncode, r.stdout
+
+def fault_expected(kind, created):
+    first = b"".join(tok_chunk(created) for _ in range(3))
+    if kind == "truncate" or kind == "stall":
+        return first
+    if kind == "midstream":
+        return (first + http_chunk(b"data: " + MIDSTREAM_ERR + b"\n\n") +
+                http_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+    return (first + http_chunk(b"data: {not json\n\n") + tok_chunk(created) * 2 +
+            tok_chunk(created, b'"length"', tail=b"data: [DONE]\n\n") + b"0\r\n\r\n")
+
+def t_oai_fault_stream():
+    ok = True
+    for kind, rc_want in (("truncate", 18), ("badjson", 0), ("midstream", 0), ("stall", 28)):
+        with Sim("--openai", "--error-rate", "1", "--error-kind", kind, "--itl", "1ms") as sim:
+            t0 = time.monotonic()
+            rc, out = curl_stream(sim, {"prompt": "x", "max_tokens": 6, "stream": True}, 2)
+            took = time.monotonic() - t0
+            m = re.search(rb'"created":(\d+)', out)
+            same = m is not None and out == fault_expected(kind, m.group(1))
+            code, err = sim.stop()
+            served = 0 if kind == "stall" else 1
+            summary = "%d requests served, 1 errors injected" % served in err
+            print(f"{kind}: curl rc {rc} (want {rc_want}) after {took:.2f} s, bytes as described "
+                  f"{same}, summary {summary}: {err.strip()}")
+            if not same:
+                print(out)
+            ok &= rc == rc_want and same and summary and (took > 1.9 if kind == "stall" else took < 1)
+    return ok
+
+def t_oai_fault_close():
+    # truncate ends with a clean close (EOF, no reset) right after the last chunk;
+    # stall keeps the connection open; midstream keeps it alive for the next request
+    ok = True
+    req = oai_req("/v1/completions", {"prompt": "x", "max_tokens": 6, "stream": True})
+    with Sim("--openai", "--error-rate", "1", "--error-kind", "truncate") as sim:
+        s = sim.conn()
+        s.sendall(req)
+        buf = b""
+        try:
+            while d := s.recv(65536):
+                buf += d
+            clean = True
+        except ConnectionResetError:
+            clean = False
+        body = buf.split(b"\r\n\r\n", 1)[1]
+        print("truncate: clean close", clean, "status", buf[:15], "ends", body[-8:])
+        ok &= clean and buf.startswith(b"HTTP/1.1 200") and body.count(b"data: ") == 3
+        ok &= body.endswith(b"}]}\n\n\r\n") and b"[DONE]" not in body
+    with Sim("--openai", "--error-rate", "1", "--error-kind", "stall", "--max-concurrency", "1") as sim:
+        s = sim.conn(timeout=1)
+        s.sendall(req)
+        buf = b""
+        try:
+            while d := s.recv(65536):
+                buf += d
+            still_open = False
+        except socket.timeout:
+            still_open = True
+        _, _, m = metrics(sim)
+        s.close()
+        time.sleep(0.1)  # the server sees the close and frees the slot
+        _, _, m2 = metrics(sim)
+        print("stall: open after 1 s", still_open, "data lines", buf.count(b"data: "),
+              "running while stalled", m["vllm:num_requests_running"], "after close",
+              m2["vllm:num_requests_running"])
+        ok &= still_open and buf.count(b"data: ") == 3 and m["vllm:num_requests_running"] == 1
+        ok &= m2["vllm:num_requests_running"] == 0
+    with Sim("--openai", "--error-rate", "1", "--error-kind", "midstream") as sim:
+        s = sim.conn()
+        for _ in range(2):
+            s.sendall(req)
+            head, ev = read_stream(s)
+            ok &= len(ev) == 5 and ev[3][1]["error"]["code"] == 500 and ev[4][1] == "[DONE]"
+        print("midstream twice on one connection:", ok)
+    return ok
+
+def t_oai_fault_full():
+    # without streaming: truncate cuts the body halfway and closes, badjson sends a
+    # body that is not JSON, midstream a 500 error object, stall nothing
+    ok = True
+    req = oai_req("/v1/completions", {"prompt": "x", "max_tokens": 6})
+    for kind in ("truncate", "badjson", "midstream", "stall"):
+        with Sim("--openai", "--error-rate", "1", "--error-kind", kind) as sim:
+            s = sim.conn(timeout=1)
+            s.sendall(req)
+            buf = b""
+            try:
+                while d := s.recv(65536):
+                    buf += d
+                end = "close"
+            except socket.timeout:
+                end = "open"
+            head, _, body = buf.partition(b"\r\n\r\n")
+            n = int(header(head, "Content-Length") or -1) if head else -1
+            print(f"{kind} (not streaming): {head[:40]!r}, Content-Length {n}, got {len(body)}, {end}")
+            if kind == "truncate":
+                ok &= head.startswith(b"HTTP/1.1 200") and len(body) == n // 2 and end == "close"
+                ok &= body.startswith(b'{"id":"cmpl-1"')
+            elif kind == "badjson":
+                ok &= head.startswith(b"HTTP/1.1 200") and body == b"{not json" and end == "open"
+            elif kind == "midstream":
+                ok &= head.startswith(b"HTTP/1.1 500") and body == MIDSTREAM_ERR and end == "open"
+            else:
+                ok &= buf == b"" and end == "open"
+    return ok
+
+def t_oai_fault_scope():
+    # a stream fault applies to generations only: /health is answered and not counted;
+    # the old kinds keep working in --openai mode
+    ok = True
+    with Sim("--openai", "--error-rate", "1", "--error-kind", "midstream") as sim:
+        s = sim.conn()
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: sim\r\n\r\n")
+        ok &= read_response(s)[0].startswith(b"HTTP/1.1 200")
+        s.sendall(oai_req("/v1/completions", {"prompt": "x", "max_tokens": 2, "stream": True}))
+        ok &= any(e == "[DONE]" for _, e in read_stream(s)[1])
+        code, err = sim.stop()
+        print("health + midstream stream:", err.strip())
+        ok &= "2 requests served, 1 errors injected" in err
+    req = oai_req("/v1/completions", {"prompt": "x", "stream": True})
+    with Sim("--openai", "--error-rate", "1", "--error-kind", "reset") as sim:
+        s = sim.conn()
+        s.sendall(req)
+        try:
+            s.recv(100)
+            ok = False
+        except ConnectionResetError:
+            pass
+    with Sim("--openai", "--error-rate", "1", "--error-kind", "malformed") as sim:
+        s = sim.conn()
+        s.sendall(req)
+        ok &= s.recv(1000).startswith(b"HTTP/1.1 ???")
+    with Sim("--openai", "--error-rate", "1", "--error-kind", "hang") as sim:
+        s = sim.conn(timeout=0.5)
+        s.sendall(req)
+        try:
+            s.recv(100)
+            ok = False
+        except socket.timeout:
+            pass
+    print("reset, malformed, hang in --openai mode:", ok)
+    return ok
+
 sys.exit(0 if globals()["t_" + sys.argv[1]]() else 1)
 EOF
 
@@ -527,6 +693,11 @@ check "openai: chat streaming and non-streaming" tt oai_chat
 check "openai: --max-concurrency 2 queues FIFO; X-Sim-Queue-Ns matches TTFT" tt oai_queue
 check "openai: 2 workers share --max-concurrency 1" t oai_threads
 check "openai: models, health, metrics, 400 / 404 / 413, injected errors" t oai_misc
+check "openai faults: truncate, badjson, midstream, stall send the bytes described (curl -N)" \
+  t oai_fault_stream
+check "openai faults: truncate closes cleanly, stall stays open and holds its slot" t oai_fault_close
+check "openai faults without streaming: half a body, not JSON, a 500, nothing" t oai_fault_full
+check "openai faults: generations only; reset, malformed, hang still work" t oai_fault_scope
 
 badopt() { "$SIM" "$@" >/dev/null 2>&1; [ $? -eq 2 ]; }
 check "bad --delay exits 2" badopt --delay 10
@@ -539,6 +710,7 @@ check "unknown option exits 2" badopt --frobnicate
 check "bad --host exits 2" badopt --host nothere
 check "--openai with --sse exits 2" badopt --openai --sse 3
 check "bad --tokens-per-chunk exits 2" badopt --openai --tokens-per-chunk 0
+check "--error-kind truncate without --openai exits 2" badopt --error-kind truncate
 check "stray argument exits 2" badopt extra
 check "--help exits 0" bash -c '"$0" --help >/dev/null' "$SIM"
 finish

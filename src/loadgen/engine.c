@@ -630,7 +630,9 @@ static void conn_ready(struct conn *c, int64_t now, bool after_req)
 {
     struct worker *w = c->w;
     const struct lg_config *cfg = &w->run->cfg;
-    if (cfg->model == LG_CLOSED) {
+    /* the run is stopping (its last request was recorded): nothing more to send */
+    bool stopping = atomic_load_explicit(&w->run->stop, memory_order_relaxed);
+    if (cfg->model == LG_CLOSED && !stopping) {
         if (after_req && cfg->think_ns > 0) {
             c->st = CS_THINK;
             c->wake = now + cfg->think_ns;
@@ -640,7 +642,7 @@ static void conn_ready(struct conn *c, int64_t now, bool after_req)
         conn_send(c, 0);
         return;
     }
-    if (w->pend_n > 0) {
+    if (w->pend_n > 0 && !stopping) {
         conn_send(c, pend_pop(w));
         return;
     }

@@ -837,7 +837,15 @@ static int oai_finish(struct comp *c)
     int r = cl_wait(c, st->run, &st->waited, &s);
     if (r < 0)
         return r;
-    /* the workers are joined: no lock needed from here */
+    /* the workers are joined: no lock needed from here. Connections that
+     * failed before a request went out are counted by the engine only. */
+    static const enum lg_err engine_only[] = {LG_ERR_CONNECT, LG_ERR_TLS};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(engine_only); i++) {
+        enum lg_err e = engine_only[i];
+        uint64_t extra = s->errors[e] > st->errors[e] ? s->errors[e] - st->errors[e] : 0;
+        st->errors[e] += extra;
+        st->requests += extra;
+    }
     int rec = oai_records_close(c, st, true);
     oai_put_counts(c, st, (double)s->window_ns / 1e9);
     oai_put_summary(c, "ttft", st->ttft);

@@ -559,6 +559,7 @@ static bool emit_oai(struct conn *c, struct resp *r)
     }
     atomic_fetch_add(&cfg->oai_prompt_tokens, j->q.prompt_tokens);
     atomic_fetch_add(&cfg->oai_gen_tokens, j->q.n_out);
+    atomic_fetch_add(&cfg->oai_queue_ns, j->ta - j->t0);
     atomic_fetch_add(&cfg->oai_success, 1);
     j->state = J_DONE;
     slot_release(w, r->due); /* the slot frees when the last token is due */

@@ -137,8 +137,11 @@ static int parse_root(const struct sim_config *cfg, bool chat, json_t *root, str
         return *msg = "'stream' and 'ignore_eos' must be booleans", 400;
     json_t *so = json_object_get(root, "stream_options");
     if (so && !json_is_null(so) &&
-        (!json_is_object(so) || opt_bool(so, "include_usage", &q->usage)))
-        return *msg = "'stream_options' must be an object with a boolean 'include_usage'", 400;
+        (!json_is_object(so) || opt_bool(so, "include_usage", &q->usage) ||
+         opt_bool(so, "continuous_usage_stats", &q->cont_usage)))
+        return *msg = "'stream_options' must be an object with booleans 'include_usage' and "
+                      "'continuous_usage_stats'",
+               400;
     if (!chat) {
         json_t *p = json_object_get(root, "prompt");
         if (json_is_array(p))
@@ -193,6 +196,26 @@ static void add_chunk(struct sbuf *out, const struct sbuf *data)
     sbuf_add(out, "\r\n", 2);
 }
 
+/* The usage object after n output tokens. */
+static void usage_json(const struct oai_req *q, int64_t n, struct sbuf *d)
+{
+    sbuf_printf(d,
+                "\"usage\":{\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
+                ",\"total_tokens\":%" PRId64 "}",
+                q->prompt_tokens, n, q->prompt_tokens + n);
+}
+
+/* Closes a content chunk's JSON: with continuous usage (and include_usage, as
+ * vLLM requires), the usage so far (n output tokens) goes in every chunk. */
+static void chunk_end(const struct oai_req *q, int64_t n, struct sbuf *d)
+{
+    if (q->usage && q->cont_usage) {
+        sbuf_add(d, ",", 1);
+        usage_json(q, n, d);
+    }
+    sbuf_add(d, "}\n\n", 3);
+}
+
 static void data_chunk(const struct sim_config *cfg, const struct oai_req *q, int64_t from,
                        int64_t count, bool last, struct sbuf *d)
 {
@@ -204,7 +227,8 @@ static void data_chunk(const struct sim_config *cfg, const struct oai_req *q, in
                     "\"content\":\"",
                     q->id, q->created, cfg->model, from == 0 ? "\"role\":\"assistant\"," : "");
         add_tokens(d, count);
-        sbuf_printf(d, "\"},\"logprobs\":null,\"finish_reason\":%s}]}\n\n", fin);
+        sbuf_printf(d, "\"},\"logprobs\":null,\"finish_reason\":%s}]", fin);
+        chunk_end(q, from + count, d);
         return;
     }
     sbuf_printf(d,
@@ -212,15 +236,8 @@ static void data_chunk(const struct sim_config *cfg, const struct oai_req *q, in
                 "\"model\":\"%s\",\"choices\":[{\"index\":0,\"text\":\"",
                 q->id, q->created, cfg->model);
     add_tokens(d, count);
-    sbuf_printf(d, "\",\"logprobs\":null,\"finish_reason\":%s}]}\n\n", fin);
-}
-
-static void usage_json(const struct oai_req *q, struct sbuf *d)
-{
-    sbuf_printf(d,
-                "\"usage\":{\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
-                ",\"total_tokens\":%" PRId64 "}",
-                q->prompt_tokens, q->n_out, q->prompt_tokens + q->n_out);
+    sbuf_printf(d, "\",\"logprobs\":null,\"finish_reason\":%s}]", fin);
+    chunk_end(q, from + count, d);
 }
 
 /* The message of an injected midstream error (vLLM sends an error object
@@ -276,7 +293,7 @@ void oai_piece(const struct sim_config *cfg, const struct oai_req *q, int64_t fr
                     "\"model\":\"%s\",\"choices\":[],",
                     q->chat ? "chatcmpl" : "cmpl", q->id,
                     q->chat ? "chat.completion.chunk" : "text_completion", q->created, cfg->model);
-        usage_json(q, scratch);
+        usage_json(q, q->n_out, scratch);
         sbuf_add(scratch, "}\n\n", 3);
     }
     if (last)
@@ -316,7 +333,7 @@ void oai_full(const struct sim_config *cfg, const struct oai_req *q, enum sim_er
         sbuf_printf(d, "\",\"logprobs\":null,\"finish_reason\":\"length\"}],");
     }
     if (status == 200 && fault != ERR_BADJSON) {
-        usage_json(q, d);
+        usage_json(q, q->n_out, d);
         sbuf_add(d, "}", 1);
     }
     sbuf_printf(out,
@@ -348,6 +365,12 @@ static void metrics_text(struct sim_config *cfg, struct sbuf *d)
     metric(d, "vllm:generation_tokens_total", "counter", "Generated tokens of finished requests.",
            m, (double)atomic_load(&cfg->oai_gen_tokens));
     metric(d, "vllm:request_success_total", "counter", "Requests that finished generating.", m,
+           (double)atomic_load(&cfg->oai_success));
+    metric(d, "vllm:request_queue_time_seconds_sum", "counter",
+           "Seconds the finished requests waited for admission, summed.", m,
+           (double)atomic_load(&cfg->oai_queue_ns) / 1e9);
+    metric(d, "vllm:request_queue_time_seconds_count", "counter",
+           "Finished requests whose queue time is in the sum.", m,
            (double)atomic_load(&cfg->oai_success));
     metric(d, "vllm:gpu_cache_usage_perc", "gauge",
            "Running requests / --max-concurrency (0 when unlimited).", m,

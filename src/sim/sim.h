@@ -74,6 +74,7 @@ struct sim_config {
     atomic_llong oai_running; /* requests generating now (admission counter) */
     atomic_llong oai_waiting; /* requests in the workers' admission FIFOs */
     atomic_llong oai_prompt_tokens, oai_gen_tokens, oai_success, oai_ids;
+    atomic_llong oai_queue_ns; /* summed queue time of the finished generations */
 };
 
 /* Totals of one worker, summed by main for the exit summary. */
@@ -100,6 +101,7 @@ enum oai_route {
 /* One parsed generation request. */
 struct oai_req {
     bool chat, stream, usage;
+    bool cont_usage; /* stream_options.continuous_usage_stats: usage in every chunk */
     int64_t n_out, prompt_tokens;
     long long id;
     long long created; /* unix seconds */

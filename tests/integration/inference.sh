@@ -118,6 +118,56 @@ check "completions: output_tokens = 64 x ok" tokens_match chunk4
 check "completions: ITL flagged as estimated (16 chunks, 64 tokens)" near "$(m chunk4 itl_estimated)" 1 0
 check "an SLO no request meets: goodput 0 ($(m chunk4 goodput))" near "$(m chunk4 goodput)" 0 0
 
+# 2b. Continuous usage: every chunk says the tokens so far, so the ITL of 4-token chunks
+# is exact (not flagged as an estimate).
+recipe chunk4c "--ttft 100ms --itl 10ms --tokens-per-chunk 4" "$BASE
+      endpoint: completions
+      continuous_usage: true"
+for try in 1 2 3 4 5; do
+  rc=$(run chunk4c)
+  near "$(m chunk4c itl_mean)" 10 0.2 && break
+done
+check "continuous usage exits 0 ($rc)" test "$rc" -eq 0
+check "continuous usage, 4 per chunk: ITL mean 10 ms +- 0.2 ($(m chunk4c itl_mean) ms, try $try)" \
+  near "$(m chunk4c itl_mean)" 10 0.2
+check "continuous usage: tokens per chunk known, not estimated" near "$(m chunk4c itl_estimated)" 0 0
+check "continuous usage: output_tokens = 64 x ok" tokens_match chunk4c
+
+# 2c. Past the simulator's concurrency limit: 6 users, 2 slots, 125 ms per generation
+# (TTFT 50 ms + 15 x 5 ms). Requests queue in the simulator; the TTFT sonde measures
+# grows by the queueing the simulator reports (vllm:request_queue_time_seconds_sum /
+# _count over the run, from its /metrics).
+qport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sonde-sim --openai --port "$qport" --ttft 50ms --itl 5ms --max-concurrency 2 >"$WS/qsim.log" 2>&1 &
+qsim=$!
+for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$qport") 2>/dev/null && break; sleep 0.1; done
+cat >"$WS/queue.yaml" <<EOF
+kind: benchmark
+name: inference-queue
+timeout: 1m
+clients:
+  gen:
+    driver: openai
+    with:
+      url: "http://127.0.0.1:$qport"
+      model: sim-model
+      prompt: hi
+      max_tokens: 16
+      connections: 6
+      requests: 60
+EOF
+qmetric() { curl -s "http://127.0.0.1:$qport/metrics" | awk -v n="$1" '$1 ~ "^"n"[{]" {print $2}'; }
+s0=$(qmetric vllm:request_queue_time_seconds_sum); n0=$(qmetric vllm:request_queue_time_seconds_count)
+rc=$(run queue)
+s1=$(qmetric vllm:request_queue_time_seconds_sum); n1=$(qmetric vllm:request_queue_time_seconds_count)
+kill $qsim
+qmean=$(python3 -c "print(($s1 - $s0) / ($n1 - $n0) * 1e3)")
+check "queueing run exits 0 ($rc)" test "$rc" -eq 0
+check "queueing: the simulator queued (mean $qmean ms over $((${n1%.*} - ${n0%.*})) requests)" \
+  python3 -c "assert $qmean > 100"
+check "queueing: TTFT mean $(m queue ttft_mean) ms = 50 ms + the simulator's mean queue $qmean ms +- $TOL" \
+  near "$(m queue ttft_mean)" "$(python3 -c "print(50 + $qmean)")" "$TOL"
+
 # 3. Non-streaming chat: E2E and the token counts from usage; random prompts of 50 words.
 recipe plain "--ttft 100ms --itl 10ms" "      max_tokens: 64
       input_tokens: 50

@@ -10,6 +10,7 @@
 #include "loadgen/engine.h"
 #include "loadgen/http_parser.h"
 #include "util/hdr.h"
+#include "util/json_scan.h"
 #include "util/rng.h"
 #include "util/units.h"
 
@@ -116,6 +117,19 @@ static const char *oai_err_name(int e)
     return e < LG_ERR_COUNT ? lg_err_name((enum lg_err)e) : own[e - LG_ERR_COUNT];
 }
 
+/* What a response's JSON is read for (in this order), found by
+ * the allocation-free scanner (util/json_scan.h): one document per streamed
+ * chunk, so no tree is built. */
+enum { P_ERROR, P_TEXT, P_DELTA, P_MESSAGE, P_COMPLETION, P_PROMPT, P_COUNT };
+static const char *const oai_path_text[P_COUNT] = {
+    "error",
+    "choices[0].text",
+    "choices[0].delta.content",
+    "choices[0].message.content",
+    "usage.completion_tokens",
+    "usage.prompt_tokens",
+};
+
 /* One request in flight (owned by the worker thread that sent it). */
 struct oai_req {
     int64_t sstar, s, now;
@@ -127,7 +141,8 @@ struct oai_req {
     int64_t *chunk_cum; /* usage.completion_tokens in each (continuous usage), -1: none */
     size_t nchunks, cap;
     struct sse_parser sse;
-    struct sbuf body; /* non-streaming */
+    struct sbuf body;            /* non-streaming */
+    const struct js_path *paths; /* oai_path_text, parsed */
 };
 
 struct oai_state {
@@ -155,6 +170,7 @@ struct oai_state {
     pthread_mutex_t mu;
     bool mu_ok;
     struct hdr *ttft, *ttft_intended, *itl, *tpot, *e2e, *norm;
+    struct js_path paths[P_COUNT];
     uint64_t requests, ok, good, errors[OE_COUNT], status_class[6];
     uint64_t out_tokens, prompt_tokens, est_requests;
     uint64_t *sec_req, *sec_tok;
@@ -279,6 +295,7 @@ static void oai_on_sent(void *ud, void **rs, int64_t intended, int64_t sent)
     struct oai_req *r = xcalloc(1, sizeof(*r));
     r->sstar = intended;
     r->s = sent;
+    r->paths = st->paths;
     r->err = -1;
     if (st->stream)
         sse_init(&r->sse, 0);
@@ -298,31 +315,31 @@ static void oai_on_headers(void *ud, void **rs, int status, int64_t t)
         oai_fail(r, LG_ERR_STATUS);
 }
 
-/* Token counts of a usage object, when it has them: the output tokens so far
- * (the total in the last one), or -1. */
-static int64_t oai_usage(struct oai_req *r, const json_t *o)
+/* One JSON document of a response (a chunk, or a whole body): the error class
+ * it makes (OE_JSON: not a JSON object, OE_API: an "error" member), or -1;
+ * *content: whether choices[0] carries generated text (text, delta.content or
+ * message.content, the first that is a string, non-empty); *cum: the output
+ * tokens its usage reports, or -1 (with usage, r's counts are updated). */
+static int oai_doc(struct oai_req *r, const char *data, size_t len, bool *content, int64_t *cum)
 {
-    const json_t *u = json_object_get(o, "usage");
-    const json_t *ct = json_object_get(u, "completion_tokens");
-    if (!json_is_integer(ct) || json_integer_value(ct) < 0)
-        return -1;
-    r->have_usage = true;
-    r->completion_tokens = json_integer_value(ct);
-    const json_t *pt = json_object_get(u, "prompt_tokens");
-    r->prompt_tokens = json_is_integer(pt) ? json_integer_value(pt) : 0;
-    return r->completion_tokens;
-}
-
-/* The generated text of choices[0] (text, delta.content or message.content), or NULL. */
-static const char *oai_content(const json_t *o)
-{
-    const json_t *c0 = json_array_get(json_object_get(o, "choices"), 0);
-    const json_t *t = json_object_get(c0, "text");
-    if (!json_is_string(t))
-        t = json_object_get(json_object_get(c0, "delta"), "content");
-    if (!json_is_string(t))
-        t = json_object_get(json_object_get(c0, "message"), "content");
-    return json_is_string(t) ? json_string_value(t) : NULL;
+    struct js_found f[P_COUNT];
+    *content = false;
+    *cum = -1;
+    if (js_scan(data, len, r->paths, P_COUNT, f) != JS_OBJECT)
+        return OE_JSON;
+    if (f[P_ERROR].type != JS_NONE)
+        return OE_API;
+    for (int p = P_TEXT; p <= P_MESSAGE; p++)
+        if (f[p].type == JS_STRING) {
+            *content = f[p].raw_len > 0;
+            break;
+        }
+    if (f[P_COMPLETION].type == JS_INTEGER && f[P_COMPLETION].integer >= 0) {
+        r->have_usage = true;
+        *cum = r->completion_tokens = f[P_COMPLETION].integer;
+        r->prompt_tokens = f[P_PROMPT].type == JS_INTEGER ? f[P_PROMPT].integer : 0;
+    }
+    return -1;
 }
 
 static void oai_event(void *ud, const char *event, size_t elen, const char *data, size_t dlen)
@@ -336,25 +353,22 @@ static void oai_event(void *ud, const char *event, size_t elen, const char *data
         r->done_seen = true;
         return;
     }
-    json_t *o = json_loadb(data, dlen, 0, NULL);
-    if (!json_is_object(o))
-        oai_fail(r, OE_JSON);
-    else if (json_object_get(o, "error"))
-        oai_fail(r, OE_API);
-    else {
-        const char *text = oai_content(o);
-        int64_t cum = oai_usage(r, o);
-        if (text && text[0]) {
-            if (r->nchunks == r->cap) {
-                r->cap = r->cap ? 2 * r->cap : 64;
-                r->chunk_t = xrealloc(r->chunk_t, r->cap * sizeof(*r->chunk_t));
-                r->chunk_cum = xrealloc(r->chunk_cum, r->cap * sizeof(*r->chunk_cum));
-            }
-            r->chunk_cum[r->nchunks] = cum;
-            r->chunk_t[r->nchunks++] = r->now;
-        }
+    bool content;
+    int64_t cum;
+    int err = oai_doc(r, data, dlen, &content, &cum);
+    if (err >= 0) {
+        oai_fail(r, err);
+        return;
     }
-    json_decref(o);
+    if (content) {
+        if (r->nchunks == r->cap) {
+            r->cap = r->cap ? 2 * r->cap : 64;
+            r->chunk_t = xrealloc(r->chunk_t, r->cap * sizeof(*r->chunk_t));
+            r->chunk_cum = xrealloc(r->chunk_cum, r->cap * sizeof(*r->chunk_cum));
+        }
+        r->chunk_cum[r->nchunks] = cum;
+        r->chunk_t[r->nchunks++] = r->now;
+    }
 }
 
 static void oai_on_body(void *ud, void **rs, const char *data, size_t len, int64_t t)
@@ -374,14 +388,11 @@ static void oai_on_body(void *ud, void **rs, const char *data, size_t len, int64
 /* A complete non-streaming body: usage and errors. */
 static void oai_parse_body(struct oai_req *r)
 {
-    json_t *o = json_loadb(r->body.s ? r->body.s : "", r->body.len, 0, NULL);
-    if (!json_is_object(o))
-        oai_fail(r, OE_JSON);
-    else if (json_object_get(o, "error"))
-        oai_fail(r, OE_API);
-    else
-        oai_usage(r, o);
-    json_decref(o);
+    bool content;
+    int64_t cum;
+    int err = oai_doc(r, r->body.s ? r->body.s : "", r->body.len, &content, &cum);
+    if (err >= 0)
+        oai_fail(r, err);
 }
 
 /* Tokens in content chunk k of K when the response said N in all (METRICS.md Δ):
@@ -730,6 +741,9 @@ static int oai_start(struct comp *c)
                            "'resources'");
         return -EINVAL;
     }
+    for (int i = 0; i < P_COUNT; i++)
+        if (js_path_parse(oai_path_text[i], &st->paths[i]) < 0)
+            abort(); /* constant paths */
     int r = oai_limits(c, &st->cfg);
     r = r ? r : cl_load_model(c, &st->cfg);
     r = r ? r : oai_request_opts(c, st);

@@ -44,6 +44,13 @@ struct job;
 struct resp {
     int64_t due;  /* time the next piece may be written (before stalls) */
     int64_t base; /* SSE: scheduled time of event 0 */
+    /* --kserve: the prepared response (owned, handed to the output ring when
+     * due; NULL otherwise), the delay added to the --delay draw, and the
+     * model of an infer whose body is being read */
+    char *text;
+    size_t text_len;
+    int64_t extra_ns;
+    int model;
     uint8_t kind;
     bool close, head, injected;
     uint8_t fault; /* --openai: an injected ERR_TRUNCATE..ERR_STALL, or ERR_NONE */
@@ -304,6 +311,8 @@ static void drop_jobs(struct conn *c, unsigned from)
     }
     for (unsigned i = from; i < c->qlen; i++) {
         struct resp *r = &c->q[(c->qhead + i) % MAX_PENDING];
+        free(r->text);
+        r->text = NULL;
         if (!r->job)
             continue;
         if (r->job->state == J_RUNNING) {
@@ -592,6 +601,8 @@ static void pop_response(struct conn *c)
     bool close_after = r->close;
     free(r->job); /* J_DONE */
     r->job = NULL;
+    free(r->text); /* NULL once emitted */
+    r->text = NULL;
     if (close_after)
         drop_jobs(c, 1);
     c->qhead = (c->qhead + 1) % MAX_PENDING;
@@ -611,6 +622,12 @@ static const char malformed[] = "HTTP/1.1 ??? sonde-sim garbage status line\r\n\
 static int emit_head(struct conn *c)
 {
     struct resp *r = &c->q[c->qhead];
+    if (r->text) { /* --kserve */
+        out_push(c, r->text, r->text_len, r->text);
+        r->text = NULL;
+        pop_response(c);
+        return 1;
+    }
     switch (r->kind) {
     case R_HANG:
         return -1;
@@ -853,7 +870,7 @@ static void enqueue(struct conn *c, int64_t now)
     if (r->kind == R_OAI)
         r->due = NEVER;
     else if (r->kind != R_REJECT)
-        r->due = now + sim_delay_draw(&cfg->delay, &c->w->rng);
+        r->due = now + sim_delay_draw(&cfg->delay, &c->w->rng) + r->extra_ns;
     else
         r->due = now;
     r->base = r->due + cfg->sse_first_ns;
@@ -861,6 +878,7 @@ static void enqueue(struct conn *c, int64_t now)
     c->q[slot] = *r;
     c->qlen++;
     r->job = NULL;
+    r->text = NULL;
     if (r->close)
         c->closing = true;
     struct job *j = c->q[slot].job;
@@ -899,10 +917,41 @@ static void oai_classify(struct conn *c, struct resp *r, const struct reqline *r
     }
 }
 
+/* --kserve: answers what needs no body at once (the text is sent when due);
+ * an infer of a known model gets its body buffered (at most 1 MiB). */
+static void ks_classify(struct conn *c, struct resp *r, const struct reqline *rl, int64_t clen)
+{
+    if (r->kind != R_NORMAL)
+        return; /* an injected reset, malformed or hang */
+    struct sbuf out = {0};
+    r->model = ks_head(c->w->cfg, rl->method, rl->mlen, rl->target, rl->tlen,
+                       r->injected ? r->status : 0, r->head, r->close, &out);
+    r->text_len = out.len;
+    r->text = r->model < 0 ? sbuf_steal(&out) : NULL;
+    if (r->model >= 0) {
+        c->bbuf = xmalloc((size_t)clen + 1);
+        c->blen = 0;
+    }
+}
+
+/* --kserve: an infer body is complete; its answer. */
+static void ks_finish(struct conn *c)
+{
+    struct resp *r = &c->cur;
+    struct sbuf out = {0};
+    r->extra_ns = ks_infer(c->w->cfg, r->model, c->bbuf, c->blen, r->close, &out);
+    free(c->bbuf);
+    c->bbuf = NULL;
+    r->text_len = out.len;
+    r->text = sbuf_steal(&out);
+}
+
 /* A request's body is complete: parse a buffered one, then schedule. */
 static void finish_request(struct conn *c, int64_t now)
 {
     struct resp *r = &c->cur;
+    if (c->bbuf && c->w->cfg->kserve)
+        ks_finish(c);
     if (c->bbuf) {
         struct sim_config *cfg = c->w->cfg;
         struct oai_req q;
@@ -971,13 +1020,15 @@ static void conn_parse(struct conn *c, int64_t now)
         struct reqline rl = {0};
         int64_t clen;
         int st = parse_request(c->rbuf + pos, hlen, &r, &clen, &rl);
-        if (!st && c->w->cfg->openai && clen > OAI_MAX_BODY)
+        if (!st && (c->w->cfg->openai || c->w->cfg->kserve) && clen > OAI_MAX_BODY)
             st = 413;
         if (st)
             return reject(c, st, now);
         classify(c->w, &r);
         if (c->w->cfg->openai)
             oai_classify(c, &r, &rl, clen);
+        else if (c->w->cfg->kserve)
+            ks_classify(c, &r, &rl, clen);
         c->cur = r;
         pos += hlen;
         c->scan = pos;

@@ -37,6 +37,11 @@ static const char usage[] =
     "  --sse-gap DUR          delay between events (0ms)\n"
     "  --max-requests N       exit after N responses (0: never)\n"
     "  --spin DUR             busy-poll this long before each deadline (400us)\n"
+    "  --kserve               simulate a KServe v2 / Triton inference server\n"
+    "  --kserve-model SPEC    --kserve: a model, NAME[@VERSION]:INPUT=DTYPE[DIMS][,...]\n"
+    "                         e.g. simple:INPUT0=FP32[-1,4] (repeatable)\n"
+    "  --kserve-unready NAME  --kserve: that model answers not ready (repeatable)\n"
+    "  --kserve-item-delay DUR --kserve: extra infer delay per batch element (0ms)\n"
     "  --openai               simulate an OpenAI-compatible inference server\n"
     "  --ttft SPEC            --openai: time to first token, a --delay SPEC (0ms)\n"
     "  --itl SPEC             --openai: delay between output tokens, a --delay SPEC (0ms)\n"
@@ -158,6 +163,10 @@ enum {
     OPT_SSE_GAP,
     OPT_MAX_REQUESTS,
     OPT_SPIN,
+    OPT_KSERVE,
+    OPT_KS_MODEL,
+    OPT_KS_UNREADY,
+    OPT_KS_ITEM_DELAY,
     OPT_OPENAI,
     OPT_TTFT,
     OPT_ITL,
@@ -186,6 +195,10 @@ static const struct option long_opts[] = {
     {"sse-gap", required_argument, NULL, OPT_SSE_GAP},
     {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
     {"spin", required_argument, NULL, OPT_SPIN},
+    {"kserve", no_argument, NULL, OPT_KSERVE},
+    {"kserve-model", required_argument, NULL, OPT_KS_MODEL},
+    {"kserve-unready", required_argument, NULL, OPT_KS_UNREADY},
+    {"kserve-item-delay", required_argument, NULL, OPT_KS_ITEM_DELAY},
     {"openai", no_argument, NULL, OPT_OPENAI},
     {"ttft", required_argument, NULL, OPT_TTFT},
     {"itl", required_argument, NULL, OPT_ITL},
@@ -278,6 +291,18 @@ static int apply(int opt, const char *arg, struct sim_config *c)
         return parse_dur(arg, &c->spin_ns) || c->spin_ns > 10000000
                    ? fail(name, arg, "expected a duration up to 10ms")
                    : 0;
+    case OPT_KSERVE:
+        c->kserve = true;
+        return 0;
+    case OPT_KS_MODEL: {
+        const char *why = ks_add_model(c, arg);
+        return why ? fail(name, arg, why) : 0;
+    }
+    case OPT_KS_UNREADY:
+        strv_push(&c->ks_unready, arg);
+        return 0;
+    case OPT_KS_ITEM_DELAY:
+        return parse_dur(arg, &c->ks_item_ns) ? fail(name, arg, "expected a duration") : 0;
     case OPT_OPENAI:
         c->openai = true;
         return 0;
@@ -337,6 +362,10 @@ static int check_combination(const struct sim_config *c)
         fprintf(stderr, "sonde-sim: --stall must be shorter than --stall-every\n");
         return -EINVAL;
     }
+    if (c->kserve && (c->openai || c->sse_events > 0)) {
+        fprintf(stderr, "sonde-sim: --kserve cannot be combined with --openai or --sse\n");
+        return -EINVAL;
+    }
     if (c->openai && c->sse_events > 0) {
         fprintf(stderr, "sonde-sim: --openai and --sse cannot be combined\n");
         return -EINVAL;
@@ -372,7 +401,7 @@ int sim_parse_args(int argc, char **argv, struct sim_config *cfg)
         fprintf(stderr, "sonde-sim: unexpected argument '%s'\n", argv[optind]);
         return -EINVAL;
     }
-    return check_combination(cfg);
+    return check_combination(cfg) < 0 ? -EINVAL : ks_config_check(cfg);
 }
 
 void sim_config_free(struct sim_config *cfg)
@@ -383,6 +412,7 @@ void sim_config_free(struct sim_config *cfg)
     free(cfg->body);
     free(cfg->model);
     cfg->host = cfg->body = cfg->model = NULL;
+    ks_config_free(cfg);
 }
 
 /* Draws are capped at one hour so that a heavy tail cannot overflow. */

@@ -25,6 +25,8 @@ struct sim_delay {
     double sigma; /* lognormal sigma */
 };
 
+struct ks_model; /* --kserve: below */
+
 /* The kinds after ERR_HANG break a streamed generation (--openai only; docs/sim.md). */
 enum sim_error {
     ERR_NONE,
@@ -55,6 +57,13 @@ struct sim_config {
     int64_t max_requests; /* 0: unlimited */
     int64_t spin_ns;      /* busy-poll this long before each deadline */
 
+    /* --kserve: the KServe v2 / Triton simulator (see docs/kserve.md). */
+    bool kserve;
+    struct ks_model **ks_models; /* from --kserve-model (a default one when none) */
+    size_t ks_nmodels;
+    char **ks_unready;  /* --kserve-unready names, applied by ks_config_check */
+    int64_t ks_item_ns; /* --kserve-item-delay: extra delay per batch element of an infer */
+
     /* --openai: the inference-engine simulator (see docs/sim.md). */
     bool openai;
     struct sim_delay ttft, itl;
@@ -81,6 +90,48 @@ struct sim_config {
 struct sim_totals {
     uint64_t responses, errors;
 };
+
+/* ---- --kserve (kserve.c) ---- */
+
+#define KS_MAX_DIMS   8
+#define KS_MAX_INPUTS 16
+
+/* One input (and its echoing output) of a simulated model. */
+struct ks_tensor {
+    char *name;
+    int dtype; /* index into the datatype names (kserve.c) */
+    int rank;
+    int64_t dims[KS_MAX_DIMS]; /* -1: variable */
+};
+
+/* A simulated model; the counters are shared by all workers. */
+struct ks_model {
+    char *name, *version;
+    bool ready;
+    struct ks_tensor in[KS_MAX_INPUTS];
+    int nin;
+    atomic_llong success, failure, count, exec;
+};
+
+/* --kserve-model SPEC: adds a model; NULL, or why SPEC is wrong. */
+const char *ks_add_model(struct sim_config *cfg, const char *spec);
+/* After the options: the default model, --kserve-unready, the kserve options
+ * without --kserve. 0, or -EINVAL after printing a message. */
+int ks_config_check(struct sim_config *cfg);
+void ks_config_free(struct sim_config *cfg);
+
+/* Answers a request from its request line alone into out (the whole
+ * response), and returns -1; for a well-formed infer of a known model,
+ * returns the model's index and leaves out empty: ks_infer answers once the
+ * body is read. inject_status: an injected error status (0: none). */
+int ks_head(struct sim_config *cfg, const char *method, size_t mlen, const char *target,
+            size_t tlen, int inject_status, bool head, bool close, struct sbuf *out);
+
+/* Parses and checks an infer body for model m; appends the whole response
+ * (200 with the outputs, or 400) and counts it in the model's metrics.
+ * Returns the extra delay: the batch size times --kserve-item-delay. */
+int64_t ks_infer(struct sim_config *cfg, int m, const char *body, size_t len, bool close,
+                 struct sbuf *out);
 
 /* ---- --openai (openai.c) ---- */
 

@@ -337,3 +337,67 @@ const char *cl_chk_text(const struct comp_spec *spec, const char *key)
     const char *s = cl_opt_text(spec->with, key);
     return s && !recipe_has_ref(s) ? s : NULL;
 }
+
+int cl_base_url_parse(const char *text, struct cl_url *u)
+{
+    if (strpbrk(text, "?#@")) {
+        memset(u, 0, sizeof(*u));
+        return -EINVAL;
+    }
+    int r = cl_url_parse(text, u);
+    size_t n = r == 0 ? strlen(u->path) : 0;
+    while (n && u->path[n - 1] == '/')
+        u->path[--n] = '\0';
+    return r;
+}
+
+void cl_put_open_loop(struct comp *c, const struct lg_config *cfg, const struct lg_stats *s)
+{
+    if (cfg->model != LG_OPEN)
+        return;
+    comp_metric(c, "achieved_rate", "req/s", NULL, s->achieved_rate);
+    const struct hdr *d = s->issue_delay;
+    bool p99 = d && hdr_count(d) && hdr_percentile_ok(d, 99);
+    if (p99)
+        cl_put_ms(c, "issue_delay_p99", (double)hdr_percentile(d, 99));
+    comp_metric(c, "unsent", NULL, NULL, (double)s->unsent);
+    if (s->rate_missed)
+        comp_warn(c,
+                  "could not hold the requested rate: issue delay p99 %.3g ms, %llu due "
+                  "requests never sent",
+                  p99 ? (double)hdr_percentile(d, 99) / CL_NS_PER_MS : 0.0,
+                  (unsigned long long)s->unsent);
+}
+
+void cl_add_engine_errors(uint64_t *errors, uint64_t *requests, const struct lg_stats *s)
+{
+    static const enum lg_err outside[] = {LG_ERR_CONNECT, LG_ERR_TLS};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(outside); i++) {
+        enum lg_err e = outside[i];
+        uint64_t extra = s->errors[e] > errors[e] ? s->errors[e] - errors[e] : 0;
+        errors[e] += extra;
+        *requests += extra;
+    }
+}
+
+void cl_secs_add(struct cl_secs *s, int64_t ws, int64_t t, uint64_t a, uint64_t b)
+{
+    size_t i = t > ws ? (size_t)((t - ws) / 1000000000LL) : 0;
+    if (i >= s->n) {
+        size_t n = i + 1 > 2 * s->n ? i + 1 : 2 * s->n;
+        s->a = xrealloc(s->a, n * sizeof(*s->a));
+        s->b = xrealloc(s->b, n * sizeof(*s->b));
+        memset(s->a + s->n, 0, (n - s->n) * sizeof(*s->a));
+        memset(s->b + s->n, 0, (n - s->n) * sizeof(*s->b));
+        s->n = n;
+    }
+    s->a[i] += a;
+    s->b[i] += b;
+}
+
+void cl_secs_free(struct cl_secs *s)
+{
+    free(s->a);
+    free(s->b);
+    memset(s, 0, sizeof(*s));
+}

@@ -73,6 +73,9 @@ struct cl_url {
  * scheme, -EINVAL when malformed (then *u holds nothing). */
 int cl_url_parse(const char *text, struct cl_url *u);
 void cl_url_clear(struct cl_url *u);
+/* A base URL (a server's root, paths are appended): as cl_url_parse, but no
+ * query, fragment or user info, and u->path without trailing '/'s. */
+int cl_base_url_parse(const char *text, struct cl_url *u);
 
 /* ---- the engine's configuration ---- */
 
@@ -114,6 +117,22 @@ void cl_put_counts(struct comp *c, uint64_t requests, uint64_t ok, const uint64_
  * error class. */
 int cl_judge(struct comp *c, uint64_t ok, const uint64_t *errors, int nerr,
              cl_err_name_fn *err_name);
+
+/* Open loop (cfg->model): achieved_rate, issue_delay_p99, unsent, and a
+ * warning when the engine could not hold the rate. */
+void cl_put_open_loop(struct comp *c, const struct lg_config *cfg, const struct lg_stats *s);
+/* Failures outside any request (connect, TLS handshake) reach only the
+ * engine's counts: adds what the client's errors[] lack to it and to
+ * *requests. */
+void cl_add_engine_errors(uint64_t *errors, uint64_t *requests, const struct lg_stats *s);
+
+/* Two counters per second of the measured window (from ws), grown on demand. */
+struct cl_secs {
+    uint64_t *a, *b;
+    size_t n;
+};
+void cl_secs_add(struct cl_secs *s, int64_t ws, int64_t t, uint64_t a, uint64_t b);
+void cl_secs_free(struct cl_secs *s);
 
 /* ---- checks (driver_ops.check) ---- */
 

@@ -454,23 +454,6 @@ static void put_series(struct comp *c, const struct lg_stats *s)
     }
 }
 
-static void put_open_loop(struct comp *c, const struct http_state *st, const struct lg_stats *s)
-{
-    if (st->cfg.model != LG_OPEN)
-        return;
-    comp_metric(c, "achieved_rate", "req/s", NULL, s->achieved_rate);
-    const struct hdr *d = s->issue_delay;
-    if (d && hdr_count(d) && hdr_percentile_ok(d, 99))
-        cl_put_ms(c, "issue_delay_p99", (double)hdr_percentile(d, 99));
-    comp_metric(c, "unsent", NULL, NULL, (double)s->unsent);
-    if (s->rate_missed)
-        comp_warn(c,
-                  "could not hold the requested rate: issue delay p99 %.3g ms, %llu due "
-                  "requests never sent",
-                  d ? (double)hdr_percentile(d, 99) / CL_NS_PER_MS : 0.0,
-                  (unsigned long long)s->unsent);
-}
-
 /* The merged result of the agent job's tasks (tasks/task-K.stats, kept for
  * inspection): counters summed, histograms merged (lg_stats_merge). */
 static int fanout_result(struct comp *c, struct http_state *st, struct lg_stats **out)
@@ -532,7 +515,7 @@ static int http_finish(struct comp *c)
     put_counts(c, s);
     cl_put_hdr_summary(c, "latency", s->latency);
     cl_put_hdr_summary(c, "service_time", s->service);
-    put_open_loop(c, st, s);
+    cl_put_open_loop(c, &st->cfg, s);
     put_series(c, s);
     cl_put_histogram(c, "latency", s->latency);
     cl_put_histogram(c, "service_time", s->service);

@@ -186,8 +186,7 @@ struct ks_state {
     bool mu_ok;
     struct hdr *latency, *service;
     uint64_t requests, ok, errors[KE_COUNT], status_class[6];
-    uint64_t *sec_req, *sec_err;
-    size_t nsec;
+    struct cl_secs secs; /* a: requests, b: errors */
 };
 
 static void ks_inputs_free(struct ks_input *in, size_t n)
@@ -383,20 +382,6 @@ static void ks_put_seg(struct sbuf *b, const char *s)
     }
 }
 
-/* A base URL: http[s]://host[:port][/path] without query, fragment or user info. */
-static int ks_url_parse(const char *text, struct cl_url *u)
-{
-    if (strpbrk(text, "?#@")) {
-        memset(u, 0, sizeof(*u));
-        return -EINVAL;
-    }
-    int r = cl_url_parse(text, u);
-    size_t n = r == 0 ? strlen(u->path) : 0;
-    while (n && u->path[n - 1] == '/')
-        u->path[--n] = '\0';
-    return r;
-}
-
 static int ks_target(struct comp *c, struct ks_state *st)
 {
     const char *text = cl_opt_text(c->spec->with, "url");
@@ -405,7 +390,7 @@ static int ks_target(struct comp *c, struct ks_state *st)
         comp_set_reason(c, "option 'url' is missing (the server's base URL)");
         return -EINVAL;
     }
-    if (ks_url_parse(text, &u) < 0) {
+    if (cl_base_url_parse(text, &u) < 0) {
         comp_set_reason(c, "option 'url': expected http[s]://host[:port][/path], got '%s'", text);
         return -EINVAL;
     }
@@ -769,21 +754,6 @@ static void ks_check_body(struct ks_req *r)
     json_decref(o);
 }
 
-static void ks_sec_add(struct ks_state *st, int64_t t, bool err)
-{
-    size_t i = (size_t)((t - st->ws) / KS_NS_PER_S);
-    if (i >= st->nsec) {
-        size_t n = i + 1 > 2 * st->nsec ? i + 1 : 2 * st->nsec;
-        st->sec_req = xrealloc(st->sec_req, n * sizeof(*st->sec_req));
-        st->sec_err = xrealloc(st->sec_err, n * sizeof(*st->sec_err));
-        memset(st->sec_req + st->nsec, 0, (n - st->nsec) * sizeof(*st->sec_req));
-        memset(st->sec_err + st->nsec, 0, (n - st->nsec) * sizeof(*st->sec_err));
-        st->nsec = n;
-    }
-    st->sec_req[i]++;
-    st->sec_err[i] += err;
-}
-
 static void ks_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
 {
     struct ks_state *st = ud;
@@ -811,7 +781,7 @@ static void ks_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
                 hdr_record(st->latency, t - r->sstar);
                 hdr_record(st->service, t - r->s);
             }
-            ks_sec_add(st, t, r->err >= 0);
+            cl_secs_add(&st->secs, st->ws, t, 1, r->err >= 0);
         }
         pthread_mutex_unlock(&st->mu);
     }
@@ -937,19 +907,6 @@ static int ks_stop(struct comp *c)
 
 /* ---- results ------------------------------------------------------------------------------ */
 
-/* Connection and TLS handshake failures happen outside any request: the
- * engine counts them, the hooks never see them. */
-static void ks_add_engine_errors(struct ks_state *st, const struct lg_stats *s)
-{
-    uint64_t conn = s->errors[LG_ERR_CONNECT];
-    uint64_t tls = s->errors[LG_ERR_TLS] > st->errors[LG_ERR_TLS]
-                       ? s->errors[LG_ERR_TLS] - st->errors[LG_ERR_TLS]
-                       : 0;
-    st->errors[LG_ERR_CONNECT] += conn;
-    st->errors[LG_ERR_TLS] += tls;
-    st->requests += conn + tls;
-}
-
 static void ks_put_rates(struct comp *c, const struct ks_state *st, const struct lg_stats *s)
 {
     double window = (double)s->window_ns / 1e9, per = window > 0 ? 1 / window : 0;
@@ -959,17 +916,7 @@ static void ks_put_rates(struct comp *c, const struct ks_state *st, const struct
     comp_metric(c, "throughput", "req/s", NULL, (double)st->requests * per);
     comp_metric(c, "inferences_per_s", "inf/s", NULL, (double)inferences * per);
     comp_metric(c, "connects", NULL, NULL, (double)s->connects);
-    if (st->cfg.model != LG_OPEN)
-        return;
-    const struct hdr *d = s->issue_delay;
-    if (d && hdr_count(d) && hdr_percentile_ok(d, 99))
-        cl_put_ms(c, "issue_delay_p99", (double)hdr_percentile(d, 99));
-    comp_metric(c, "unsent", NULL, NULL, (double)s->unsent);
-    if (s->rate_missed)
-        comp_warn(c,
-                  "could not hold the requested rate (issue delay p99 above 1 ms, or %llu "
-                  "due requests never sent)",
-                  (unsigned long long)s->unsent);
+    cl_put_open_loop(c, &st->cfg, s);
 }
 
 /* Per-second requests and errors (this client's), latency p50/p99 (the engine's,
@@ -979,8 +926,10 @@ static void ks_put_series(struct comp *c, const struct ks_state *st, const struc
     size_t n = (size_t)((s->window_ns + KS_NS_PER_S - 1) / KS_NS_PER_S);
     for (size_t i = 0; i < n; i++) {
         int64_t t = s->window_start_wall_ns + (int64_t)i * KS_NS_PER_S;
-        comp_series_point(c, "requests", "req/s", NULL, t, i < st->nsec ? st->sec_req[i] : 0.0);
-        comp_series_point(c, "errors", "err/s", NULL, t, i < st->nsec ? st->sec_err[i] : 0.0);
+        comp_series_point(c, "requests", "req/s", NULL, t,
+                          i < st->secs.n ? (double)st->secs.a[i] : 0.0);
+        comp_series_point(c, "errors", "err/s", NULL, t,
+                          i < st->secs.n ? (double)st->secs.b[i] : 0.0);
         const struct lg_second *sec = i < s->nsecs ? &s->secs[i] : NULL;
         if (sec && sec->p50_ns >= 0)
             comp_series_point(c, "latency_p50", "ms", NULL, t, (double)sec->p50_ns / CL_NS_PER_MS);
@@ -999,7 +948,7 @@ static int ks_finish(struct comp *c)
     if (r < 0)
         return r;
     /* the workers are joined: no lock needed from here */
-    ks_add_engine_errors(st, s);
+    cl_add_engine_errors(st->errors, &st->requests, s);
     cl_put_counts(c, st->requests, st->ok, st->errors, KE_COUNT, ks_err_name, st->status_class);
     ks_put_rates(c, st, s);
     cl_put_hdr_summary(c, "latency", st->latency);
@@ -1029,8 +978,7 @@ static void ks_cleanup(struct comp *c)
     sbuf_free(&st->req);
     hdr_free(st->latency);
     hdr_free(st->service);
-    free(st->sec_req);
-    free(st->sec_err);
+    cl_secs_free(&st->secs);
     if (st->mu_ok)
         pthread_mutex_destroy(&st->mu);
     free(st);
@@ -1110,7 +1058,7 @@ static int ks_check(const struct comp_spec *spec, struct diags *d)
     const char *url = cl_chk_text(spec, "url"), *mode = cl_chk_text(spec, "mode");
     const char *model = cl_chk_text(spec, "model");
     struct cl_url u;
-    if (url && ks_url_parse(url, &u) < 0)
+    if (url && cl_base_url_parse(url, &u) < 0)
         cl_chk_fail(spec, d, "url", "expected http[s]://host[:port][/path], got '%s'", url);
     else if (url)
         cl_url_clear(&u);

@@ -173,26 +173,10 @@ struct oai_state {
     struct js_path paths[P_COUNT];
     uint64_t requests, ok, good, errors[OE_COUNT], status_class[6];
     uint64_t out_tokens, prompt_tokens, est_requests;
-    uint64_t *sec_req, *sec_tok;
-    size_t nsec;
+    struct cl_secs secs; /* a: requests, b: output tokens */
 };
 
 /* ---- the URL ----------------------------------------------------------------------------- */
-
-/* A base URL: http[s]://host[:port][/path] without query, fragment or user
- * info; u->path loses its trailing '/'s ("" for none). */
-static int oai_url_parse(const char *text, struct cl_url *u)
-{
-    if (strpbrk(text, "?#@")) {
-        memset(u, 0, sizeof(*u));
-        return -EINVAL;
-    }
-    int r = cl_url_parse(text, u);
-    size_t n = r == 0 ? strlen(u->path) : 0;
-    while (n && u->path[n - 1] == '/')
-        u->path[--n] = '\0';
-    return r;
-}
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
@@ -418,21 +402,6 @@ static bool oai_counted(const struct oai_req *r, int64_t n)
     return r->nchunks > 0 && prev == n;
 }
 
-static void oai_sec_add(struct oai_state *st, int64_t t, uint64_t tokens)
-{
-    size_t i = (size_t)((t - st->ws) / OAI_NS_PER_S);
-    if (i >= st->nsec) {
-        size_t n = i + 1 > 2 * st->nsec ? i + 1 : 2 * st->nsec;
-        st->sec_req = xrealloc(st->sec_req, n * sizeof(*st->sec_req));
-        st->sec_tok = xrealloc(st->sec_tok, n * sizeof(*st->sec_tok));
-        memset(st->sec_req + st->nsec, 0, (n - st->nsec) * sizeof(*st->sec_req));
-        memset(st->sec_tok + st->nsec, 0, (n - st->nsec) * sizeof(*st->sec_tok));
-        st->nsec = n;
-    }
-    st->sec_req[i]++;
-    st->sec_tok[i] += tokens;
-}
-
 /* A duration in ms, or null when absent (< 0). */
 static void oai_rec_ms(struct sbuf *b, const char *key, int64_t ns)
 {
@@ -497,7 +466,7 @@ static void oai_record_ok(struct oai_state *st, const struct oai_req *r, int64_t
                 (!st->slo_tpot || tpot < 0 || tpot <= st->slo_tpot) &&
                 (!st->slo_e2e || e2e <= st->slo_e2e);
     st->good += good;
-    oai_sec_add(st, e, n > 0 ? (uint64_t)n : 0);
+    cl_secs_add(&st->secs, st->ws, e, 1, n > 0 ? (uint64_t)n : 0);
     oai_write_record(st, r, e, st->stream ? ttft : -1, tpot, n, good);
 }
 
@@ -527,7 +496,7 @@ static void oai_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t
             }
             if (r->err >= 0) {
                 st->errors[r->err]++;
-                oai_sec_add(st, t, 0);
+                cl_secs_add(&st->secs, st->ws, t, 1, 0);
                 oai_write_record(st, r, t, -1, -1, 0, false);
             } else
                 oai_record_ok(st, r, t);
@@ -661,7 +630,7 @@ static int oai_target(struct comp *c, struct oai_state *st)
 {
     const char *text = cl_opt_text(c->spec->with, "url");
     struct cl_url u;
-    if (!text || oai_url_parse(text, &u) < 0) {
+    if (!text || cl_base_url_parse(text, &u) < 0) {
         comp_set_reason(c, "option 'url': expected http[s]://host[:port][/path], got '%s'",
                         text ? text : "");
         return -EINVAL;
@@ -830,13 +799,13 @@ static void oai_put_series(struct comp *c, const struct oai_state *st, const str
 {
     size_t n = (size_t)((s->window_ns + OAI_NS_PER_S - 1) / OAI_NS_PER_S);
     uint64_t peak = 0;
-    for (size_t i = 0; i < n && i < st->nsec; i++) {
+    for (size_t i = 0; i < n && i < st->secs.n; i++) {
         int64_t t = s->window_start_wall_ns + (int64_t)i * OAI_NS_PER_S;
-        comp_series_point(c, "requests", "req/s", NULL, t, (double)st->sec_req[i]);
-        comp_series_point(c, "output_tokens", "tok/s", NULL, t, (double)st->sec_tok[i]);
+        comp_series_point(c, "requests", "req/s", NULL, t, (double)st->secs.a[i]);
+        comp_series_point(c, "output_tokens", "tok/s", NULL, t, (double)st->secs.b[i]);
         /* a full second only: the last one may be cut short */
-        if ((int64_t)(i + 1) * OAI_NS_PER_S <= s->window_ns && st->sec_tok[i] > peak)
-            peak = st->sec_tok[i];
+        if ((int64_t)(i + 1) * OAI_NS_PER_S <= s->window_ns && st->secs.b[i] > peak)
+            peak = st->secs.b[i];
     }
     if (n >= 1)
         comp_metric(c, "peak_output_tokens_per_s", "tok/s", NULL, (double)peak);
@@ -851,15 +820,8 @@ static int oai_finish(struct comp *c)
     int r = cl_wait(c, st->run, &st->waited, &s);
     if (r < 0)
         return r;
-    /* the workers are joined: no lock needed from here. Connections that
-     * failed before a request went out are counted by the engine only. */
-    static const enum lg_err engine_only[] = {LG_ERR_CONNECT, LG_ERR_TLS};
-    for (size_t i = 0; i < SONDE_ARRAY_LEN(engine_only); i++) {
-        enum lg_err e = engine_only[i];
-        uint64_t extra = s->errors[e] > st->errors[e] ? s->errors[e] - st->errors[e] : 0;
-        st->errors[e] += extra;
-        st->requests += extra;
-    }
+    /* the workers are joined: no lock needed from here */
+    cl_add_engine_errors(st->errors, &st->requests, s);
     int rec = oai_records_close(c, st, true);
     oai_put_counts(c, st, (double)s->window_ns / 1e9);
     oai_put_summary(c, "ttft", st->ttft);
@@ -878,11 +840,7 @@ static int oai_finish(struct comp *c)
                   "usage.completion_tokens spread evenly over the content chunks (or 1 per chunk "
                   "without usage)",
                   (unsigned long long)st->est_requests, (unsigned long long)st->ok);
-    if (s->rate_missed)
-        comp_warn(c,
-                  "could not hold the requested rate (issue delay p99 above 1 ms, or %llu "
-                  "due requests never sent)",
-                  (unsigned long long)s->unsent);
+    cl_put_open_loop(c, &st->cfg, s);
     r = cl_judge(c, st->ok, st->errors, OE_COUNT, oai_err_name);
     lg_stats_free(s);
     return r ? r : rec;
@@ -912,8 +870,7 @@ static void oai_cleanup(struct comp *c)
     hdr_free(st->tpot);
     hdr_free(st->e2e);
     hdr_free(st->norm);
-    free(st->sec_req);
-    free(st->sec_tok);
+    cl_secs_free(&st->secs);
     if (st->mu_ok)
         pthread_mutex_destroy(&st->mu);
     free(st);
@@ -930,7 +887,7 @@ static int oai_check(const struct comp_spec *spec, struct diags *d)
     const struct sv *w = spec->with;
     const char *url = cl_chk_text(spec, "url"), *mode = cl_chk_text(spec, "mode");
     struct cl_url u;
-    if (url && oai_url_parse(url, &u) < 0)
+    if (url && cl_base_url_parse(url, &u) < 0)
         cl_chk_fail(spec, d, "url", "expected http[s]://host[:port][/path], got '%s'", url);
     else if (url)
         cl_url_clear(&u);

@@ -261,7 +261,7 @@ static bool check_keys(const struct sv *map, const char *const *allowed, const c
 /* ---- driver options (with:) ---- */
 
 static bool check_opts(const struct sv *map, const struct opt_def *defs, const char *driver,
-                       const char *path, struct diags *d);
+                       bool partial, const char *path, struct diags *d);
 
 static bool check_choice(const struct sv *v, const struct opt_def *o, const char *path,
                          struct diags *d)
@@ -322,7 +322,7 @@ static bool check_list_of(const struct sv *v, const struct opt_def *o, const cha
         if (o->type == OPT_ARGV_LIST)
             ok &= check_scalar_list(v->kids[i], p, "a command as a list of strings", true, d);
         else if (want(v->kids[i], SV_MAP, "a map", p, d))
-            ok &= check_opts(v->kids[i], o->fields, NULL, p, d);
+            ok &= check_opts(v->kids[i], o->fields, NULL, false, p, d);
         else
             ok = false;
         free(p);
@@ -349,7 +349,7 @@ static bool check_opt_value(const struct sv *v, const struct opt_def *o, const c
         return want(v, SV_MAP, "a map of strings", path, d) && check_scalar_map(v, path, false, d);
     case OPT_MAP: /* fields NULL: any keys (the caller checks them) */
         return want(v, SV_MAP, "a map", path, d) &&
-               (!o->fields || check_opts(v, o->fields, NULL, path, d));
+               (!o->fields || check_opts(v, o->fields, NULL, false, path, d));
     case OPT_ARGV:
     case OPT_ARGV_LIST:
     case OPT_STR_LIST:
@@ -386,8 +386,9 @@ static void unknown_opt(const struct sv *k, const struct opt_def *defs, const ch
     free(names);
 }
 
+/* map's keys against defs; partial: required options may be missing (a catalog entry). */
 static bool check_opts(const struct sv *map, const struct opt_def *defs, const char *driver,
-                       const char *path, struct diags *d)
+                       bool partial, const char *path, struct diags *d)
 {
     bool ok = true;
     for (size_t i = 0; i < map->n; i++) {
@@ -403,7 +404,7 @@ static bool check_opts(const struct sv *map, const struct opt_def *defs, const c
         free(p);
     }
     for (size_t i = 0; defs && defs[i].name; i++) {
-        if (!defs[i].required || sv_get(map, defs[i].name))
+        if (!defs[i].required || partial || sv_get(map, defs[i].name))
             continue;
         if (driver)
             diags_add(d, map->pos, path, NULL, "missing required option '%s' for driver '%s'",
@@ -521,7 +522,9 @@ static const struct driver_ops *check_driver(const struct sv *node, enum comp_ro
 }
 
 /* with: absent or null becomes an empty map; options are checked against the driver. */
-static void check_with(struct sv *node, const struct driver_ops *ops, const char *path,
+/* with: checked against the driver's option table; an entry (partial) may leave
+ * required options to the benchmark that uses it. */
+static void check_with(struct sv *node, const struct driver_ops *ops, bool entry, const char *path,
                        struct diags *d)
 {
     struct sv *w = sv_get(node, "with");
@@ -533,7 +536,7 @@ static void check_with(struct sv *node, const struct driver_ops *ops, const char
     }
     char *p = path_key(path, "with");
     if (want(w, SV_MAP, "a map of driver options", p, d) && ops)
-        check_opts(w, ops->opts, ops->name, p, d);
+        check_opts(w, ops->opts, ops->name, entry, p, d);
     free(p);
 }
 
@@ -769,7 +772,7 @@ int resources_parse(const struct sv *map, const char *path, struct diags *d, str
         return 0;
     if (!want(map, SV_MAP, "a map of resources (nodes, tasks_per_node, mem, time, ...)", path, d))
         return -EINVAL;
-    check_opts(map, resource_opts, NULL, path, d); /* the valid keys are still read below */
+    check_opts(map, resource_opts, NULL, false, path, d); /* the valid keys are still read below */
     for (size_t i = 0; i < map->n; i++) {
         const struct sv *v = map->kids[i];
         if (v->kind == SV_SCALAR && recipe_has_ref(v->str)) {
@@ -852,8 +855,9 @@ static int check_block(struct sv *node, enum comp_role role, bool entry, const c
     size_t before = nerr(d);
     check_block_keys(node, role, entry, path, d);
     const struct driver_ops *ops = check_driver(node, role, entry, path, d, &s->driver);
-    check_with(node, ops, path, d);
+    check_with(node, ops, entry, path, d);
     s->with = sv_clone(sv_get(node, "with"));
+    s->partial = entry;
     if (!entry)
         s->use = xstrdup(sv_str(node, "use", NULL));
     get_str(node, "description", path, d, &s->description);
@@ -1029,6 +1033,9 @@ static struct sv *resolve_block(const struct catalog *cat, enum comp_role role, 
     sv_del(over, "use");
     sv_merge(out, over);
     sv_free(over);
+    struct sv *w = sv_get(out, "with");
+    if (use && w && !sv_get(k, "with")) /* the entry's options: errors point to the use: */
+        w->pos = w->kpos = use->kpos;
     return out;
 }
 
@@ -1901,7 +1908,7 @@ int comp_spec_interp(const struct comp_spec *src, interp_lookup_fn lookup, void 
 bool recipe_check_opts(const struct sv *map, const struct opt_def *defs, const char *path,
                        struct diags *d)
 {
-    return check_opts(map, defs, NULL, path, d);
+    return check_opts(map, defs, NULL, false, path, d);
 }
 
 void comp_steps_free(char ***steps)

@@ -109,6 +109,9 @@ struct comp_spec {
     char **binds;    /* container bind mounts "SRC[:DST[:OPTS]]", NULL-terminated, may be NULL */
     char **deps;     /* services this component refers to via ${services.X.*}, NULL-terminated */
     struct sv *node; /* the resolved block (positions, show) */
+    bool partial;    /* a catalog entry checked on its own: the benchmark that uses it adds
+                        the options it leaves out (required options and drivers' completeness
+                        checks wait until then) */
 };
 
 struct trial_spec {

@@ -157,6 +157,7 @@ void sv_merge(struct sv *base, const struct sv *over)
     if (!base || !over)
         return;
     if (base->kind == SV_MAP && over->kind == SV_MAP) {
+        base->pos = over->pos; /* the later writer's: what its errors point to */
         for (size_t i = 0; i < over->n; i++) {
             const struct sv *o = over->kids[i];
             struct sv *b = sv_get(base, o->key);

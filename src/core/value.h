@@ -48,7 +48,8 @@ void sv_set(struct sv *map, const char *key, struct sv *val);
 void sv_del(struct sv *map, const char *key);
 
 /* Deep merge: maps merge key by key (recursively), anything else in over
- * replaces base. base is modified; over is only read. */
+ * replaces base; a merged map takes over's position. base is modified; over is
+ * only read. */
 void sv_merge(struct sv *base, const struct sv *over);
 
 /* Typed reads of a scalar. 0 on success, -EINVAL when the text is not of that

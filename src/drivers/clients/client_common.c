@@ -338,6 +338,17 @@ const char *cl_chk_text(const struct comp_spec *spec, const char *key)
     return s && !recipe_has_ref(s) ? s : NULL;
 }
 
+void cl_chk_bounds(const struct comp_spec *spec, struct diags *d)
+{
+    const char *mode = cl_chk_text(spec, "mode");
+    if (spec->partial)
+        return;
+    if (!sv_get(spec->with, "duration") && !sv_get(spec->with, "requests"))
+        cl_chk_fail(spec, d, NULL, "give 'duration' or 'requests' (or both): when to stop");
+    if (mode && !strcmp(mode, "open") && !sv_get(spec->with, "rate"))
+        cl_chk_fail(spec, d, "rate", "mode open needs 'rate' (requests/s in total)");
+}
+
 int cl_base_url_parse(const char *text, struct cl_url *u)
 {
     if (strpbrk(text, "?#@")) {

@@ -143,5 +143,8 @@ void cl_chk_fail(const struct comp_spec *spec, struct diags *d, const char *key,
                  ...) SONDE_PRINTF(4, 5);
 /* The scalar text of key when known now (not holding a run-time reference). */
 const char *cl_chk_text(const struct comp_spec *spec, const char *key);
+/* When to stop (duration or requests) and an open loop's rate are given;
+ * nothing for a catalog entry on its own (spec->partial). */
+void cl_chk_bounds(const struct comp_spec *spec, struct diags *d);
 
 #endif

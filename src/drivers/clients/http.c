@@ -624,8 +624,10 @@ static void check_target(const struct chk *k)
     bool has_url = sv_get(k->spec->with, "url"), has_target = sv_get(k->spec->with, "target");
     const char *url = chk_text(k, "url");
     struct cl_url u = {0};
-    if (has_url && has_target) /* neither: said at start (catalog entries leave both out) */
+    if (has_url && has_target)
         chk_fail(k, "target", "give only one of 'url' and 'target' (what to load)");
+    else if (!has_url && !has_target && !k->spec->partial)
+        chk_fail(k, "url", "give 'url' or 'target' (what to load)");
     if (sv_get(k->spec->with, "path") && !has_target)
         chk_fail(k, "path", "'path' goes with 'target' (with 'url', put the path in it)");
     if (url && parse_url(url, &u) < 0)
@@ -668,16 +670,12 @@ static void check_counts(const struct chk *k)
         chk_fail(k, "requests", "must be at least 1");
     if (chk_num(k, "expect_status", &x) && (x < 100 || x > 599))
         chk_fail(k, "expect_status", "must be an HTTP status between 100 and 599");
-    if (!sv_get(k->spec->with, "duration") && !sv_get(k->spec->with, "requests"))
-        chk_fail(k, NULL, "give 'duration' or 'requests' (or both): when to stop");
 }
 
 static void check_model(const struct chk *k)
 {
-    const char *mode = chk_text(k, "mode");
     double x = 0;
-    if (mode && !strcmp(mode, "open") && !sv_get(k->spec->with, "rate"))
-        chk_fail(k, "rate", "mode open needs 'rate' (requests/s in total)");
+    cl_chk_bounds(k->spec, k->d);
     if (chk_num(k, "rate", &x) && !(x > 0))
         chk_fail(k, "rate", "must be above 0");
     if (chk_num(k, "burstiness", &x) && !(x > 0))
@@ -687,6 +685,7 @@ static void check_model(const struct chk *k)
     if (sv_get(k->spec->with, "ramp_from") && !sv_get(k->spec->with, "ramp"))
         chk_fail(k, "ramp_from", "'ramp_from' needs 'ramp' (how long the ramp lasts)");
 }
+
 /* With template: true, the texts known now must parse as templates. */
 static void check_template(const struct chk *k)
 {

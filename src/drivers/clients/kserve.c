@@ -95,12 +95,12 @@ static const struct opt_def ks_input_fields[] = {
 };
 
 static const struct opt_def ks_opts[] = {
-    {"url", OPT_STR, false, NULL,
-     "required: base URL of the server, e.g. "
+    {"url", OPT_STR, true, NULL,
+     "base URL of the server, e.g. "
      "\"http://${services.triton.host}:${services.triton.port}\" "
      "(/v2/... is appended)",
      NULL, NULL},
-    {"model", OPT_STR, false, NULL, "required: the model's name", NULL, NULL},
+    {"model", OPT_STR, true, NULL, "the model's name", NULL, NULL},
     {"version", OPT_STR, false, NULL, "the model's version (default: the server's choice)", NULL,
      NULL},
     {"inputs", OPT_MAP_LIST, false, NULL,
@@ -1054,9 +1054,7 @@ static int ks_check(const struct comp_spec *spec, struct diags *d)
     if (!d)
         return 0;
     size_t before = d->n + d->dropped;
-    const struct sv *w = spec->with;
-    const char *url = cl_chk_text(spec, "url"), *mode = cl_chk_text(spec, "mode");
-    const char *model = cl_chk_text(spec, "model");
+    const char *url = cl_chk_text(spec, "url"), *model = cl_chk_text(spec, "model");
     struct cl_url u;
     if (url && cl_base_url_parse(url, &u) < 0)
         cl_chk_fail(spec, d, "url", "expected http[s]://host[:port][/path], got '%s'", url);
@@ -1068,10 +1066,7 @@ static int ks_check(const struct comp_spec *spec, struct diags *d)
         cl_chk_fail(spec, d, NULL,
                     "the kserve client runs inside sonde and cannot fan out over nodes or tasks "
                     "yet: remove 'resources'");
-    if (!sv_get(w, "duration") && !sv_get(w, "requests"))
-        cl_chk_fail(spec, d, NULL, "give 'duration' or 'requests' (or both): when to stop");
-    if (mode && !strcmp(mode, "open") && !sv_get(w, "rate"))
-        cl_chk_fail(spec, d, "rate", "mode open needs 'rate' (requests/s in total)");
+    cl_chk_bounds(spec, d);
     int64_t batch = ks_chk_int(spec, "batch_size", 1), vdim = ks_chk_int(spec, "variable_dim", 1);
     int64_t conns = ks_chk_int(spec, "connections", 1), threads = ks_chk_int(spec, "threads", 1);
     if (batch < 1 || batch > KS_BATCH_MAX)

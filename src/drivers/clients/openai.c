@@ -885,7 +885,7 @@ static int oai_check(const struct comp_spec *spec, struct diags *d)
         return 0;
     size_t before = d->n + d->dropped;
     const struct sv *w = spec->with;
-    const char *url = cl_chk_text(spec, "url"), *mode = cl_chk_text(spec, "mode");
+    const char *url = cl_chk_text(spec, "url");
     struct cl_url u;
     if (url && cl_base_url_parse(url, &u) < 0)
         cl_chk_fail(spec, d, "url", "expected http[s]://host[:port][/path], got '%s'", url);
@@ -895,7 +895,8 @@ static int oai_check(const struct comp_spec *spec, struct diags *d)
         cl_chk_fail(spec, d, NULL,
                     "the openai client runs inside sonde and cannot fan out over nodes or tasks "
                     "yet: remove 'resources'");
-    if (!!sv_get(w, "prompt") + !!sv_get(w, "input_tokens") + !!sv_get(w, "dataset") != 1)
+    int sources = !!sv_get(w, "prompt") + !!sv_get(w, "input_tokens") + !!sv_get(w, "dataset");
+    if (sources > 1 || (sources == 0 && !spec->partial))
         cl_chk_fail(spec, d, "prompt",
                     "give exactly one of 'prompt', 'input_tokens' and 'dataset': the prompts");
     static const char *const lens[] = {"max_tokens", "input_tokens"};
@@ -911,10 +912,7 @@ static int oai_check(const struct comp_spec *spec, struct diags *d)
         if (sv_get(x, oai_own_fields[i]))
             cl_chk_fail(spec, d, "extra_body", "'%s' is set by sonde: use its own option",
                         oai_own_fields[i]);
-    if (!sv_get(w, "duration") && !sv_get(w, "requests"))
-        cl_chk_fail(spec, d, NULL, "give 'duration' or 'requests' (or both): when to stop");
-    if (mode && !strcmp(mode, "open") && !sv_get(w, "rate"))
-        cl_chk_fail(spec, d, "rate", "mode open needs 'rate' (requests/s in total)");
+    cl_chk_bounds(spec, d);
     const char *stream = cl_chk_text(spec, "stream");
     bool on = true;
     const struct sv *slo = sv_get(w, "slo");

@@ -9,10 +9,31 @@
 
 struct sc {
     const char *p, *end;
-    const struct js_path *paths;
-    int npaths;
+    const struct js_paths *set; /* NULL: no paths */
     struct js_found *found;
 };
+
+/* Bytes that stand for themselves inside a string: printable ASCII but '"' and '\\'. */
+/* clang-format off */
+static const unsigned char js_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+/* clang-format on */
 
 static void ws(struct sc *s)
 {
@@ -104,6 +125,10 @@ static int scan_string(struct sc *s, const char **raw, size_t *len, bool *esc)
     const char *p = s->p + 1;
     *esc = false;
     while (p < s->end) {
+        while (p < s->end && js_plain[(unsigned char)*p]) /* the common bytes, fast */
+            p++;
+        if (p >= s->end)
+            break;
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
             *raw = s->p + 1;
@@ -143,7 +168,7 @@ static int scan_string(struct sc *s, const char **raw, size_t *len, bool *esc)
 static bool key_equal(const char *raw, size_t len, bool esc, const char *key, size_t klen)
 {
     if (!esc)
-        return klen == len && memcmp(raw, key, len) == 0;
+        return klen == len && (len == 0 || raw[0] == key[0]) && memcmp(raw, key, len) == 0;
     const char *p = raw, *end = raw + len;
     const unsigned char *k = (const unsigned char *)key, *kend = k + klen;
     while (p < end) {
@@ -245,33 +270,27 @@ static enum js_type scan_number(struct sc *s, int64_t *iv)
     return over ? JS_NONE : JS_REAL;
 }
 
-static void record(struct sc *s, uint32_t mask, int depth, enum js_type t, const char *raw,
-                   size_t len, int64_t iv)
-{
-    for (int i = 0; mask && i < s->npaths; i++)
-        if ((mask >> i & 1) && s->paths[i].nseg == depth)
-            s->found[i] = (struct js_found){t, raw, len, iv};
-}
+#define NODE_NONE 0 /* no path goes on from here */
+#define NODE_ROOT 1
 
-/* Paths under mask that continue with key (or index when key is NULL) at depth. */
-static uint32_t child_mask(const struct sc *s, uint32_t mask, int depth, const char *raw,
-                           size_t len, bool esc, size_t index)
+/* The child of node that key (or index, when raw is NULL) continues, or NODE_NONE. */
+static int child(const struct sc *s, int node, const char *raw, size_t len, bool esc, size_t index)
 {
-    uint32_t out = 0;
-    for (int i = 0; mask && i < s->npaths; i++) {
-        if (!(mask >> i & 1) || s->paths[i].nseg <= depth)
-            continue;
-        const struct js_seg *g = &s->paths[i].seg[depth];
-        if (raw ? g->is_key && key_equal(raw, len, esc, s->paths[i].text + g->off, g->len)
-                : !g->is_key && g->index == index)
-            out |= 1u << i;
+    const struct js_paths *set = s->set;
+    if (node == NODE_NONE)
+        return NODE_NONE;
+    for (int c = set->node[node].child; c != NODE_NONE; c = set->node[c].next) {
+        const struct js_node *n = &set->node[c];
+        if (raw ? n->is_key && key_equal(raw, len, esc, n->key, n->len)
+                : !n->is_key && n->index == index)
+            return c;
     }
-    return out;
+    return NODE_NONE;
 }
 
-static enum js_type scan_value(struct sc *s, int depth, int nest, uint32_t mask);
+static enum js_type scan_value(struct sc *s, int nest, int node);
 
-static int scan_object(struct sc *s, int depth, int nest, uint32_t mask)
+static int scan_object(struct sc *s, int nest, int node)
 {
     s->p++; /* { */
     ws(s);
@@ -289,11 +308,11 @@ static int scan_object(struct sc *s, int depth, int nest, uint32_t mask)
         if (s->p >= s->end || *s->p != ':')
             return -1;
         s->p++;
-        uint32_t cm = child_mask(s, mask, depth, raw, len, esc, 0);
-        for (int i = 0; cm && i < s->npaths; i++) /* a repeated key: the last one wins */
-            if (cm >> i & 1)
-                s->found[i].type = JS_NONE;
-        if (scan_value(s, depth + 1, nest + 1, cm) == JS_NONE)
+        int c = child(s, node, raw, len, esc, 0);
+        if (c != NODE_NONE) /* a repeated key: the last one wins, for the paths under it too */
+            for (uint32_t m = s->set->node[c].under; m; m &= m - 1)
+                s->found[__builtin_ctz(m)].type = JS_NONE;
+        if (scan_value(s, nest + 1, c) == JS_NONE)
             return -1;
         ws(s);
         if (s->p < s->end && *s->p == ',') {
@@ -309,7 +328,7 @@ static int scan_object(struct sc *s, int depth, int nest, uint32_t mask)
     }
 }
 
-static int scan_array(struct sc *s, int depth, int nest, uint32_t mask)
+static int scan_array(struct sc *s, int nest, int node)
 {
     s->p++; /* [ */
     ws(s);
@@ -318,8 +337,7 @@ static int scan_array(struct sc *s, int depth, int nest, uint32_t mask)
         return 0;
     }
     for (size_t k = 0;; k++) {
-        uint32_t cm = child_mask(s, mask, depth, NULL, 0, false, k);
-        if (scan_value(s, depth + 1, nest + 1, cm) == JS_NONE)
+        if (scan_value(s, nest + 1, child(s, node, NULL, 0, false, k)) == JS_NONE)
             return -1;
         ws(s);
         if (s->p < s->end && *s->p == ',') {
@@ -343,9 +361,9 @@ static bool literal(struct sc *s, const char *word)
     return true;
 }
 
-/* The value at s->p (after whitespace), nest values deep (the top one at 1),
- * at path depth depth; mask: the paths that match up to here. */
-static enum js_type scan_value(struct sc *s, int depth, int nest, uint32_t mask)
+/* The value at s->p (after whitespace), nest values deep (the top one at 1);
+ * node: where it sits in the path tree (NODE_NONE: on no path). */
+static enum js_type scan_value(struct sc *s, int nest, int node)
 {
     ws(s);
     if (nest > JS_MAX_DEPTH || s->p >= s->end)
@@ -357,10 +375,10 @@ static enum js_type scan_value(struct sc *s, int depth, int nest, uint32_t mask)
     bool esc;
     switch (*s->p) {
     case '{':
-        t = scan_object(s, depth, nest, mask) < 0 ? JS_NONE : JS_OBJECT;
+        t = scan_object(s, nest, node) < 0 ? JS_NONE : JS_OBJECT;
         break;
     case '[':
-        t = scan_array(s, depth, nest, mask) < 0 ? JS_NONE : JS_ARRAY;
+        t = scan_array(s, nest, node) < 0 ? JS_NONE : JS_ARRAY;
         break;
     case '"':
         t = scan_string(s, &raw, &len, &esc) < 0 ? JS_NONE : JS_STRING;
@@ -377,29 +395,71 @@ static enum js_type scan_value(struct sc *s, int depth, int nest, uint32_t mask)
     default:
         t = scan_number(s, &iv);
     }
-    if (t != JS_NONE && mask)
-        record(s, mask, depth, t, raw, len, iv);
+    if (t != JS_NONE && node != NODE_NONE)
+        for (uint32_t m = s->set->node[node].ends; m; m &= m - 1)
+            s->found[__builtin_ctz(m)] = (struct js_found){t, raw, len, iv};
     return t;
 }
 
-enum js_type js_scan(const char *text, size_t len, const struct js_path *paths, int npaths,
+enum js_type js_scan(const char *text, size_t len, const struct js_paths *set,
                      struct js_found *found)
 {
-    struct sc s = {text, text + len, paths, npaths, found};
-    uint32_t all = npaths >= 32 ? UINT32_MAX : (1u << npaths) - 1;
-    for (int i = 0; i < npaths; i++)
+    struct sc s = {text, text + len, set, found};
+    int n = set ? set->npaths : 0;
+    for (int i = 0; i < n; i++)
         found[i] = (struct js_found){0};
     ws(&s);
     if (s.p >= s.end || (*s.p != '{' && *s.p != '['))
         return JS_NONE;
-    enum js_type t = scan_value(&s, 0, 1, all);
+    enum js_type t = scan_value(&s, 1, set ? NODE_ROOT : NODE_NONE);
     ws(&s);
     if (t == JS_NONE || s.p != s.end) {
-        for (int i = 0; i < npaths; i++)
+        for (int i = 0; i < n; i++)
             found[i] = (struct js_found){0};
         return JS_NONE;
     }
     return t;
+}
+
+/* The child of node for segment g of path i, added when new. */
+static int add_child(struct js_paths *set, int node, int i, const struct js_seg *g)
+{
+    const char *key = set->path[i].text + g->off;
+    uint16_t *link = &set->node[node].child;
+    for (; *link != NODE_NONE; link = &set->node[*link].next) {
+        const struct js_node *c = &set->node[*link];
+        if (c->is_key == g->is_key &&
+            (g->is_key ? c->len == g->len && !memcmp(c->key, key, g->len) : c->index == g->index))
+            return *link;
+    }
+    int c = set->nnodes++;
+    set->node[c] = (struct js_node){.len = g->len, .is_key = g->is_key, .index = g->index};
+    if (g->is_key)
+        memcpy(set->node[c].key, key, g->len);
+    *link = (uint16_t)c;
+    return c;
+}
+
+int js_paths_init(struct js_paths *set, const char *const *texts, int n)
+{
+    memset(set, 0, sizeof(*set));
+    if (n < 0 || n > JS_MAX_PATHS)
+        return -EINVAL;
+    set->npaths = n;
+    set->nnodes = NODE_ROOT + 1;
+    for (int i = 0; i < n; i++) {
+        struct js_path *p = &set->path[i];
+        if (js_path_parse(texts[i], p) < 0)
+            return -EINVAL;
+        int node = NODE_ROOT;
+        set->node[node].under |= 1u << i;
+        for (int k = 0; k < p->nseg; k++) {
+            node = add_child(set, node, i, &p->seg[k]);
+            set->node[node].under |= 1u << i;
+        }
+        set->node[node].ends |= 1u << i;
+    }
+    return 0;
 }
 
 int js_path_parse(const char *text, struct js_path *p)

@@ -44,6 +44,25 @@ struct js_path {
     char text[64];
 };
 
+/* Paths compiled into a tree (js_paths_init), walked while scanning: a value
+ * is compared only with the keys that can continue a path from where it sits. */
+struct js_node {
+    uint16_t child, next; /* first child, next sibling; 0: none (node 1 is the root) */
+    uint8_t len;          /* of the key */
+    bool is_key;
+    uint32_t ends;  /* paths that end here */
+    uint32_t under; /* paths that end here or below */
+    size_t index;   /* an array index when !is_key */
+    char key[64];   /* the key when is_key (not NUL-terminated) */
+};
+
+struct js_paths {
+    struct js_path path[JS_MAX_PATHS];
+    int npaths;
+    struct js_node node[1 + JS_MAX_PATHS * JS_MAX_SEGS];
+    int nnodes;
+};
+
 /* What was found at one path. */
 struct js_found {
     enum js_type type; /* JS_NONE: absent */
@@ -56,10 +75,14 @@ struct js_found {
  * characters in all). 0 or -EINVAL. */
 int js_path_parse(const char *text, struct js_path *p);
 
+/* Parses texts[0..n) (n <= JS_MAX_PATHS) into *set: 0, or -EINVAL when one is
+ * malformed. */
+int js_paths_init(struct js_paths *set, const char *const *texts, int n);
+
 /* Scans text[0..len). Returns the type of the top value (JS_OBJECT or
  * JS_ARRAY, as jansson decodes only those), or JS_NONE when the text is not
- * valid JSON; found[i] is filled for paths[i] (i < npaths <= JS_MAX_PATHS). */
-enum js_type js_scan(const char *text, size_t len, const struct js_path *paths, int npaths,
+ * valid JSON; found[i] is filled for set->path[i] (set NULL: only validates). */
+enum js_type js_scan(const char *text, size_t len, const struct js_paths *set,
                      struct js_found *found);
 
 #endif

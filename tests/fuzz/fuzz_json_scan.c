@@ -66,23 +66,22 @@ static enum js_type type_of(const json_t *j)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct js_path paths[NWANT];
+    static struct js_paths set;
     static int ready;
     if (!ready) {
-        for (int i = 0; i < NWANT; i++)
-            if (js_path_parse(want[i], &paths[i]) < 0)
-                abort();
+        if (js_paths_init(&set, want, NWANT) < 0)
+            abort();
         ready = 1;
     }
     struct js_found f[NWANT];
-    enum js_type t = js_scan((const char *)data, size, paths, NWANT, f);
+    enum js_type t = js_scan((const char *)data, size, &set, f);
     if (memchr(data, '\0', size))
         return t == JS_NONE ? 0 : (abort(), 0); /* never accepted by the scanner */
     json_t *j = json_loadb((const char *)data, size, 0, NULL);
     if ((t != JS_NONE) != (j != NULL) || (j && t != type_of(j)))
         abort();
     for (int i = 0; j && i < NWANT; i++) {
-        json_t *v = lookup(j, &paths[i]);
+        json_t *v = lookup(j, &set.path[i]);
         if ((v ? type_of(v) : JS_NONE) != f[i].type)
             abort();
         if (v && json_is_string(v) && (json_string_length(v) == 0) != (f[i].raw_len == 0))

@@ -17,7 +17,7 @@
 static enum js_type both(const char *text, size_t len)
 {
     json_t *j = json_loadb(text, len, 0, NULL);
-    enum js_type t = js_scan(text, len, NULL, 0, NULL);
+    enum js_type t = js_scan(text, len, NULL, NULL);
     bool ok = j && (json_is_object(j) || json_is_array(j));
     if (ok != (t != JS_NONE))
         fail_msg("jansson %s, js_scan %s: '%.*s'", ok ? "accepts" : "rejects",
@@ -106,7 +106,7 @@ static void test_grammar(void **state)
         both(cases[i], strlen(cases[i]));
     /* a NUL byte in the text */
     both("[\"a\0b\"]", 7);
-    assert_int_equal(js_scan("[1,\0 2]", 7, NULL, 0, NULL), JS_NONE); /* jansson: some NULs pass */
+    assert_int_equal(js_scan("[1,\0 2]", 7, NULL, NULL), JS_NONE); /* jansson: some NULs pass */
 }
 
 static void test_depth(void **state)
@@ -124,25 +124,19 @@ static void test_depth(void **state)
     }
 }
 
-static void paths(const char *const *texts, int n, struct js_path *p)
-{
-    for (int i = 0; i < n; i++)
-        assert_int_equal(js_path_parse(texts[i], &p[i]), 0);
-}
-
 static void test_paths(void **state)
 {
     (void)state;
     static const char *const want[] = {
         "error",      "choices[0].text", "choices[0].delta.content", "usage.completion_tokens",
         "choices[1]", "a.b[2][0]"};
-    struct js_path p[6];
+    struct js_paths p;
     struct js_found f[6];
-    paths(want, 6, p);
+    assert_int_equal(js_paths_init(&p, want, 6), 0);
     const char *doc = "{\"id\":\"x\",\"choices\":[{\"index\":0,\"text\":\" tok\\n\"},{\"t\":1}],"
                       "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":-7},"
                       "\"a\":{\"b\":[0,1,[true]]}}";
-    assert_int_equal(js_scan(doc, strlen(doc), p, 6, f), JS_OBJECT);
+    assert_int_equal(js_scan(doc, strlen(doc), &p, f), JS_OBJECT);
     assert_int_equal(f[0].type, JS_NONE);
     assert_int_equal(f[1].type, JS_STRING);
     assert_int_equal(f[1].raw_len, 6);
@@ -155,7 +149,7 @@ static void test_paths(void **state)
 
     /* chat delta, an empty string, an error of any type (null too) */
     doc = "{\"choices\":[{\"delta\":{\"content\":\"\"}}],\"error\":null}";
-    assert_int_equal(js_scan(doc, strlen(doc), p, 6, f), JS_OBJECT);
+    assert_int_equal(js_scan(doc, strlen(doc), &p, f), JS_OBJECT);
     assert_int_equal(f[2].type, JS_STRING);
     assert_int_equal(f[2].raw_len, 0);
     assert_int_equal(f[0].type, JS_NULL);
@@ -163,21 +157,49 @@ static void test_paths(void **state)
     /* a repeated key: the last one wins, also for the paths under it */
     doc = "{\"choices\":[{\"text\":\"a\"}],\"choices\":[{}],\"usage\":{\"completion_tokens\":1,"
           "\"completion_tokens\":2.5}}";
-    assert_int_equal(js_scan(doc, strlen(doc), p, 6, f), JS_OBJECT);
+    assert_int_equal(js_scan(doc, strlen(doc), &p, f), JS_OBJECT);
     assert_int_equal(f[1].type, JS_NONE);
     assert_int_equal(f[3].type, JS_REAL);
 
     /* keys written with escapes match once decoded */
     doc = "{\"\\u0065rror\":{\"message\":\"x\"},\"choices\":[{\"te\\u0078t\":\"\\u00e9\"}]}";
-    assert_int_equal(js_scan(doc, strlen(doc), p, 6, f), JS_OBJECT);
+    assert_int_equal(js_scan(doc, strlen(doc), &p, f), JS_OBJECT);
     assert_int_equal(f[0].type, JS_OBJECT);
     assert_int_equal(f[1].type, JS_STRING);
 
     /* invalid JSON: nothing found */
     doc = "{\"error\":1,\"choices\":[{\"text\":\"a\"}]";
-    assert_int_equal(js_scan(doc, strlen(doc), p, 6, f), JS_NONE);
+    assert_int_equal(js_scan(doc, strlen(doc), &p, f), JS_NONE);
     assert_int_equal(f[0].type, JS_NONE);
     assert_int_equal(f[1].type, JS_NONE);
+}
+
+/* The same path twice, and paths that share a prefix, all get their values. */
+static void test_path_set(void **state)
+{
+    (void)state;
+    static const char *const want[] = {"a.b", "a", "a.b", "a.c[1]", "[0]", "a.b.x"};
+    struct js_paths p;
+    struct js_found f[6];
+    assert_int_equal(js_paths_init(&p, want, 6), 0);
+    assert_int_equal(p.nnodes, 2 + 6); /* none, the root; a, b, c, [1], [0], x: prefixes once */
+    const char *doc = "{\"a\":{\"b\":7,\"c\":[0,\"z\"]}}";
+    assert_int_equal(js_scan(doc, strlen(doc), &p, f), JS_OBJECT);
+    assert_int_equal(f[0].type, JS_INTEGER);
+    assert_int_equal(f[0].integer, 7);
+    assert_int_equal(f[1].type, JS_OBJECT);
+    assert_int_equal(f[2].type, JS_INTEGER);
+    assert_int_equal(f[2].integer, 7);
+    assert_int_equal(f[3].type, JS_STRING);
+    assert_int_equal(f[4].type, JS_NONE); /* the top value is an object */
+    assert_int_equal(f[5].type, JS_NONE);
+    doc = "[{\"a\":1}]";
+    assert_int_equal(js_scan(doc, strlen(doc), &p, f), JS_ARRAY);
+    assert_int_equal(f[4].type, JS_OBJECT);
+    assert_int_equal(f[1].type, JS_NONE);
+    static const char *const bad[] = {"a", "a..b"};
+    assert_int_equal(js_paths_init(&p, bad, 2), -22);
+    assert_int_equal(js_paths_init(&p, want, JS_MAX_PATHS + 1), -22);
 }
 
 static void test_path_parse(void **state)
@@ -201,9 +223,8 @@ static void test_path_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grammar),
-        cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_grammar),    cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_paths),      cmocka_unit_test(test_path_set),
         cmocka_unit_test(test_path_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -141,8 +141,8 @@ struct oai_req {
     int64_t *chunk_cum; /* usage.completion_tokens in each (continuous usage), -1: none */
     size_t nchunks, cap;
     struct sse_parser sse;
-    struct sbuf body;            /* non-streaming */
-    const struct js_path *paths; /* oai_path_text, parsed */
+    struct sbuf body;             /* non-streaming */
+    const struct js_paths *paths; /* oai_path_text, compiled */
 };
 
 struct oai_state {
@@ -170,7 +170,7 @@ struct oai_state {
     pthread_mutex_t mu;
     bool mu_ok;
     struct hdr *ttft, *ttft_intended, *itl, *tpot, *e2e, *norm;
-    struct js_path paths[P_COUNT];
+    struct js_paths paths;
     uint64_t requests, ok, good, errors[OE_COUNT], status_class[6];
     uint64_t out_tokens, prompt_tokens, est_requests;
     struct cl_secs secs; /* a: requests, b: output tokens */
@@ -279,7 +279,7 @@ static void oai_on_sent(void *ud, void **rs, int64_t intended, int64_t sent)
     struct oai_req *r = xcalloc(1, sizeof(*r));
     r->sstar = intended;
     r->s = sent;
-    r->paths = st->paths;
+    r->paths = &st->paths;
     r->err = -1;
     if (st->stream)
         sse_init(&r->sse, 0);
@@ -309,7 +309,7 @@ static int oai_doc(struct oai_req *r, const char *data, size_t len, bool *conten
     struct js_found f[P_COUNT];
     *content = false;
     *cum = -1;
-    if (js_scan(data, len, r->paths, P_COUNT, f) != JS_OBJECT)
+    if (js_scan(data, len, r->paths, f) != JS_OBJECT)
         return OE_JSON;
     if (f[P_ERROR].type != JS_NONE)
         return OE_API;
@@ -710,9 +710,8 @@ static int oai_start(struct comp *c)
                            "'resources'");
         return -EINVAL;
     }
-    for (int i = 0; i < P_COUNT; i++)
-        if (js_path_parse(oai_path_text[i], &st->paths[i]) < 0)
-            abort(); /* constant paths */
+    if (js_paths_init(&st->paths, oai_path_text, P_COUNT) < 0)
+        abort(); /* constant paths */
     int r = oai_limits(c, &st->cfg);
     r = r ? r : cl_load_model(c, &st->cfg);
     r = r ? r : oai_request_opts(c, st);

@@ -108,7 +108,8 @@ void strv_free(char **v)
     free(v);
 }
 
-int sbuf_add(struct sbuf *b, const char *s, size_t n)
+/* Room for n more bytes and the NUL: 0, or -ENOSPC past the buffer's maximum. */
+static int sbuf_reserve(struct sbuf *b, size_t n)
 {
     size_t max = b->max ? b->max : SBUF_DEFAULT_MAX;
     if (b->len + n + 1 > max || b->len + n < b->len)
@@ -122,6 +123,14 @@ int sbuf_add(struct sbuf *b, const char *s, size_t n)
         b->s = xrealloc(b->s, cap);
         b->cap = cap;
     }
+    return 0;
+}
+
+int sbuf_add(struct sbuf *b, const char *s, size_t n)
+{
+    int r = sbuf_reserve(b, n);
+    if (r < 0)
+        return r;
     memcpy(b->s + b->len, s, n);
     b->len += n;
     b->s[b->len] = '\0';
@@ -133,15 +142,29 @@ int sbuf_puts(struct sbuf *b, const char *s)
     return sbuf_add(b, s, strlen(s));
 }
 
+/* Formats straight into the spare room; grows and formats again when it did not fit. */
 int sbuf_printf(struct sbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *s = xvasprintf(fmt, ap);
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
+    int n = vsnprintf(room ? b->s + b->len : NULL, room, fmt, ap);
     va_end(ap);
-    int r = sbuf_puts(b, s);
-    free(s);
-    return r;
+    if (n < 0)
+        return -EINVAL;
+    if ((size_t)n >= room) {
+        int r = sbuf_reserve(b, (size_t)n);
+        if (r < 0) {
+            if (b->s)
+                b->s[b->len] = '\0'; /* what a cut-short attempt wrote is not kept */
+            return r;
+        }
+        va_start(ap, fmt);
+        vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+    return 0;
 }
 
 char *sbuf_steal(struct sbuf *b)

@@ -6,7 +6,9 @@
  * shared body). Only the head of the FIFO can be written (responses go out in
  * request order), so the heap holds at most one deadline per connection: the
  * head's due time, or the end of the current stall window. Reading stops while
- * the FIFO is full or more than OUT_HIGH bytes wait to be written. */
+ * the FIFO is full or more than OUT_HIGH bytes wait to be written. Streamed
+ * --openai pieces that fall due together are gathered into one staged
+ * segment (at most STAGE_MAX bytes) rather than one segment each. */
 #include "sim/sim.h"
 
 #include <errno.h>
@@ -33,6 +35,7 @@
 #define MAX_PENDING 32
 #define OUTQ        16
 #define OUT_HIGH    (256 * 1024)
+#define STAGE_MAX   (32 * 1024)            /* streamed pieces gathered into one segment */
 #define LINGER_NS   (1000 * 1000 * 1000LL) /* lingering close: drain input for 1 s */
 #define MAX_EVENTS  256
 #define NEVER       INT64_MAX
@@ -104,6 +107,7 @@ struct conn {
     struct seg out[OUTQ];
     unsigned ohead, olen;
     size_t obytes;
+    struct sbuf stage; /* --openai pieces not yet in the ring (out_stage_push) */
     int64_t wake;
     size_t heap_idx; /* SIZE_MAX: not in the heap */
     struct conn *prev, *next;
@@ -299,6 +303,13 @@ static void job_unlink(struct worker *w, struct job *j)
 
 /* Frees the jobs of pending responses from..qlen-1 (the connection closes or
  * drops them): waiting ones leave the FIFO, running ones free their slot. */
+static void job_free(struct job *j)
+{
+    if (j)
+        sbuf_free(&j->q.piece);
+    free(j);
+}
+
 static void drop_jobs(struct conn *c, unsigned from)
 {
     struct worker *w = c->w;
@@ -319,7 +330,7 @@ static void drop_jobs(struct conn *c, unsigned from)
             r->job->state = J_DONE;
             slot_release(w, mono_ns());
         }
-        free(r->job);
+        job_free(r->job);
         r->job = NULL;
     }
 }
@@ -354,6 +365,7 @@ static void conn_close(struct conn *c, bool reset)
 static void conn_free(struct conn *c)
 {
     free(c->bbuf);
+    sbuf_free(&c->stage);
     for (unsigned i = 0; i < c->olen; i++)
         free(c->out[(c->ohead + i) % OUTQ].own);
     free(c->rbuf);
@@ -387,12 +399,25 @@ static void conn_begin_linger(struct conn *c, int64_t now)
 
 /* ---- output -------------------------------------------------------------- */
 
+static void out_stage_push(struct conn *c);
+
 static void out_push(struct conn *c, const char *p, size_t len, char *own)
 {
+    out_stage_push(c); /* what was staged goes first */
     struct seg *s = &c->out[(c->ohead + c->olen) % OUTQ];
     *s = (struct seg){.p = p, .len = len, .own = own};
     c->olen++;
     c->obytes += len;
+}
+
+/* The staged text becomes one segment of the ring, which frees it once written. */
+static void out_stage_push(struct conn *c)
+{
+    if (c->stage.len == 0)
+        return;
+    size_t n = c->stage.len;
+    char *text = sbuf_steal(&c->stage);
+    out_push(c, text, n, text);
 }
 
 static void out_push_str(struct conn *c, char *own)
@@ -525,14 +550,6 @@ static bool emit_sse(struct conn *c, struct resp *r)
     return true;
 }
 
-/* Hands b's text to the output ring, which frees it once written. */
-static void push_sbuf(struct conn *c, struct sbuf *b)
-{
-    size_t n = b->len;
-    char *text = sbuf_steal(b);
-    out_push(c, text, n, text);
-}
-
 /* Emits the next piece of a generation; returns true when it is complete. */
 static bool emit_oai(struct conn *c, struct resp *r)
 {
@@ -541,15 +558,10 @@ static bool emit_oai(struct conn *c, struct resp *r)
     struct job *j = r->job;
     int64_t queue_ns = j->ta - j->t0;
     enum sim_error fault = j->sent == j->fault_at ? (enum sim_error)j->fault : ERR_NONE;
-    struct sbuf out = {0};
-    if (j->q.stream)
-        oai_piece(cfg, &j->q, j->sent, j->chunk, fault, queue_ns, r->close, &w->scratch, &out);
+    if (j->q.stream) /* gathered with the pieces due with it (release_due) */
+        oai_piece(cfg, &j->q, j->sent, j->chunk, fault, queue_ns, r->close, &w->scratch, &c->stage);
     else
-        oai_full(cfg, &j->q, fault, queue_ns, r->close, &w->scratch, &out);
-    if (out.len > 0)
-        push_sbuf(c, &out); /* never an empty segment: it would never drain */
-    else
-        sbuf_free(&out);
+        oai_full(cfg, &j->q, fault, queue_ns, r->close, &w->scratch, &c->stage);
     if (fault == ERR_STALL) {
         r->kind = R_HANG; /* holds its slot until the connection closes */
         return false;
@@ -577,11 +589,9 @@ static bool emit_oai(struct conn *c, struct resp *r)
 
 static void emit_oai_simple(struct conn *c, const struct resp *r)
 {
-    struct sbuf out = {0};
     bool reject = r->kind == R_REJECT;
     oai_simple(c->w->cfg, reject ? OAI_NONE : r->route, r->status, reject ? NULL : r->msg,
-               !reject && r->head, r->close, &c->w->scratch, &out);
-    push_sbuf(c, &out);
+               !reject && r->head, r->close, &c->w->scratch, &c->stage);
 }
 
 static void count_response(struct conn *c)
@@ -599,7 +609,7 @@ static void pop_response(struct conn *c)
 {
     struct resp *r = &c->q[c->qhead];
     bool close_after = r->close;
-    free(r->job); /* J_DONE */
+    job_free(r->job); /* J_DONE */
     r->job = NULL;
     free(r->text); /* NULL once emitted */
     r->text = NULL;
@@ -632,7 +642,7 @@ static int emit_head(struct conn *c)
     case R_HANG:
         return -1;
     case R_RESET:
-        if (c->olen > 0)
+        if (c->olen > 0 || c->stage.len > 0)
             return 0;
         count_response(c);
         conn_close(c, true);
@@ -673,7 +683,7 @@ static int64_t release_due(struct conn *c, int64_t now)
             return NEVER;
         if (r->due > now)
             return r->due;
-        if (c->olen + 3 > OUTQ)
+        if (c->olen + 3 > OUTQ || c->stage.len >= STAGE_MAX)
             return now;
         int rc = emit_head(c);
         if (rc <= 0)
@@ -696,6 +706,7 @@ static void conn_pump(struct conn *c, int64_t now)
         next = release_due(c, now);
         if (c->dead)
             return;
+        out_stage_push(c); /* never an empty segment: it would never drain */
         bool all = conn_flush(c);
         if (c->dead)
             return;

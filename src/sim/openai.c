@@ -252,11 +252,30 @@ static void error_json(struct sbuf *d, int status, const char *msg)
                 error_type(status), status);
 }
 
-void oai_piece(const struct sim_config *cfg, const struct oai_req *q, int64_t from, int64_t count,
+/* A middle piece (not the first, not the last, no fault, no usage in it): the
+ * same bytes every time for a count, rendered once per request. */
+static void middle_piece(const struct sim_config *cfg, struct oai_req *q, int64_t from,
+                         int64_t count, struct sbuf *scratch, struct sbuf *out)
+{
+    if (q->piece_count != count || q->piece.len == 0) {
+        scratch->len = 0;
+        data_chunk(cfg, q, from, count, false, scratch);
+        q->piece.len = 0;
+        add_chunk(&q->piece, scratch);
+        q->piece_count = count;
+    }
+    sbuf_add(out, q->piece.s, q->piece.len);
+}
+
+void oai_piece(const struct sim_config *cfg, struct oai_req *q, int64_t from, int64_t count,
                enum sim_error fault, int64_t queue_ns, bool close, struct sbuf *scratch,
                struct sbuf *out)
 {
     bool last = from + count >= q->n_out;
+    if (from > 0 && !last && fault == ERR_NONE && !(q->usage && q->cont_usage)) {
+        middle_piece(cfg, q, from, count, scratch, out);
+        return;
+    }
     if (from == 0)
         sbuf_printf(out,
                     "HTTP/1.1 200 OK\r\nServer: sonde-sim\r\nContent-Type: text/event-stream\r\n"

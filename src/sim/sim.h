@@ -156,6 +156,11 @@ struct oai_req {
     int64_t n_out, prompt_tokens;
     long long id;
     long long created; /* unix seconds */
+    /* the HTTP chunk of a middle piece of piece_count tokens, rendered once
+     * (every middle piece of a stream is the same without continuous usage);
+     * owned, freed by the caller (sbuf_free) */
+    struct sbuf piece;
+    int64_t piece_count;
 };
 
 enum oai_route oai_route(const char *method, size_t mlen, const char *target, size_t tlen);
@@ -171,7 +176,7 @@ int oai_parse(const struct sim_config *cfg, bool chat, const char *body, size_t 
  * stream: truncate and stall write only the headers (when from is 0),
  * midstream an error object, [DONE] and the end, badjson a non-JSON data
  * line before the normal piece. */
-void oai_piece(const struct sim_config *cfg, const struct oai_req *q, int64_t from, int64_t count,
+void oai_piece(const struct sim_config *cfg, struct oai_req *q, int64_t from, int64_t count,
                enum sim_error fault, int64_t queue_ns, bool close, struct sbuf *scratch,
                struct sbuf *out);
 

@@ -1302,5 +1302,80 @@ void lg_stats_free(struct lg_stats *st)
     for (size_t i = 0; i < st->nsecs; i++)
         hdr_free(st->secs[i].latency);
     free(st->secs);
+    for (size_t i = 0; i < st->nextra; i++) {
+        free(st->extra[i].name);
+        hdr_free(st->extra[i].hdr);
+        free(st->extra[i].secs);
+    }
+    free(st->extra);
     free(st);
+}
+
+bool lg_extra_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 0 && n <= LG_EXTRA_NAME_MAX &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+/* A new extra of that name and kind at the end of st's, or NULL when the name
+ * is invalid or used, or st holds LG_EXTRA_MAX already. */
+static struct lg_extra *extra_new(struct lg_stats *st, const char *name, enum lg_extra_kind kind)
+{
+    if (!lg_extra_name_ok(name) || st->nextra >= LG_EXTRA_MAX)
+        return NULL;
+    for (size_t i = 0; i < st->nextra; i++)
+        if (!strcmp(st->extra[i].name, name))
+            return NULL;
+    st->extra = xrealloc(st->extra, (st->nextra + 1) * sizeof(*st->extra));
+    struct lg_extra *x = &st->extra[st->nextra++];
+    *x = (struct lg_extra){.name = xstrdup(name), .kind = kind};
+    return x;
+}
+
+int lg_extra_add_counter(struct lg_stats *st, const char *name, uint64_t count)
+{
+    struct lg_extra *x = extra_new(st, name, LG_EXTRA_COUNTER);
+    if (!x)
+        return -EINVAL;
+    x->count = count;
+    return 0;
+}
+
+int lg_extra_add_hdr(struct lg_stats *st, const char *name, struct hdr *h)
+{
+    struct lg_extra *x = h ? extra_new(st, name, LG_EXTRA_HDR) : NULL;
+    if (!x) {
+        hdr_free(h);
+        return -EINVAL;
+    }
+    x->hdr = h;
+    return 0;
+}
+
+int lg_extra_add_secs(struct lg_stats *st, const char *name, const uint64_t *v, size_t n)
+{
+    struct lg_extra *x = extra_new(st, name, LG_EXTRA_SECS);
+    if (!x)
+        return -EINVAL;
+    x->secs = xcalloc(n ? n : 1, sizeof(*x->secs));
+    if (n)
+        memcpy(x->secs, v, n * sizeof(*v));
+    x->nsecs = n;
+    return 0;
+}
+
+const struct lg_extra *lg_extra_find(const struct lg_stats *st, const char *name,
+                                     enum lg_extra_kind kind)
+{
+    for (size_t i = 0; st && i < st->nextra; i++)
+        if (st->extra[i].kind == kind && !strcmp(st->extra[i].name, name))
+            return &st->extra[i];
+    return NULL;
+}
+
+uint64_t lg_extra_count(const struct lg_stats *st, const char *name)
+{
+    const struct lg_extra *x = lg_extra_find(st, name, LG_EXTRA_COUNTER);
+    return x ? x->count : 0;
 }

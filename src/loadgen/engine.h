@@ -127,6 +127,23 @@ struct lg_second {
     struct hdr *latency;
 };
 
+/* A result the client driver keeps beside the engine's (its own error
+ * classes, token counts, histograms, per-second counts), carried in stats
+ * files and merged with them (loadgen/stats_file.h): counters and the values
+ * of a series' seconds are summed, histograms merged. */
+enum lg_extra_kind { LG_EXTRA_COUNTER, LG_EXTRA_HDR, LG_EXTRA_SECS };
+
+struct lg_extra {
+    char *name; /* [a-z0-9_], at most LG_EXTRA_NAME_MAX bytes */
+    enum lg_extra_kind kind;
+    uint64_t count;  /* COUNTER */
+    struct hdr *hdr; /* HDR (owned) */
+    uint64_t *secs;  /* SECS: per second of the window, like lg_stats.secs (owned) */
+    size_t nsecs;
+};
+#define LG_EXTRA_NAME_MAX 64
+#define LG_EXTRA_MAX      256 /* extras of one result */
+
 struct lg_stats {
     uint64_t requests; /* completed (ok + errors) in the measured window */
     uint64_t ok;
@@ -148,6 +165,8 @@ struct lg_stats {
     int64_t window_start_wall_ns;
     struct lg_second *secs;
     size_t nsecs;
+    struct lg_extra *extra; /* the client driver's own results, in the order added */
+    size_t nextra;
 };
 
 struct lg_progress {
@@ -173,5 +192,19 @@ void lg_stop(struct lg_run *run);
 int lg_wait(struct lg_run *run, struct lg_stats **out);
 void lg_free(struct lg_run *run);
 void lg_stats_free(struct lg_stats *st);
+
+/* Adds an extra result to st (name valid and not yet used, at most
+ * LG_EXTRA_MAX: else -EINVAL). The histogram is taken (freed on error too),
+ * the series copied. */
+int lg_extra_add_counter(struct lg_stats *st, const char *name, uint64_t count);
+int lg_extra_add_hdr(struct lg_stats *st, const char *name, struct hdr *h);
+int lg_extra_add_secs(struct lg_stats *st, const char *name, const uint64_t *v, size_t n);
+/* The extra result of that name and kind, or NULL. */
+const struct lg_extra *lg_extra_find(const struct lg_stats *st, const char *name,
+                                     enum lg_extra_kind kind);
+/* Its count, 0 when absent. */
+uint64_t lg_extra_count(const struct lg_stats *st, const char *name);
+/* Whether name is a valid extra name. */
+bool lg_extra_name_ok(const char *name);
 
 #endif

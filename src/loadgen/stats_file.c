@@ -69,6 +69,32 @@ static json_t *hdr_json(const struct hdr *h)
     return v;
 }
 
+/* The client driver's results: [{"name": N, "counter"|"histogram"|"secs": V}, ...]. */
+static json_t *extra_json(struct wctx *w, const struct lg_stats *s)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && w->rc == 0 && i < s->nextra; i++) {
+        const struct lg_extra *x = &s->extra[i];
+        json_t *o = json_object();
+        if (o)
+            put(w, o, "name", json_string(x->name));
+        if (o && x->kind == LG_EXTRA_COUNTER)
+            put(w, o, "counter", u64_json(w, x->name, x->count));
+        else if (o && x->kind == LG_EXTRA_HDR)
+            put(w, o, "histogram", hdr_json(x->hdr));
+        else if (o) {
+            json_t *v = json_array();
+            for (size_t k = 0; v && k < x->nsecs; k++)
+                if (json_array_append_new(v, u64_json(w, x->name, x->secs[k])) < 0)
+                    w->rc = w->rc ? w->rc : -ENOMEM;
+            put(w, o, "secs", v);
+        }
+        if (!o || json_array_append_new(arr, o) < 0)
+            w->rc = w->rc ? w->rc : -ENOMEM;
+    }
+    return arr;
+}
+
 int lg_stats_dump(const struct lg_stats *s, char **text, size_t *len, char *err, size_t errlen)
 {
     if (!s->latency || !s->service)
@@ -128,6 +154,7 @@ int lg_stats_dump(const struct lg_stats *s, char **text, size_t *len, char *err,
             w.rc = w.rc ? w.rc : -ENOMEM;
     }
     put(&w, root, "secs", secs);
+    put(&w, root, "extra", extra_json(&w, s));
     char *out = NULL;
     if (w.rc == 0) {
         /* one key per line: still readable with a pager, a little larger than compact */
@@ -262,8 +289,53 @@ static const char *const top_keys[] = {
     "format",       "version",       "requests",    "ok",       "errors",
     "status_class", "bytes_in",      "bytes_out",   "connects", "window_start_wall_ns",
     "window_ns",    "achieved_rate", "rate_missed", "unsent",   "latency",
-    "service",      "issue_delay",   "secs",        NULL,
+    "service",      "issue_delay",   "secs",        "extra",    NULL,
 };
+
+static const char *const extra_keys[] = {"name", "counter", "histogram", "secs", NULL};
+
+/* extra[i]: a name and exactly one of counter, histogram and secs. */
+static int parse_extra(struct pctx *c, json_t *o, size_t i, struct lg_stats *st)
+{
+    char prefix[40];
+    snprintf(prefix, sizeof(prefix), "extra[%zu]", i);
+    if (!json_is_object(o))
+        return errf(c->err, c->errlen, -EINVAL, "%s: field %s: not an object", c->name, prefix);
+    int r = check_keys(c, o, prefix, extra_keys);
+    json_t *name = json_object_get(o, "name"), *cnt = json_object_get(o, "counter");
+    json_t *h = json_object_get(o, "histogram"), *v = json_object_get(o, "secs");
+    if (r == 0 && (!json_is_string(name) || !lg_extra_name_ok(json_string_value(name))))
+        return fail(c, prefix, "name", "not a name of 1-%d characters [a-z0-9_]",
+                    LG_EXTRA_NAME_MAX);
+    if (r == 0 && !!cnt + !!h + !!v != 1)
+        return fail(c, prefix, "name", "needs exactly one of counter, histogram and secs");
+    const char *n = r == 0 ? json_string_value(name) : NULL;
+    uint64_t x = 0;
+    struct hdr *hist = NULL;
+    if (r == 0 && cnt) {
+        r = get_u64(c, o, prefix, "counter", &x);
+        if (r == 0 && lg_extra_add_counter(st, n, x) < 0)
+            r = fail(c, prefix, "name", "'%s' is used twice", n);
+    } else if (r == 0 && h) {
+        r = get_hdr(c, o, prefix, "histogram", false, &hist);
+        if (r == 0 && lg_extra_add_hdr(st, n, hist) < 0)
+            r = fail(c, prefix, "name", "'%s' is used twice", n);
+    } else if (r == 0) {
+        if (!json_is_array(v) || json_array_size(v) > LG_STATS_SECS_MAX)
+            return fail(c, prefix, "secs", "not an array of at most %zu counts", LG_STATS_SECS_MAX);
+        size_t len = json_array_size(v);
+        uint64_t *vals = xcalloc(len ? len : 1, sizeof(*vals));
+        for (size_t k = 0; r == 0 && k < len; k++) {
+            int64_t y = 0;
+            r = as_int(c, json_array_get(v, k), prefix, "secs[]", 0, &y);
+            vals[k] = (uint64_t)y;
+        }
+        if (r == 0 && lg_extra_add_secs(st, n, vals, len) < 0)
+            r = fail(c, prefix, "name", "'%s' is used twice", n);
+        free(vals);
+    }
+    return r;
+}
 
 static const char *const sec_keys[] = {
     "requests", "errors", "bytes_in", "p50_ns", "p99_ns", "latency", NULL,
@@ -310,9 +382,10 @@ static int parse_root(struct pctx *c, json_t *root, struct lg_stats *st)
         return fail(c, NULL, "version", "missing");
     if (!json_is_integer(v))
         return fail(c, NULL, "version", "not an integer");
-    if (json_integer_value(v) != LG_STATS_VERSION)
-        return fail(c, NULL, "version", "version %lld is not supported (this sonde reads %d)",
-                    (long long)json_integer_value(v), LG_STATS_VERSION);
+    json_int_t version = json_integer_value(v);
+    if (version < 1 || version > LG_STATS_VERSION)
+        return fail(c, NULL, "version", "version %lld is not supported (this sonde reads 1-%d)",
+                    (long long)version, LG_STATS_VERSION);
     int r = check_keys(c, root, NULL, top_keys);
     if (r == 0)
         r = get_u64(c, root, NULL, "requests", &st->requests);
@@ -405,6 +478,15 @@ static int parse_root(struct pctx *c, json_t *root, struct lg_stats *st)
             st->nsecs = i + 1; /* so that lg_stats_free frees what this one decoded */
         }
     }
+    json_t *extra = json_object_get(root, "extra"); /* version 2 */
+    if (r == 0 && version >= 2 && !extra)
+        r = fail(c, NULL, "extra", "missing");
+    if (r == 0 && extra && version < 2)
+        r = fail(c, NULL, "extra", "unknown field in version 1");
+    if (r == 0 && extra && (!json_is_array(extra) || json_array_size(extra) > LG_EXTRA_MAX))
+        r = fail(c, NULL, "extra", "not an array of at most %d results", LG_EXTRA_MAX);
+    for (size_t i = 0; r == 0 && extra && i < json_array_size(extra); i++)
+        r = parse_extra(c, json_array_get(extra, i), i, st);
     return r;
 }
 
@@ -488,7 +570,7 @@ static int sec_offset(const struct lg_stats *s, size_t k, int64_t start, size_t 
 {
     uint64_t d = (uint64_t)s->window_start_wall_ns - (uint64_t)start; /* start is the minimum */
     uint64_t o = d / NS_PER_S + (d % NS_PER_S >= NS_PER_S / 2);
-    *off = 0;
+    *off = o > LG_STATS_SECS_MAX ? 0 : (size_t)o; /* also for the extra series */
     if (s->nsecs == 0)
         return 0;
     if (o > LG_STATS_SECS_MAX || s->nsecs > LG_STATS_SECS_MAX - o)
@@ -502,17 +584,11 @@ static int sec_offset(const struct lg_stats *s, size_t k, int64_t start, size_t 
     return 0;
 }
 
-static int merge_secs(struct lg_stats *const *in, size_t n, int64_t start, struct lg_stats *st,
-                      char *err, size_t errlen)
+/* The per-second series, input k's second i in merged second off[k] + i (of total). */
+static int merge_secs(struct lg_stats *const *in, size_t n, const size_t *off, size_t total,
+                      struct lg_stats *st, char *err, size_t errlen)
 {
-    size_t *off = xcalloc(n, sizeof(*off)), total = 0;
     int r = 0;
-    for (size_t k = 0; r == 0 && k < n; k++)
-        r = sec_offset(in[k], k, start, &off[k], &total, err, errlen);
-    if (r < 0) {
-        free(off);
-        return r;
-    }
     struct msec *m = xcalloc(total ? total : 1, sizeof(*m));
     st->secs = xcalloc(total ? total : 1, sizeof(*st->secs));
     st->nsecs = total;
@@ -554,7 +630,60 @@ static int merge_secs(struct lg_stats *const *in, size_t n, int64_t start, struc
         }
     }
     free(m);
-    free(off);
+    return r;
+}
+
+/* The client driver's results: the same names and kinds in every input (one
+ * driver wrote them all); counters summed, histograms merged, series aligned
+ * like the engine's seconds (off). */
+static int merge_extra(struct lg_stats *const *in, size_t n, const size_t *off, struct lg_stats *st,
+                       char *err, size_t errlen)
+{
+    const struct lg_stats *a = in[0];
+    for (size_t k = 1; k < n; k++) {
+        bool same = in[k]->nextra == a->nextra;
+        for (size_t i = 0; same && i < a->nextra; i++)
+            same = in[k]->extra[i].kind == a->extra[i].kind &&
+                   !strcmp(in[k]->extra[i].name, a->extra[i].name);
+        if (!same)
+            return errf(err, errlen, -EINVAL,
+                        "input %zu: its client results (extra) are not those of input 0", k);
+    }
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < a->nextra; i++) {
+        const char *name = a->extra[i].name;
+        uint64_t sum = 0;
+        struct hdr *h = NULL;
+        size_t len = 0;
+        for (size_t k = 0; r == 0 && k < n; k++) {
+            size_t xn = in[k]->extra[i].nsecs;
+            if (xn > LG_STATS_SECS_MAX - off[k])
+                r = errf(err, errlen, -EINVAL, "input %zu: %s: the series is too long", k, name);
+            else if (xn && off[k] + xn > len)
+                len = off[k] + xn;
+        }
+        if (r < 0)
+            break;
+        uint64_t *v = xcalloc(len ? len : 1, sizeof(*v));
+        for (size_t k = 0; r == 0 && k < n; k++) {
+            const struct lg_extra *x = &in[k]->extra[i];
+            if (x->kind == LG_EXTRA_COUNTER)
+                r = add_counter(&sum, x->count, name, k, err, errlen);
+            else if (x->kind == LG_EXTRA_HDR)
+                r = merge_hdr(&h, x->hdr, name, k, err, errlen);
+            for (size_t j = 0; r == 0 && j < x->nsecs; j++)
+                r = add_counter(&v[off[k] + j], x->secs[j], name, k, err, errlen);
+        }
+        if (r == 0 && a->extra[i].kind == LG_EXTRA_COUNTER)
+            r = lg_extra_add_counter(st, name, sum);
+        else if (r == 0 && a->extra[i].kind == LG_EXTRA_HDR) {
+            r = lg_extra_add_hdr(st, name, h);
+            h = NULL;
+        } else if (r == 0)
+            r = lg_extra_add_secs(st, name, v, len);
+        hdr_free(h);
+        free(v);
+    }
     return r;
 }
 
@@ -617,12 +746,18 @@ int lg_stats_merge(struct lg_stats *const *in, size_t n, struct lg_stats **out, 
     }
     if (r == 0 && __builtin_sub_overflow(end, start, &st->window_ns))
         r = errf(err, errlen, -EOVERFLOW, "the inputs' windows span more than INT64_MAX ns");
+    size_t *off = xcalloc(n, sizeof(*off)), total = 0;
+    for (size_t k = 0; r == 0 && k < n; k++)
+        r = sec_offset(in[k], k, start, &off[k], &total, err, errlen);
     if (r == 0) {
         st->window_start_wall_ns = start;
         st->achieved_rate =
             st->window_ns > 0 ? (double)st->requests * 1e9 / (double)st->window_ns : 0;
-        r = merge_secs(in, n, start, st, err, errlen);
+        r = merge_secs(in, n, off, total, st, err, errlen);
     }
+    if (r == 0)
+        r = merge_extra(in, n, off, st, err, errlen);
+    free(off);
     if (r < 0) {
         lg_stats_free(st);
         return r;

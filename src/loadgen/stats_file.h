@@ -20,11 +20,17 @@
  *    "achieved_rate": 1000.0, "rate_missed": false, "unsent": 0,
  *    "latency": "U0hEMQ...", "service": "U0hEMQ...", "issue_delay": null,
  *    "secs": [{"requests": 1000, "errors": 4, "bytes_in": 256000,
- *              "p50_ns": 1023, "p99_ns": 2047, "latency": "U0hEMQ..."}, ...]}
+ *              "p50_ns": 1023, "p99_ns": 2047, "latency": "U0hEMQ..."}, ...],
+ *    "extra": [{"name": "output_tokens", "counter": 12800},
+ *              {"name": "ttft", "histogram": "U0hEMQ..."},
+ *              {"name": "tokens_per_s", "secs": [6400, 6400]}, ...]}
  *
  * Error classes are keyed by lg_err_name(). Histograms are the base64 (RFC 4648,
  * padded) of hdr_encode(); issue_delay is null or absent in closed loop, a
  * second's latency null when the run did not keep it (keep_second_hdrs).
+ * "extra" holds the client driver's own results (struct lg_extra), each with
+ * exactly one of counter, histogram and secs; names unique. Version 1 files
+ * (no "extra") are still read.
  * Counters are JSON integers: they must be in [0, INT64_MAX] (writing a larger
  * one fails). Reading is strict: every field listed above is required (but
  * issue_delay), of its type, non-negative, no other field is allowed, and
@@ -39,7 +45,7 @@
 #include <stdint.h>
 
 #define LG_STATS_FORMAT  "sonde-lg-stats"
-#define LG_STATS_VERSION 1
+#define LG_STATS_VERSION 2
 /* Largest file lg_stats_read accepts. */
 #define LG_STATS_FILE_MAX ((size_t)256 << 20)
 /* Most memory the histograms of one file may need once decoded (a small
@@ -74,6 +80,9 @@ int lg_stats_read(const char *path, struct lg_stats **out, char *err, size_t err
  *   an input whose values lie above that histogram's highest trackable value
  *   (they would saturate) is an error, and so is mixing inputs with and
  *   without issue_delay (open and closed loop);
+ * - the extra results must have the same names and kinds, in the same order,
+ *   in every input: counters are summed, histograms merged, series aligned
+ *   like the per-second series below and summed second by second;
  * - the window starts at the earliest window_start_wall_ns and ends at the
  *   latest start + window_ns; achieved_rate = requests / window;
  * - per-second series are aligned by wall clock: input k's second i lands in

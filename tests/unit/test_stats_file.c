@@ -63,7 +63,8 @@ static const size_t offsets[NTASKS] = {0, 1, 0, 2};
 
 /* The raw values everything is checked against. */
 struct reference {
-    struct hdr *latency, *service, *issue_delay;
+    struct hdr *latency, *service, *issue_delay, *ttft;
+    uint64_t tokens, tokens_secs[MAXSECS];
     struct hdr *secs[MAXSECS];
     uint64_t sec_requests[MAXSECS], sec_errors[MAXSECS], sec_bytes[MAXSECS];
 };
@@ -122,6 +123,20 @@ static struct lg_stats *make_task(size_t k, struct reference *ref)
     s->window_ns = (int64_t)sp->nsecs * SEC - (int64_t)k * 1000; /* not whole seconds */
     s->achieved_rate = (double)s->requests * 1e9 / (double)s->window_ns;
     s->rate_missed = k == 2;
+    /* a client's own results: a counter, a histogram, a series */
+    struct hdr *ttft = new_hdr(3);
+    uint64_t tokens[MAXSECS] = {0};
+    for (uint64_t n = 0; n < sp->ok; n++) {
+        int64_t v = uniform(sp->lo / 2, sp->hi / 2);
+        assert_int_equal(hdr_record(ttft, v), 0);
+        assert_int_equal(hdr_record(ref->ttft, v), 0);
+        tokens[n % sp->nsecs] += 64;
+        ref->tokens_secs[offsets[k] + n % sp->nsecs] += 64;
+    }
+    ref->tokens += 64 * sp->ok;
+    assert_int_equal(lg_extra_add_counter(s, "output_tokens", 64 * sp->ok), 0);
+    assert_int_equal(lg_extra_add_hdr(s, "ttft", ttft), 0);
+    assert_int_equal(lg_extra_add_secs(s, "output_tokens_s", tokens, sp->nsecs), 0);
     s->unsent = k * 7;
     for (size_t i = 0; i < sp->nsecs; i++) {
         struct lg_second *sec = &s->secs[i];
@@ -141,6 +156,7 @@ static void ref_init(struct reference *ref)
     ref->latency = new_hdr(3);
     ref->service = new_hdr(3);
     ref->issue_delay = new_hdr(3);
+    ref->ttft = new_hdr(3);
     for (size_t j = 0; j < MAXSECS; j++)
         ref->secs[j] = new_hdr(2);
 }
@@ -150,6 +166,7 @@ static void ref_free(struct reference *ref)
     hdr_free(ref->latency);
     hdr_free(ref->service);
     hdr_free(ref->issue_delay);
+    hdr_free(ref->ttft);
     for (size_t j = 0; j < MAXSECS; j++)
         hdr_free(ref->secs[j]);
 }
@@ -198,6 +215,17 @@ static void assert_stats_same(const struct lg_stats *a, const struct lg_stats *b
         assert_int_equal(a->secs[i].p50_ns, b->secs[i].p50_ns);
         assert_int_equal(a->secs[i].p99_ns, b->secs[i].p99_ns);
         assert_hdr_same(a->secs[i].latency, b->secs[i].latency);
+    }
+    assert_int_equal(a->nextra, b->nextra);
+    for (size_t i = 0; i < a->nextra; i++) {
+        const struct lg_extra *x = &a->extra[i], *y = &b->extra[i];
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->kind, y->kind);
+        assert_int_equal(x->count, y->count);
+        assert_hdr_same(x->hdr, y->hdr);
+        assert_int_equal(x->nsecs, y->nsecs);
+        for (size_t j = 0; j < x->nsecs; j++)
+            assert_int_equal(x->secs[j], y->secs[j]);
     }
 }
 
@@ -316,6 +344,16 @@ static void test_round_trip_and_merge(void **state)
         sum += s->requests;
     }
     assert_int_equal(sum, requests);
+    /* the client's own results: summed, merged, aligned like the seconds */
+    assert_int_equal(m->nextra, 3);
+    assert_int_equal(lg_extra_count(m, "output_tokens"), ref.tokens);
+    assert_hdr_same(lg_extra_find(m, "ttft", LG_EXTRA_HDR)->hdr, ref.ttft);
+    const struct lg_extra *ts = lg_extra_find(m, "output_tokens_s", LG_EXTRA_SECS);
+    assert_non_null(ts);
+    assert_int_equal(ts->nsecs, 12);
+    for (size_t j = 0; j < ts->nsecs; j++)
+        assert_int_equal(ts->secs[j], ref.tokens_secs[j]);
+    assert_null(lg_extra_find(m, "ttft", LG_EXTRA_COUNTER)); /* name and kind */
     /* second 2 is the first the slow task (offset 2) contributes to */
     assert_true(m->secs[1].p99_ns < 50 * MS && m->secs[2].p99_ns >= 50 * MS);
 
@@ -440,6 +478,17 @@ static void test_merge_errors(void **state)
     b->latency = lat;
     hdr_free(wide);
 
+    /* the client results of another driver (other names, or fewer) */
+    free(b->extra[2].name);
+    b->extra[2].name = xstrdup("tokens");
+    assert_int_equal(lg_stats_merge(in, 2, &m, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "input 1: its client results (extra) are not those of input 0"));
+    b->nextra = 2; /* the third is still freed below: only counted out */
+    assert_int_equal(lg_stats_merge(in, 2, &m, err, sizeof(err)), -EINVAL);
+    b->nextra = 3;
+    free(b->extra[2].name);
+    b->extra[2].name = xstrdup("output_tokens_s");
+
     /* counters that would overflow */
     a->bytes_out = UINT64_MAX - 1;
     assert_int_equal(lg_stats_merge(in, 2, &m, err, sizeof(err)), -EOVERFLOW);
@@ -519,7 +568,43 @@ static json_t *sec1(json_t *root)
 
 static void e_version(json_t *r)
 {
-    json_object_set_new(r, "version", json_integer(2));
+    json_object_set_new(r, "version", json_integer(3));
+}
+static json_t *extra(json_t *r, size_t i)
+{
+    return json_array_get(json_object_get(r, "extra"), i);
+}
+static void e_extra_v1(json_t *r)
+{
+    json_object_set_new(r, "version", json_integer(1));
+}
+static void e_extra_missing(json_t *r)
+{
+    json_object_del(r, "extra");
+}
+static void e_extra_name(json_t *r)
+{
+    json_object_set_new(extra(r, 1), "name", json_string("TTFT ms"));
+}
+static void e_extra_twice(json_t *r)
+{
+    json_object_set_new(extra(r, 2), "name", json_string("ttft"));
+}
+static void e_extra_two_values(json_t *r)
+{
+    json_object_set_new(extra(r, 0), "histogram", json_null());
+}
+static void e_extra_no_value(json_t *r)
+{
+    json_object_del(extra(r, 0), "counter");
+}
+static void e_extra_negative(json_t *r)
+{
+    json_array_set_new(json_object_get(extra(r, 2), "secs"), 1, json_integer(-1));
+}
+static void e_extra_hdr(json_t *r)
+{
+    json_object_set_new(extra(r, 1), "histogram", json_string("AAAA"));
 }
 static void e_format(json_t *r)
 {
@@ -614,6 +699,16 @@ static void test_bad_files(void **state)
     assert_int_equal(lg_stats_read(path, &s, err, sizeof(err)), 0);
     assert_non_null(s->issue_delay);
     lg_stats_free(s);
+    /* version 1 (before client results) still reads, without extras */
+    json_t *v1 = json_loads(text, 0, NULL);
+    json_object_set_new(v1, "version", json_integer(1));
+    json_object_del(v1, "extra");
+    char *v1text = json_dumps(v1, 0);
+    assert_int_equal(lg_stats_parse(v1text, strlen(v1text), "v1", &s, err, sizeof(err)), 0);
+    assert_int_equal(s->nextra, 0);
+    lg_stats_free(s);
+    free(v1text);
+    json_decref(v1);
 
     /* truncated anywhere: never a crash, always -EINVAL naming the file; a
      * truncated document is not JSON, so the position (not a field) is named */
@@ -623,7 +718,15 @@ static void test_bad_files(void **state)
     expect_read("[1, 2]", 6, -EINVAL, "not a JSON object", NULL);
     expect_read("{}", 2, -EINVAL, "field format: missing", NULL);
 
-    expect_edit(e_version, "field version", "version 2 is not supported");
+    expect_edit(e_version, "field version", "version 3 is not supported");
+    expect_edit(e_extra_v1, "field extra", "unknown field in version 1");
+    expect_edit(e_extra_missing, "field extra", "missing");
+    expect_edit(e_extra_name, "field extra[1].name", "not a name");
+    expect_edit(e_extra_twice, "field extra[2].name", "'ttft' is used twice");
+    expect_edit(e_extra_two_values, "field extra[0].name", "exactly one of");
+    expect_edit(e_extra_no_value, "field extra[0].name", "exactly one of");
+    expect_edit(e_extra_negative, "field extra[2].secs[]", "negative");
+    expect_edit(e_extra_hdr, "field extra[1].histogram", "not a valid histogram");
     expect_edit(e_format, "field format", NULL);
     expect_edit(e_negative, "field bytes_out", "negative");
     expect_edit(e_negative_error, "field errors.tls", "negative");

@@ -1,14 +1,14 @@
 /* cmd_agent.c — helpers that run inside the jobs sonde submits, not started
  * by users:
- *   sonde agent http WITH.json DIR: one task of a client that a batch backend
- *     fans out (drivers/clients/http.h); task and task count from
- *     SLURM_PROCID / SLURM_NTASKS.
+ *   sonde agent DRIVER WITH.json DIR: one task of a client (http, openai, kserve)
+ *     that a batch backend fans out (drivers/clients/fanout.h); task and task
+ *     count from SLURM_PROCID / SLURM_NTASKS.
  *   sonde agent monitor DIR INTERVAL: samples this node and the job's
  *     processes for the node and process monitors (drivers/monitors/monitors.h). */
 #include "cli/cli.h"
 
 #include "core/recipe.h"
-#include "drivers/clients/http.h"
+#include "core/driver.h"
 #include "drivers/monitors/monitors.h"
 #include "util/units.h"
 
@@ -19,13 +19,13 @@
 #include <string.h>
 
 static const char help_agent[] =
-    "usage: sonde agent http WITH.json DIR\n"
+    "usage: sonde agent http|openai|kserve WITH.json DIR\n"
     "       sonde agent monitor DIR INTERVAL\n"
     "\n"
     "Run inside the jobs a batch backend submits (docs/slurm.md), not by hand.\n"
-    "http: one task of an http client fanned out: applies task SLURM_PROCID's\n"
-    "share of SLURM_NTASKS of the load the options in WITH.json describe and\n"
-    "writes DIR/task-<SLURM_PROCID>.stats.\n"
+    "http, openai, kserve: one task of such a client fanned out: applies task\n"
+    "SLURM_PROCID's share of SLURM_NTASKS of the load the options in WITH.json\n"
+    "describe and writes DIR/task-<SLURM_PROCID>.stats.\n"
     "monitor: samples this node and the processes of job SLURM_JOB_ID on it\n"
     "every INTERVAL (e.g. 1s), appending to DIR/<node>.jsonl until stopped.\n";
 
@@ -79,7 +79,8 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
     (void)cli;
     if (argc == 4 && strcmp(argv[1], "monitor") == 0)
         return agent_monitor(argv);
-    if (argc != 4 || strcmp(argv[1], "http") != 0)
+    const struct driver_ops *ops = argc == 4 ? driver_find(ROLE_CLIENT, argv[1]) : NULL;
+    if (!ops || !ops->agent_run)
         return cli_usage(help_agent);
     long task = env_count("SLURM_PROCID", 0, 0), ntasks = env_count("SLURM_NTASKS", 1, 1);
     if (task < 0 || ntasks < 0 || task >= ntasks) {
@@ -113,7 +114,7 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
     char name[64], err[1024] = "";
     snprintf(name, sizeof(name), "task-%ld.stats", task);
     char *out = path_join(argv[3], name);
-    r = http_agent_run(with, (unsigned)task, (unsigned)ntasks, out, &stop_flag, err, sizeof(err));
+    r = ops->agent_run(with, (unsigned)task, (unsigned)ntasks, out, &stop_flag, err, sizeof(err));
     if (r < 0)
         cli_error("agent: task %ld of %ld: %s", task, ntasks, err);
     else

@@ -8,6 +8,9 @@
 
 #include "recipe.h"
 
+#include <signal.h>
+#include <stddef.h>
+
 enum opt_type {
     OPT_STR,       /* any scalar */
     OPT_INT,       /* integer */
@@ -52,6 +55,13 @@ struct driver_ops {
      * `resources:`), NULL otherwise. dir: the component's directory; exe:
      * sonde's program. Caller frees. */
     char **(*job_argv)(const struct comp_spec *spec, const char *exe, const char *dir);
+    /* One task of such a fan-out, run by `sonde agent DRIVER WITH.json DIR`
+     * (drivers/clients/fanout.h): `with` holds the client's resolved options,
+     * task of ntasks its share; writes its result to out_path. *stop set (by
+     * a signal) ends the load early: then nothing is written and -ECANCELED
+     * returned. 0, or -errno with a message in err. */
+    int (*agent_run)(const struct sv *with, unsigned task, unsigned ntasks, const char *out_path,
+                     const volatile sig_atomic_t *stop, char *err, size_t errlen);
     /* Extra checks beyond the option table (optional). */
     int (*check)(const struct comp_spec *spec, struct diags *d);
     /* Starts the component (spawns processes through the backend). 0 or -errno,

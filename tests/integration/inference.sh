@@ -382,7 +382,6 @@ services:
 clients:
   gen:
     driver: openai
-    resources: {nodes: 2}
     with:
       url: "ftp://x"
       model: m
@@ -404,7 +403,6 @@ check "a bad length distribution" contains "$out" \
 check "extra_body cannot set sonde's fields" contains "$out" \
   "with.extra_body: 'stream' is set by sonde"
 check "no bound" contains "$out" "give 'duration' or 'requests'"
-check "no fan-out" contains "$out" "cannot fan out"
 check "ttft SLO without streaming" contains "$out" "ttft and tpot objectives need 'stream: true'"
 check "api_key_env is a name" contains "$out" "with.api_key_env: the name of an environment variable"
 out=$("$SONDE" recipe validate "$WS/chat.yaml" 2>&1); rc=$?

@@ -428,7 +428,6 @@ name: kserve-invalid
 clients:
   inf:
     driver: kserve
-    resources: {nodes: 2}
     with:
       url: "ftp://x"
       model: ""
@@ -449,7 +448,6 @@ check "empty model" contains "$out" "with.model: the model's name must not be em
 check "batch_size 0" contains "$out" "with.batch_size: must be between 1"
 check "threads over connections" contains "$out" "with.threads: must not exceed 'connections'"
 check "no bound" contains "$out" "give 'duration' or 'requests'"
-check "no fan-out" contains "$out" "cannot fan out"
 check "an INT8 value out of range" contains "$out" "inputs\[0\]: value 1 ('300') is not an integer from -128 to 127"
 check "a shape that is not integers" contains "$out" "inputs\[1\]: 'shape' holds integers"
 check "too few values" contains "$out" "inputs\[2\]: 3 values, but the shape needs 4 (or 2 for one batch item)"

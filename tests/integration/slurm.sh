@@ -163,6 +163,65 @@ assert 800 < m['achieved_rate'] < 1100, m['achieved_rate']" <<<"$rep"
 import re
 assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-001.load']), d['provenance']['job.trial-001.load']" <<<"$rep"
 
+  # b3. sonde's openai client fanned out the same way: its own results (tokens,
+  # TTFT/ITL histograms, goodput, per-second tokens) are merged exactly too
+  out=$(slurm_run "$R/llm-fanout.yaml"); rc=$?; sid=$(sid_of "$out")
+  check "openai fan-out session done ($rc)" test "$rc" -eq 0 -a -n "$sid"
+  rep=$("$SONDE" report "$sid" --format json)
+  for t in 1 2; do
+    check "openai trial $t: merged counts, histograms and records are those of the 4 tasks" python3 -c '
+import base64, glob, json, sys
+d = json.load(sys.stdin); t = d["trials"][int(sys.argv[2]) - 1]
+tdir = "%s/trial-%03d/gen" % (sys.argv[1], int(sys.argv[2]))
+files = sorted(glob.glob(tdir + "/tasks/task-*.stats"))
+parts = [{x["name"]: x for x in json.load(open(f))["extra"]} for f in files]
+assert len(parts) == 4, files
+m = {x["name"]: x["value"] for x in t["metrics"] if x["component"] == "gen"}
+assert m["tasks"] == 4 and m["errors"] == 0, m
+for k in ("requests", "ok", "output_tokens", "prompt_tokens"):
+    assert m[k] == sum(p[k]["counter"] for p in parts), (k, m[k], [p[k]["counter"] for p in parts])
+assert all(p["ok"]["counter"] > 0 for p in parts), [p["ok"]["counter"] for p in parts]
+assert m["output_tokens"] == 16 * m["ok"], m
+w = [x for x in t["series"] if x["component"] == "gen" and x["name"] == "output_tokens"][0]
+assert sum(p[1] for p in w["points"]) == m["output_tokens"], (w["points"], m["output_tokens"])
+h = {x["name"]: x for x in t["histograms"] if x["component"] == "gen"}
+assert h["ttft"]["count"] == m["ok"] and h["itl"]["count"] == 15 * m["ok"], (h["ttft"]["count"], m["ok"])
+assert abs(h["ttft"]["percentiles"]["50"] - m["ttft_p50"]) < 1e-9, (h["ttft"], m["ttft_p50"])
+assert 49 < m["ttft_mean"] < 56 and 4.8 < m["itl_mean"] < 5.3, (m["ttft_mean"], m["itl_mean"])
+assert m["goodput"] == m["throughput"], m
+recs = [json.loads(l) for l in open(tdir + "/requests.jsonl")]
+assert len(recs) == m["requests"] and {r["task"] for r in recs} == {0, 1, 2, 3}, len(recs)
+assert sum(r["output_tokens"] for r in recs) == m["output_tokens"]
+' "$WS/sessions/$sid" "$t" <<<"$rep"
+  done
+  check "openai: the open-loop rate (40/s) was split over the tasks" json "
+t=d['trials'][1]; m={x['name']: x['value'] for x in t['metrics'] if x['component']=='gen'}
+assert 32 < m['achieved_rate'] < 46 and 'ttft_intended_p50' in m, m.get('achieved_rate')" <<<"$rep"
+  check "... the job ran on both nodes" json "
+import re
+assert re.match(r'^\d+ nodes=\S+\[|^\d+ nodes=\S+,', d['provenance']['job.trial-001.gen']), d['provenance']['job.trial-001.gen']" <<<"$rep"
+
+  # b4. the kserve client too: each task reads the model's metadata itself
+  out=$(slurm_run "$R/kserve-fanout.yaml"); rc=$?; sid=$(sid_of "$out")
+  check "kserve fan-out session done ($rc)" test "$rc" -eq 0 -a -n "$sid"
+  rep=$("$SONDE" report "$sid" --format json)
+  check "kserve: merged counts and histograms are those of the 4 tasks, inferences = 4 x ok" python3 -c '
+import glob, json, sys
+d = json.load(sys.stdin); t = d["trials"][0]
+files = sorted(glob.glob(sys.argv[1] + "/trial-001/infer/tasks/task-*.stats"))
+parts = [{x["name"]: x for x in json.load(open(f))["extra"]} for f in files]
+assert len(parts) == 4, files
+m = {x["name"]: x["value"] for x in t["metrics"] if x["component"] == "infer"}
+assert m["tasks"] == 4 and m["errors"] == 0, m
+for k in ("requests", "ok", "status_2xx"):
+    assert m[k] == sum(p[k]["counter"] for p in parts), (k, m[k], [p[k]["counter"] for p in parts])
+assert all(p["ok"]["counter"] > 0 for p in parts) and m["inferences"] == 4 * m["ok"], m
+h = {x["name"]: x for x in t["histograms"] if x["component"] == "infer"}
+assert h["latency"]["count"] == m["ok"] and m["latency_p50"] >= 2.0, (h["latency"]["count"], m)
+s = [x for x in t["series"] if x["component"] == "infer" and x["name"] == "requests"][0]
+assert sum(p[1] for p in s["points"]) == m["requests"], (s["points"], m["requests"])
+' "$WS/sessions/$sid" <<<"$rep"
+
   # c. a client job that exits 1
   out=$(slurm_run "$R/fail.yaml"); rc=$?; sid=$(sid_of "$out")
   check "failed client job: exit 1 ($rc)" test "$rc" -eq 1

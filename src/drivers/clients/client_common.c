@@ -270,11 +270,42 @@ uint64_t cl_total_errors(const uint64_t *errors, int nerr)
     return n;
 }
 
+static const char *const status_names[6] = {"status_other", "status_1xx", "status_2xx",
+                                            "status_3xx",   "status_4xx", "status_5xx"};
+
+int cl_counts_to_extra(struct lg_stats *s, uint64_t requests, uint64_t ok, const uint64_t *errors,
+                       int nerr, cl_err_name_fn *err_name, const uint64_t status_class[6])
+{
+    int r = lg_extra_add_counter(s, "requests", requests);
+    r = r ? r : lg_extra_add_counter(s, "ok", ok);
+    for (int i = 0; r == 0 && i < nerr; i++) {
+        char *name = xasprintf("errors_%s", err_name(i));
+        r = lg_extra_add_counter(s, name, errors[i]);
+        free(name);
+    }
+    for (int i = 0; r == 0 && i < 6; i++)
+        r = lg_extra_add_counter(s, status_names[i], status_class[i]);
+    return r;
+}
+
+void cl_counts_from_extra(const struct lg_stats *s, uint64_t *requests, uint64_t *ok,
+                          uint64_t *errors, int nerr, cl_err_name_fn *err_name,
+                          uint64_t status_class[6])
+{
+    *requests = lg_extra_count(s, "requests");
+    *ok = lg_extra_count(s, "ok");
+    for (int i = 0; i < nerr; i++) {
+        char *name = xasprintf("errors_%s", err_name(i));
+        errors[i] = lg_extra_count(s, name);
+        free(name);
+    }
+    for (int i = 0; i < 6; i++)
+        status_class[i] = lg_extra_count(s, status_names[i]);
+}
+
 void cl_put_counts(struct comp *c, uint64_t requests, uint64_t ok, const uint64_t *errors, int nerr,
                    cl_err_name_fn *err_name, const uint64_t status_class[6])
 {
-    static const char *const status_names[6] = {"status_other", "status_1xx", "status_2xx",
-                                                "status_3xx",   "status_4xx", "status_5xx"};
     comp_metric(c, "requests", NULL, NULL, (double)requests);
     comp_metric(c, "ok", NULL, NULL, (double)ok);
     comp_metric(c, "errors", NULL, NULL, (double)cl_total_errors(errors, nerr));

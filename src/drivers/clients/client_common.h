@@ -113,6 +113,13 @@ uint64_t cl_total_errors(const uint64_t *errors, int nerr);
  * other, 1xx ... 5xx) of nerr error classes. */
 void cl_put_counts(struct comp *c, uint64_t requests, uint64_t ok, const uint64_t *errors, int nerr,
                    cl_err_name_fn *err_name, const uint64_t status_class[6]);
+/* The same counts as extra counters of s (a fan-out task's result: requests,
+ * ok, errors_<class>, status_<class>), and back (0 for what s lacks). */
+int cl_counts_to_extra(struct lg_stats *s, uint64_t requests, uint64_t ok, const uint64_t *errors,
+                       int nerr, cl_err_name_fn *err_name, const uint64_t status_class[6]);
+void cl_counts_from_extra(const struct lg_stats *s, uint64_t *requests, uint64_t *ok,
+                          uint64_t *errors, int nerr, cl_err_name_fn *err_name,
+                          uint64_t status_class[6]);
 /* Fails the client (-EIO) when nothing succeeded, naming the most frequent
  * error class. */
 int cl_judge(struct comp *c, uint64_t ok, const uint64_t *errors, int nerr,

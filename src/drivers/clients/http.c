@@ -1,7 +1,7 @@
 /* http.c — the `http` client: HTTP/1.1 load through the load engine (loadgen/engine.h),
  * closed or open loop, with latency / service time / issue delay histograms, errors by
  * class and a per-second series recorded into the store. Options: docs/http.md. */
-#include "drivers/clients/http.h"
+#include "drivers/clients/fanout.h"
 
 #include "drivers/clients/client_common.h"
 
@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -254,36 +253,6 @@ static int fill_config(struct comp *c, struct lg_config *cfg)
     return r;
 }
 
-/* Task `task` of `ntasks` takes its share of the totals the options give:
- * connections, requests and the open-loop rate are split (the first tasks
- * take the remainders), each task draws its own arrival schedule. */
-static int split_for_task(struct comp *c, struct lg_config *cfg, unsigned task, unsigned ntasks)
-{
-    if (ntasks <= 1)
-        return 0;
-    if (cfg->connections < ntasks) {
-        comp_set_reason(c,
-                        "%u connections cannot be spread over %u tasks: give at least one "
-                        "per task",
-                        cfg->connections, ntasks);
-        return -EINVAL;
-    }
-    if (cfg->max_requests && cfg->max_requests < ntasks) {
-        comp_set_reason(c, "%llu requests cannot be spread over %u tasks",
-                        (unsigned long long)cfg->max_requests, ntasks);
-        return -EINVAL;
-    }
-    cfg->connections = cfg->connections / ntasks + (task < cfg->connections % ntasks);
-    if (cfg->threads > cfg->connections)
-        cfg->threads = cfg->connections;
-    if (cfg->max_requests)
-        cfg->max_requests = cfg->max_requests / ntasks + (task < cfg->max_requests % ntasks);
-    cfg->rate /= ntasks;
-    cfg->ramp_from /= ntasks;
-    cfg->seed += (uint64_t)task * 0x9E3779B97F4A7C15ULL;
-    return 0;
-}
-
 /* Reads every option into st (the URL, the engine's configuration for task
  * `task` of `ntasks`, the request); sets c->reason on error. */
 static int prepare(struct comp *c, struct http_state *st, unsigned task, unsigned ntasks)
@@ -293,7 +262,7 @@ static int prepare(struct comp *c, struct http_state *st, unsigned task, unsigne
     if (r == 0)
         r = fill_config(c, &st->cfg);
     if (r == 0)
-        r = split_for_task(c, &st->cfg, task, ntasks);
+        r = fanout_split(c, &st->cfg, task, ntasks);
     if (r == 0)
         r = build_request(c, st, &u);
     if (r == 0) {
@@ -309,57 +278,29 @@ static int prepare(struct comp *c, struct http_state *st, unsigned task, unsigne
     return r;
 }
 
-/* Batch backend, more than one task: the load runs as `sonde agent http`
- * tasks of one job (http_agent_argv); sonde merges their result files. The
- * options are checked here first, so a mistake is said before submitting. */
+/* Batch backend: the load runs as `sonde agent http` tasks of one job
+ * (fanout.h). The options are checked here first, so a mistake is said before
+ * submitting. */
 static int start_fanout(struct comp *c, struct http_state *st)
 {
-    if (c->spec->image) {
-        comp_set_reason(c, "a fanned-out http client runs sonde itself on the nodes: 'image' "
-                           "cannot be used with it");
-        return -EINVAL;
-    }
+    static const char *const files[] = {"body_file", "ca_file", NULL};
     int r = prepare(c, st, 0, (unsigned)st->fanout);
     if (r < 0)
         return r;
     struct sv *with = sv_clone(c->spec->with);
-    /* the tasks run in the job's work directory: relative files are sonde's */
-    static const char *const files[] = {"body_file", "ca_file"};
-    for (size_t i = 0; i < SONDE_ARRAY_LEN(files); i++) {
-        const char *f = cl_opt_text(with, files[i]);
-        char *abs = f && f[0] != '/' ? realpath(f, NULL) : NULL;
-        if (abs)
-            sv_set(with, files[i], sv_new_scalar(abs, (struct sv_pos){0}));
-        free(abs);
-    }
     char *url = url_text(c); /* target + path become the URL they name */
     sv_del(with, "target");
     sv_del(with, "path");
     sv_set(with, "url", sv_new_scalar(url, (struct sv_pos){0}));
     free(url);
-    char *json = sv_to_json(with);
-    sv_free(with);
-    char *path = path_join(c->dir, "agent.json");
-    char *exe = self_exe();
-    r = write_file_atomic(path, json, strlen(json));
-    if (r < 0)
-        comp_set_reason(c, "cannot write %s: %s", path, strerror(-r));
-    if (r == 0) {
-        char **argv = http_agent_argv(c->spec, exe, c->dir);
-        r = comp_spawn(c, argv);
-        strv_free(argv);
-    }
-    free(exe);
-    free(json);
-    free(path);
-    return r;
+    return fanout_start(c, with, files);
 }
 
 static int http_start(struct comp *c)
 {
     struct http_state *st = xcalloc(1, sizeof(*st));
     c->priv = st;
-    if (http_runs_as_job(c->spec) && c->backend->batch) {
+    if (fanout_wanted(c->spec) && c->backend->batch) {
         st->fanout = comp_tasks(c);
         return start_fanout(c, st);
     }
@@ -389,29 +330,11 @@ static void show_status(struct comp *c, struct http_state *st)
                     (unsigned long long)p.requests, (unsigned long long)p.errors);
 }
 
-/* The agent job: done when it ended; its state on the status line. */
-static int fanout_tick(struct comp *c, struct http_state *st, int64_t now)
-{
-    if (!proc_started(&c->proc) || c->backend->poll(&c->proc) == 1)
-        return 1;
-    if (cl_status_due(&st->status_at, now)) {
-        if (!c->proc.running)
-            comp_status(c, "job %lld queued (%s), %lld tasks", (long long)c->proc.job,
-                        c->proc.pending[0] ? c->proc.pending : "no reason yet",
-                        (long long)st->fanout);
-        else
-            comp_status(c, "job %lld: %lld tasks running on %s, %.0f s", (long long)c->proc.job,
-                        (long long)st->fanout, c->proc.nodes,
-                        (double)(now - c->proc.start_mono) / 1e9);
-    }
-    return 0;
-}
-
 static int http_tick(struct comp *c, int64_t now)
 {
     struct http_state *st = c->priv;
     if (st && st->fanout)
-        return fanout_tick(c, st, now);
+        return fanout_tick(c, (unsigned)st->fanout, &st->status_at, now);
     if (!st || cl_done(st->run))
         return 1;
     if (cl_status_due(&st->status_at, now))
@@ -454,54 +377,13 @@ static void put_series(struct comp *c, const struct lg_stats *s)
     }
 }
 
-/* The merged result of the agent job's tasks (tasks/task-K.stats, kept for
- * inspection): counters summed, histograms merged (lg_stats_merge). */
-static int fanout_result(struct comp *c, struct http_state *st, struct lg_stats **out)
-{
-    const struct proc *p = &c->proc;
-    if (!p->exited || !WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0) {
-        char *err0 = path_join(c->dir, "tasks/task-*.stderr");
-        comp_set_reason(c, "the load %s (see %s and the tasks' %s)",
-                        p->detail[0] ? p->detail : "job did not run to its end", c->err_path, err0);
-        free(err0);
-        return -EIO;
-    }
-    size_t n = (size_t)st->fanout;
-    struct lg_stats **parts = xcalloc(n, sizeof(*parts));
-    char err[512] = "";
-    int r = 0;
-    for (size_t i = 0; i < n && r == 0; i++) {
-        char name[64];
-        snprintf(name, sizeof(name), "tasks/task-%zu.stats", i);
-        char *path = path_join(c->dir, name);
-        /* a shared file system may show a file written on another node late */
-        for (int k = 0; k < 50; k++) {
-            r = lg_stats_read(path, &parts[i], err, sizeof(err));
-            if (r != -ENOENT)
-                break;
-            sleep_ns(100 * 1000000LL);
-        }
-        if (r == -ENOENT)
-            snprintf(err, sizeof(err), "task %zu of %zu wrote no results (%s)", i, n, path);
-        free(path);
-    }
-    if (r == 0)
-        r = lg_stats_merge(parts, n, out, err, sizeof(err));
-    if (r < 0)
-        comp_set_reason(c, "merging the results of %zu tasks: %s", n, err);
-    for (size_t i = 0; i < n; i++)
-        lg_stats_free(parts[i]);
-    free(parts);
-    return r;
-}
-
 static int http_finish(struct comp *c)
 {
     struct http_state *st = c->priv;
     struct lg_stats *s = NULL;
     int r;
     if (st && st->fanout) {
-        r = fanout_result(c, st, &s);
+        r = fanout_result(c, (unsigned)st->fanout, &s);
         if (r < 0)
             return r;
         comp_metric(c, "tasks", NULL, NULL, (double)st->fanout);
@@ -544,27 +426,10 @@ static void http_cleanup(struct comp *c)
 
 /* ---- the agent (one task of a fan-out job) ---------------------------------------------- */
 
-bool http_runs_as_job(const struct comp_spec *spec)
-{
-    return spec->res.nodes > 0 || spec->res.tasks_per_node > 0;
-}
-
-char **http_agent_argv(const struct comp_spec *spec, const char *exe, const char *dir)
-{
-    if (!http_runs_as_job(spec))
-        return NULL;
-    char **argv = NULL;
-    char *with = path_join(dir, "agent.json"), *tasks = path_join(dir, "tasks");
-    const char *words[] = {exe, "agent", "http", with, tasks};
-    for (size_t i = 0; i < SONDE_ARRAY_LEN(words); i++)
-        strv_push(&argv, words[i]);
-    free(with);
-    free(tasks);
-    return argv;
-}
-
-int http_agent_run(const struct sv *with, unsigned task, unsigned ntasks, const char *out_path,
-                   const volatile sig_atomic_t *stop, char *err, size_t errlen)
+/* driver_ops.agent_run: one task's share of the load, its result to out_path. */
+static int http_agent_run(const struct sv *with, unsigned task, unsigned ntasks,
+                          const char *out_path, const volatile sig_atomic_t *stop, char *err,
+                          size_t errlen)
 {
     struct comp_spec spec = {.role = ROLE_CLIENT, .name = "agent", .with = (struct sv *)with};
     struct comp c = {.name = "agent", .spec = &spec};
@@ -576,18 +441,8 @@ int http_agent_run(const struct sv *with, unsigned task, unsigned ntasks, const 
         st->cfg.keep_second_hdrs = true; /* merged exactly, second by second */
         r = cl_start(&c, &st->cfg, &st->run);
     }
-    while (r == 0 && !lg_done(st->run)) {
-        if (stop && *stop)
-            lg_stop(st->run);
-        sleep_ns(50 * 1000000LL);
-    }
-    if (r == 0) {
-        r = cl_wait(&c, st->run, &st->waited, &s);
-    }
-    if (r == 0 && stop && *stop) {
-        comp_set_reason(&c, "stopped by a signal before the end of the load");
-        r = -ECANCELED;
-    }
+    if (r == 0)
+        r = fanout_agent_wait(&c, st->run, &st->waited, stop, &s);
     if (r == 0)
         r = lg_stats_write(s, out_path, err, errlen);
     else
@@ -723,7 +578,8 @@ const struct driver_ops driver_client_http = {
     .summary = "HTTP/1.1 load (closed or open loop) through sonde's engine, with latency "
                "histograms",
     .opts = http_opts,
-    .job_argv = http_agent_argv,
+    .job_argv = fanout_argv,
+    .agent_run = http_agent_run,
     .check = http_check,
     .start = http_start,
     .tick = http_tick,

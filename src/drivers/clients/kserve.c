@@ -7,9 +7,11 @@
  * errors by class (a 200 whose body is not a usable answer included).
  * Options and the exact rules: docs/kserve.md. */
 #include "drivers/clients/client_common.h"
+#include "drivers/clients/fanout.h"
 
 #include "core/session.h"
 #include "loadgen/engine.h"
+#include "loadgen/stats_file.h"
 #include "loadgen/http_parser.h"
 #include "util/hdr.h"
 #include "util/rng.h"
@@ -187,6 +189,7 @@ struct ks_state {
     struct hdr *latency, *service;
     uint64_t requests, ok, errors[KE_COUNT], status_class[6];
     struct cl_secs secs; /* a: requests, b: errors */
+    int64_t fanout;      /* batch backend: tasks of the agent job (0: the load runs in sonde) */
 };
 
 static void ks_inputs_free(struct ks_input *in, size_t n)
@@ -839,7 +842,18 @@ static int ks_prepare(struct comp *c, struct ks_state *st)
     return r ? r : ks_build(c, st);
 }
 
-static int ks_start(struct comp *c)
+/* The options and the target, for task `task` of `ntasks` (fanout_split). */
+static int ks_setup(struct comp *c, struct ks_state *st, unsigned task, unsigned ntasks)
+{
+    pthread_mutex_init(&st->mu, NULL);
+    st->mu_ok = true;
+    int r = ks_options(c, st);
+    r = r ? r : fanout_split(c, &st->cfg, task, ntasks);
+    return r ? r : ks_target(c, st);
+}
+
+/* Readiness, metadata and the request (from the server), then the load. */
+static int ks_run(struct comp *c, struct ks_state *st)
 {
     static const struct lg_stream_ops ops = {
         .on_headers = ks_on_headers,
@@ -847,18 +861,7 @@ static int ks_start(struct comp *c)
         .on_done = ks_on_done,
         .on_sent = ks_on_sent,
     };
-    struct ks_state *st = xcalloc(1, sizeof(*st));
-    c->priv = st;
-    pthread_mutex_init(&st->mu, NULL);
-    st->mu_ok = true;
-    if (c->spec->res.nodes > 0 || c->spec->res.tasks_per_node > 0) {
-        comp_set_reason(c, "the kserve client cannot fan out over nodes or tasks yet: remove "
-                           "'resources'");
-        return -EINVAL;
-    }
-    int r = ks_options(c, st);
-    r = r ? r : ks_target(c, st);
-    r = r ? r : ks_prepare(c, st);
+    int r = ks_prepare(c, st);
     r = r ? r : hdr_init(1, KS_HDR_MAX, 3, &st->latency);
     r = r ? r : hdr_init(1, KS_HDR_MAX, 3, &st->service);
     if (r < 0) {
@@ -876,9 +879,24 @@ static int ks_start(struct comp *c)
     return cl_start(c, &st->cfg, &st->run);
 }
 
+static int ks_start(struct comp *c)
+{
+    struct ks_state *st = xcalloc(1, sizeof(*st));
+    c->priv = st;
+    if (fanout_wanted(c->spec) && c->backend->batch) {
+        st->fanout = comp_tasks(c);
+        int r = ks_setup(c, st, 0, (unsigned)st->fanout); /* the tasks ask the server */
+        return r ? r : fanout_start(c, sv_clone(c->spec->with), NULL);
+    }
+    int r = ks_setup(c, st, 0, 1);
+    return r ? r : ks_run(c, st);
+}
+
 static int ks_tick(struct comp *c, int64_t now)
 {
     struct ks_state *st = c->priv;
+    if (st && st->fanout)
+        return fanout_tick(c, (unsigned)st->fanout, &st->status_at, now);
     if (!st || cl_done(st->run))
         return 1;
     if (cl_status_due(&st->status_at, now)) {
@@ -907,13 +925,31 @@ static int ks_stop(struct comp *c)
 
 /* ---- results ------------------------------------------------------------------------------ */
 
-static void ks_put_rates(struct comp *c, const struct ks_state *st, const struct lg_stats *s)
+/* The client's results (the workers are joined) as extras of s, the form
+ * they take in a task's file and after a merge (ks_put_results reads them).
+ * The histograms move into s. */
+static int ks_collect(struct ks_state *st, struct lg_stats *s)
+{
+    cl_add_engine_errors(st->errors, &st->requests, s);
+    int r = cl_counts_to_extra(s, st->requests, st->ok, st->errors, KE_COUNT, ks_err_name,
+                               st->status_class);
+    r = r ? r : lg_extra_add_hdr(s, "latency", st->latency);
+    st->latency = NULL;
+    r = r ? r : lg_extra_add_hdr(s, "service_time", st->service);
+    st->service = NULL;
+    r = r ? r : lg_extra_add_secs(s, "requests_s", st->secs.a, st->secs.n);
+    r = r ? r : lg_extra_add_secs(s, "errors_s", st->secs.b, st->secs.n);
+    return r;
+}
+
+static void ks_put_rates(struct comp *c, const struct ks_state *st, const struct lg_stats *s,
+                         uint64_t requests, uint64_t ok)
 {
     double window = (double)s->window_ns / 1e9, per = window > 0 ? 1 / window : 0;
-    uint64_t inferences = st->ok * (uint64_t)st->batch;
+    uint64_t inferences = ok * (uint64_t)st->batch;
     comp_metric(c, "batch_size", NULL, NULL, (double)st->batch);
     comp_metric(c, "inferences", NULL, NULL, (double)inferences);
-    comp_metric(c, "throughput", "req/s", NULL, (double)st->requests * per);
+    comp_metric(c, "throughput", "req/s", NULL, (double)requests * per);
     comp_metric(c, "inferences_per_s", "inf/s", NULL, (double)inferences * per);
     comp_metric(c, "connects", NULL, NULL, (double)s->connects);
     cl_put_open_loop(c, &st->cfg, s);
@@ -921,15 +957,17 @@ static void ks_put_rates(struct comp *c, const struct ks_state *st, const struct
 
 /* Per-second requests and errors (this client's), latency p50/p99 (the engine's,
  * of the 2xx responses) over the measured window. */
-static void ks_put_series(struct comp *c, const struct ks_state *st, const struct lg_stats *s)
+static void ks_put_series(struct comp *c, const struct lg_stats *s)
 {
+    const struct lg_extra *req = lg_extra_find(s, "requests_s", LG_EXTRA_SECS);
+    const struct lg_extra *err = lg_extra_find(s, "errors_s", LG_EXTRA_SECS);
     size_t n = (size_t)((s->window_ns + KS_NS_PER_S - 1) / KS_NS_PER_S);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; req && err && i < n; i++) {
         int64_t t = s->window_start_wall_ns + (int64_t)i * KS_NS_PER_S;
         comp_series_point(c, "requests", "req/s", NULL, t,
-                          i < st->secs.n ? (double)st->secs.a[i] : 0.0);
+                          i < req->nsecs ? (double)req->secs[i] : 0.0);
         comp_series_point(c, "errors", "err/s", NULL, t,
-                          i < st->secs.n ? (double)st->secs.b[i] : 0.0);
+                          i < err->nsecs ? (double)err->secs[i] : 0.0);
         const struct lg_second *sec = i < s->nsecs ? &s->secs[i] : NULL;
         if (sec && sec->p50_ns >= 0)
             comp_series_point(c, "latency_p50", "ms", NULL, t, (double)sec->p50_ns / CL_NS_PER_MS);
@@ -938,26 +976,48 @@ static void ks_put_series(struct comp *c, const struct ks_state *st, const struc
     }
 }
 
+/* Every metric, from s (the engine's statistics and the client's extras, of
+ * one run or merged from a fan-out's tasks). */
+static int ks_put_results(struct comp *c, const struct ks_state *st, const struct lg_stats *s)
+{
+    uint64_t requests, ok, errors[KE_COUNT], status[6];
+    cl_counts_from_extra(s, &requests, &ok, errors, KE_COUNT, ks_err_name, status);
+    cl_put_counts(c, requests, ok, errors, KE_COUNT, ks_err_name, status);
+    ks_put_rates(c, st, s, requests, ok);
+    static const char *const hists[] = {"latency", "service_time"};
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(hists); i++) {
+        const struct lg_extra *x = lg_extra_find(s, hists[i], LG_EXTRA_HDR);
+        if (x)
+            cl_put_hdr_summary(c, hists[i], x->hdr);
+    }
+    for (size_t i = 0; i < SONDE_ARRAY_LEN(hists); i++) {
+        const struct lg_extra *x = lg_extra_find(s, hists[i], LG_EXTRA_HDR);
+        cl_put_histogram(c, hists[i], x ? x->hdr : NULL);
+    }
+    cl_put_histogram(c, "issue_delay", s->issue_delay);
+    ks_put_series(c, s);
+    return cl_judge(c, ok, errors, KE_COUNT, ks_err_name);
+}
+
 static int ks_finish(struct comp *c)
 {
     struct ks_state *st = c->priv;
     struct lg_stats *s = NULL;
-    if (!st || !st->run)
-        return -EINVAL;
-    int r = cl_wait(c, st->run, &st->waited, &s);
-    if (r < 0)
-        return r;
-    /* the workers are joined: no lock needed from here */
-    cl_add_engine_errors(st->errors, &st->requests, s);
-    cl_put_counts(c, st->requests, st->ok, st->errors, KE_COUNT, ks_err_name, st->status_class);
-    ks_put_rates(c, st, s);
-    cl_put_hdr_summary(c, "latency", st->latency);
-    cl_put_hdr_summary(c, "service_time", st->service);
-    cl_put_histogram(c, "latency", st->latency);
-    cl_put_histogram(c, "service_time", st->service);
-    cl_put_histogram(c, "issue_delay", s->issue_delay);
-    ks_put_series(c, st, s);
-    r = cl_judge(c, st->ok, st->errors, KE_COUNT, ks_err_name);
+    int r;
+    if (st && st->fanout) {
+        r = fanout_result(c, (unsigned)st->fanout, &s);
+        if (r < 0)
+            return r;
+        comp_metric(c, "tasks", NULL, NULL, (double)st->fanout);
+    } else {
+        if (!st || !st->run)
+            return -EINVAL;
+        r = cl_wait(c, st->run, &st->waited, &s);
+        if (r < 0)
+            return r;
+        r = ks_collect(st, s); /* the workers are joined: no lock needed from here */
+    }
+    r = r ? r : ks_put_results(c, st, s);
     lg_stats_free(s);
     return r;
 }
@@ -983,6 +1043,35 @@ static void ks_cleanup(struct comp *c)
         pthread_mutex_destroy(&st->mu);
     free(st);
     c->priv = NULL;
+}
+
+/* ---- the agent (one task of a fan-out job) ----------------------------------------------- */
+
+/* driver_ops.agent_run: one task's share of the load (it asks the server for
+ * readiness and metadata itself); its result, with the client's extras, to
+ * out_path. */
+static int ks_agent_run(const struct sv *with, unsigned task, unsigned ntasks, const char *out_path,
+                        const volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    struct comp_spec spec = {
+        .role = ROLE_CLIENT, .name = "agent", .driver = "kserve", .with = (struct sv *)with};
+    struct comp c = {.name = "agent", .spec = &spec};
+    struct ks_state *st = xcalloc(1, sizeof(*st));
+    struct lg_stats *s = NULL;
+    c.priv = st;
+    int r = ks_setup(&c, st, task, ntasks);
+    st->cfg.keep_second_hdrs = true; /* the latency series is merged exactly */
+    r = r ? r : ks_run(&c, st);
+    r = r ? r : fanout_agent_wait(&c, st->run, &st->waited, stop, &s);
+    r = r ? r : ks_collect(st, s);
+    if (r == 0)
+        r = lg_stats_write(s, out_path, err, errlen);
+    else
+        snprintf(err, errlen, "%s", c.reason ? c.reason : strerror(-r));
+    lg_stats_free(s);
+    ks_cleanup(&c);
+    free(c.reason);
+    return r;
 }
 
 /* ---- validation --------------------------------------------------------------------------- */
@@ -1062,10 +1151,6 @@ static int ks_check(const struct comp_spec *spec, struct diags *d)
         cl_url_clear(&u);
     if (model && !model[0])
         cl_chk_fail(spec, d, "model", "the model's name must not be empty");
-    if (spec->res.nodes > 0 || spec->res.tasks_per_node > 0)
-        cl_chk_fail(spec, d, NULL,
-                    "the kserve client runs inside sonde and cannot fan out over nodes or tasks "
-                    "yet: remove 'resources'");
     cl_chk_bounds(spec, d);
     int64_t batch = ks_chk_int(spec, "batch_size", 1), vdim = ks_chk_int(spec, "variable_dim", 1);
     int64_t conns = ks_chk_int(spec, "connections", 1), threads = ks_chk_int(spec, "threads", 1);
@@ -1085,6 +1170,8 @@ const struct driver_ops driver_client_kserve = {
     .summary = "load on a KServe v2 / Triton inference server (JSON tensors, readiness and "
                "metadata first): latency, req/s, inferences/s",
     .opts = ks_opts,
+    .job_argv = fanout_argv,
+    .agent_run = ks_agent_run,
     .check = ks_check,
     .start = ks_start,
     .tick = ks_tick,

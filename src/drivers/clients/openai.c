@@ -4,11 +4,13 @@
  * histograms, token counts, throughput and goodput against SLOs (METRICS.md,
  * "LLM inference"). Options and the exact rules: docs/inference.md. */
 #include "drivers/clients/client_common.h"
+#include "drivers/clients/fanout.h"
 #include "drivers/clients/llm_data.h"
 
 #include "core/session.h"
 #include "loadgen/engine.h"
 #include "loadgen/http_parser.h"
+#include "loadgen/stats_file.h"
 #include "util/hdr.h"
 #include "util/json_scan.h"
 #include "util/rng.h"
@@ -160,6 +162,8 @@ struct oai_state {
     struct sbuf req;
     FILE *records; /* requests.jsonl.part while running, or NULL */
     char *records_path;
+    int task;       /* a fan-out task's index (in its records), -1 inside sonde */
+    int64_t fanout; /* batch backend: tasks of the agent job (0: the load runs in sonde) */
     /* goodput objectives, 0 = none */
     int64_t slo_ttft, slo_tpot, slo_e2e;
     bool slo;
@@ -418,7 +422,10 @@ static void oai_write_record(struct oai_state *st, const struct oai_req *r, int6
     if (!st->records)
         return;
     struct sbuf b = {0};
-    sbuf_printf(&b, "{\"sent_s\":%.9f,\"intended_s\":%.9f,\"status\":%d",
+    sbuf_puts(&b, "{");
+    if (st->task >= 0)
+        sbuf_printf(&b, "\"task\":%d,", st->task);
+    sbuf_printf(&b, "\"sent_s\":%.9f,\"intended_s\":%.9f,\"status\":%d",
                 (double)(r->s - st->ws) / 1e9, (double)(r->sstar - st->ws) / 1e9, r->status);
     if (r->err >= 0)
         sbuf_printf(&b, ",\"error\":\"%s\"", oai_err_name(r->err));
@@ -646,14 +653,15 @@ static int oai_target(struct comp *c, struct oai_state *st)
     return 0;
 }
 
-/* requests.jsonl.part in the component's directory, renamed at finish. */
-static int oai_records_open(struct comp *c, struct oai_state *st)
+/* Opens PATH.part for the per-request records when the recipe asks for them
+ * (renamed to PATH at the end). */
+static int oai_records_open(struct comp *c, struct oai_state *st, const char *path)
 {
     bool on = false;
     int r = cl_opt_bool(c, "records", false, &on);
     if (r || !on)
         return r;
-    st->records_path = xasprintf("%s/requests.jsonl", c->dir);
+    st->records_path = xstrdup(path);
     char *part = xasprintf("%s.part", st->records_path);
     st->records = fopen(part, "we");
     if (!st->records) {
@@ -664,7 +672,7 @@ static int oai_records_open(struct comp *c, struct oai_state *st)
     return r;
 }
 
-/* Closes requests.jsonl.part and gives it its name (keep: a complete file). */
+/* Closes the records' .part file and gives it its name (keep: a complete file). */
 static int oai_records_close(struct comp *c, struct oai_state *st, bool keep)
 {
     if (!st->records)
@@ -682,6 +690,37 @@ static int oai_records_close(struct comp *c, struct oai_state *st, bool keep)
     return r;
 }
 
+/* A fan-out's records: the tasks' files (each line names its task) one after
+ * the other in requests.jsonl, written atomically. */
+static int oai_records_join(struct comp *c, unsigned ntasks)
+{
+    bool on = false;
+    if (cl_opt_bool(c, "records", false, &on) < 0 || !on)
+        return 0;
+    struct sbuf all = {.max = (size_t)1 << 40};
+    int r = 0;
+    for (unsigned k = 0; r == 0 && k < ntasks; k++) {
+        char name[64], *text = NULL;
+        size_t len = 0;
+        snprintf(name, sizeof(name), "tasks/task-%u.requests.jsonl", k);
+        char *path = path_join(c->dir, name);
+        r = read_file(path, all.max, &text, &len);
+        if (r == 0)
+            r = sbuf_add(&all, text, len);
+        if (r < 0)
+            comp_set_reason(c, "cannot read the records of task %u (%s): %s", k, path,
+                            strerror(-r));
+        free(text);
+        free(path);
+    }
+    char *path = path_join(c->dir, "requests.jsonl");
+    if (r == 0 && (r = write_file_atomic(path, all.s ? all.s : "", all.len)) < 0)
+        comp_set_reason(c, "cannot write %s: %s", path, strerror(-r));
+    free(path);
+    sbuf_free(&all);
+    return r;
+}
+
 static int oai_hdrs(struct oai_state *st)
 {
     struct hdr **all[] = {&st->ttft, &st->ttft_intended, &st->itl, &st->tpot, &st->e2e, &st->norm};
@@ -693,7 +732,10 @@ static int oai_hdrs(struct oai_state *st)
     return 0;
 }
 
-static int oai_start(struct comp *c)
+/* Reads every option into st: the engine's configuration for task `task` of
+ * `ntasks` (fanout_split), the request or how to make one, the histograms.
+ * Sets c->reason on error. */
+static int oai_prepare(struct comp *c, struct oai_state *st, unsigned task, unsigned ntasks)
 {
     static const struct lg_stream_ops ops = {
         .on_headers = oai_on_headers,
@@ -701,23 +743,17 @@ static int oai_start(struct comp *c)
         .on_done = oai_on_done,
         .on_sent = oai_on_sent,
     };
-    struct oai_state *st = xcalloc(1, sizeof(*st));
-    c->priv = st;
     pthread_mutex_init(&st->mu, NULL);
     st->mu_ok = true;
-    if (c->spec->res.nodes > 0 || c->spec->res.tasks_per_node > 0) {
-        comp_set_reason(c, "the openai client cannot fan out over nodes or tasks yet: remove "
-                           "'resources'");
-        return -EINVAL;
-    }
+    st->task = -1;
     if (js_paths_init(&st->paths, oai_path_text, P_COUNT) < 0)
         abort(); /* constant paths */
     int r = oai_limits(c, &st->cfg);
     r = r ? r : cl_load_model(c, &st->cfg);
+    r = r ? r : fanout_split(c, &st->cfg, task, ntasks);
     r = r ? r : oai_request_opts(c, st);
     r = r ? r : oai_target(c, st);
     r = r ? r : oai_hdrs(st);
-    r = r ? r : oai_records_open(c, st);
     if (r == 0 && st->prompt && st->out_len.kind == LLM_LEN_FIXED) { /* one fixed request */
         r = oai_build(st, NULL, &st->req);
         st->cfg.request = st->req.s;
@@ -734,14 +770,40 @@ static int oai_start(struct comp *c)
     st->cfg.stream = &ops;
     st->cfg.stream_ud = st;
     st->max_requests = st->cfg.max_requests;
+    return 0;
+}
+
+/* Starts the engine; the client's window starts now + warm-up. */
+static int oai_run(struct comp *c, struct oai_state *st)
+{
     st->ws = mono_ns() + st->cfg.warmup_ns; /* the engine's window starts a little later */
     st->end = st->cfg.duration_ns > 0 ? st->ws + st->cfg.duration_ns : INT64_MAX;
     return cl_start(c, &st->cfg, &st->run);
 }
 
+static int oai_start(struct comp *c)
+{
+    struct oai_state *st = xcalloc(1, sizeof(*st));
+    c->priv = st;
+    if (fanout_wanted(c->spec) && c->backend->batch) {
+        static const char *const files[] = {"dataset.path", NULL};
+        st->fanout = comp_tasks(c);
+        int r = oai_prepare(c, st, 0, (unsigned)st->fanout); /* said before submitting */
+        return r ? r : fanout_start(c, sv_clone(c->spec->with), files);
+    }
+    char *records = path_join(c->dir, "requests.jsonl");
+    int r = oai_prepare(c, st, 0, 1);
+    r = r ? r : oai_records_open(c, st, records);
+    r = r ? r : oai_run(c, st);
+    free(records);
+    return r;
+}
+
 static int oai_tick(struct comp *c, int64_t now)
 {
     struct oai_state *st = c->priv;
+    if (st && st->fanout)
+        return fanout_tick(c, (unsigned)st->fanout, &st->status_at, now);
     if (!st || cl_done(st->run))
         return 1;
     if (cl_status_due(&st->status_at, now)) {
@@ -770,77 +832,139 @@ static int oai_stop(struct comp *c)
 
 /* ---- results ----------------------------------------------------------------------------- */
 
-/* The histogram h and its summary (cl_put_hdr_summary) under name. */
-static void oai_put_summary(struct comp *c, const char *name, const struct hdr *h)
+/* The histograms this client keeps: their metric names, and where st holds each. */
+#define OAI_NHDR 6
+static const char *const oai_hdr_names[OAI_NHDR] = {"ttft", "ttft_intended", "itl",
+                                                    "tpot", "e2e",           "normalized_latency"};
+
+static struct hdr **oai_hdr_slot(struct oai_state *st, size_t i)
 {
-    cl_put_histogram(c, name, h);
-    cl_put_hdr_summary(c, name, h);
+    struct hdr **slots[OAI_NHDR] = {&st->ttft, &st->ttft_intended, &st->itl,
+                                    &st->tpot, &st->e2e,           &st->norm};
+    return slots[i];
 }
 
-static void oai_put_counts(struct comp *c, const struct oai_state *st, double window)
+/* The client's results (the workers are joined) as extras of s, the form
+ * they take in a task's file and after a merge (oai_put_results reads them).
+ * The histograms move into s. */
+static int oai_collect(struct oai_state *st, struct lg_stats *s)
 {
-    cl_put_counts(c, st->requests, st->ok, st->errors, OE_COUNT, oai_err_name, st->status_class);
-    double per = window > 0 ? 1 / window : 0;
-    comp_metric(c, "output_tokens", NULL, NULL, (double)st->out_tokens);
-    comp_metric(c, "prompt_tokens", NULL, NULL, (double)st->prompt_tokens);
-    comp_metric(c, "throughput", "req/s", NULL, (double)st->requests * per);
-    comp_metric(c, "output_tokens_per_s", "tok/s", NULL, (double)st->out_tokens * per);
-    comp_metric(c, "total_tokens_per_s", "tok/s", NULL,
-                (double)(st->out_tokens + st->prompt_tokens) * per);
+    cl_add_engine_errors(st->errors, &st->requests, s);
+    int r = cl_counts_to_extra(s, st->requests, st->ok, st->errors, OE_COUNT, oai_err_name,
+                               st->status_class);
+    r = r ? r : lg_extra_add_counter(s, "good", st->good);
+    r = r ? r : lg_extra_add_counter(s, "output_tokens", st->out_tokens);
+    r = r ? r : lg_extra_add_counter(s, "prompt_tokens", st->prompt_tokens);
+    r = r ? r : lg_extra_add_counter(s, "itl_estimated_requests", st->est_requests);
+    for (size_t i = 0; r == 0 && i < OAI_NHDR; i++) {
+        struct hdr **h = oai_hdr_slot(st, i);
+        r = lg_extra_add_hdr(s, oai_hdr_names[i], *h);
+        *h = NULL;
+    }
+    r = r ? r : lg_extra_add_secs(s, "requests_s", st->secs.a, st->secs.n);
+    r = r ? r : lg_extra_add_secs(s, "output_tokens_s", st->secs.b, st->secs.n);
+    return r;
+}
+
+static const struct hdr *oai_extra_hdr(const struct lg_stats *s, const char *name)
+{
+    const struct lg_extra *x = lg_extra_find(s, name, LG_EXTRA_HDR);
+    return x ? x->hdr : NULL;
+}
+
+/* The histogram of that name and its summary (cl_put_hdr_summary). */
+static void oai_put_summary(struct comp *c, const struct lg_stats *s, const char *name)
+{
+    const struct hdr *h = oai_extra_hdr(s, name);
+    cl_put_histogram(c, name, h);
+    if (h)
+        cl_put_hdr_summary(c, name, h);
+}
+
+/* Token counts, throughput and goodput over the measured window. */
+static void oai_put_rates(struct comp *c, const struct oai_state *st, const struct lg_stats *s,
+                          uint64_t requests)
+{
+    uint64_t out = lg_extra_count(s, "output_tokens"), prompt = lg_extra_count(s, "prompt_tokens");
+    double window = (double)s->window_ns / 1e9, per = window > 0 ? 1 / window : 0;
+    comp_metric(c, "output_tokens", NULL, NULL, (double)out);
+    comp_metric(c, "prompt_tokens", NULL, NULL, (double)prompt);
+    comp_metric(c, "throughput", "req/s", NULL, (double)requests * per);
+    comp_metric(c, "output_tokens_per_s", "tok/s", NULL, (double)out * per);
+    comp_metric(c, "total_tokens_per_s", "tok/s", NULL, (double)(out + prompt) * per);
     if (st->slo)
-        comp_metric(c, "goodput", "req/s", NULL, (double)st->good * per);
+        comp_metric(c, "goodput", "req/s", NULL, (double)lg_extra_count(s, "good") * per);
     if (st->stream)
-        comp_metric(c, "itl_estimated", NULL, NULL, st->est_requests ? 1 : 0);
+        comp_metric(c, "itl_estimated", NULL, NULL,
+                    lg_extra_count(s, "itl_estimated_requests") ? 1 : 0);
 }
 
 /* Per-second requests and output tokens over the measured window; the peak second. */
-static void oai_put_series(struct comp *c, const struct oai_state *st, const struct lg_stats *s)
+static void oai_put_series(struct comp *c, const struct lg_stats *s)
 {
+    const struct lg_extra *req = lg_extra_find(s, "requests_s", LG_EXTRA_SECS);
+    const struct lg_extra *tok = lg_extra_find(s, "output_tokens_s", LG_EXTRA_SECS);
     size_t n = (size_t)((s->window_ns + OAI_NS_PER_S - 1) / OAI_NS_PER_S);
     uint64_t peak = 0;
-    for (size_t i = 0; i < n && i < st->secs.n; i++) {
+    for (size_t i = 0; req && tok && i < n && i < req->nsecs && i < tok->nsecs; i++) {
         int64_t t = s->window_start_wall_ns + (int64_t)i * OAI_NS_PER_S;
-        comp_series_point(c, "requests", "req/s", NULL, t, (double)st->secs.a[i]);
-        comp_series_point(c, "output_tokens", "tok/s", NULL, t, (double)st->secs.b[i]);
+        comp_series_point(c, "requests", "req/s", NULL, t, (double)req->secs[i]);
+        comp_series_point(c, "output_tokens", "tok/s", NULL, t, (double)tok->secs[i]);
         /* a full second only: the last one may be cut short */
-        if ((int64_t)(i + 1) * OAI_NS_PER_S <= s->window_ns && st->secs.b[i] > peak)
-            peak = st->secs.b[i];
+        if ((int64_t)(i + 1) * OAI_NS_PER_S <= s->window_ns && tok->secs[i] > peak)
+            peak = tok->secs[i];
     }
     if (n >= 1)
         comp_metric(c, "peak_output_tokens_per_s", "tok/s", NULL, (double)peak);
+}
+
+/* Every metric, from s (the engine's statistics and the client's extras, of
+ * one run or merged from a fan-out's tasks). */
+static int oai_put_results(struct comp *c, const struct oai_state *st, const struct lg_stats *s)
+{
+    uint64_t requests, ok, errors[OE_COUNT], status[6];
+    cl_counts_from_extra(s, &requests, &ok, errors, OE_COUNT, oai_err_name, status);
+    cl_put_counts(c, requests, ok, errors, OE_COUNT, oai_err_name, status);
+    oai_put_rates(c, st, s, requests);
+    for (size_t i = 0; i < OAI_NHDR; i++)
+        if (strcmp(oai_hdr_names[i], "ttft_intended") != 0 || st->cfg.model == LG_OPEN)
+            oai_put_summary(c, s, oai_hdr_names[i]);
+    cl_put_histogram(c, "issue_delay", s->issue_delay);
+    comp_metric(c, "connects", NULL, NULL, (double)s->connects);
+    oai_put_series(c, s);
+    uint64_t est = lg_extra_count(s, "itl_estimated_requests");
+    if (est)
+        comp_warn(c,
+                  "ITL is estimated for %llu of %llu requests: tokens per chunk derived from "
+                  "usage.completion_tokens spread evenly over the content chunks (or 1 per chunk "
+                  "without usage)",
+                  (unsigned long long)est, (unsigned long long)ok);
+    cl_put_open_loop(c, &st->cfg, s);
+    return cl_judge(c, ok, errors, OE_COUNT, oai_err_name);
 }
 
 static int oai_finish(struct comp *c)
 {
     struct oai_state *st = c->priv;
     struct lg_stats *s = NULL;
-    if (!st || !st->run)
-        return -EINVAL;
-    int r = cl_wait(c, st->run, &st->waited, &s);
-    if (r < 0)
-        return r;
-    /* the workers are joined: no lock needed from here */
-    cl_add_engine_errors(st->errors, &st->requests, s);
-    int rec = oai_records_close(c, st, true);
-    oai_put_counts(c, st, (double)s->window_ns / 1e9);
-    oai_put_summary(c, "ttft", st->ttft);
-    if (st->cfg.model == LG_OPEN)
-        oai_put_summary(c, "ttft_intended", st->ttft_intended);
-    oai_put_summary(c, "itl", st->itl);
-    oai_put_summary(c, "tpot", st->tpot);
-    oai_put_summary(c, "e2e", st->e2e);
-    oai_put_summary(c, "normalized_latency", st->norm);
-    cl_put_histogram(c, "issue_delay", s->issue_delay);
-    comp_metric(c, "connects", NULL, NULL, (double)s->connects);
-    oai_put_series(c, st, s);
-    if (st->est_requests)
-        comp_warn(c,
-                  "ITL is estimated for %llu of %llu requests: tokens per chunk derived from "
-                  "usage.completion_tokens spread evenly over the content chunks (or 1 per chunk "
-                  "without usage)",
-                  (unsigned long long)st->est_requests, (unsigned long long)st->ok);
-    cl_put_open_loop(c, &st->cfg, s);
-    r = cl_judge(c, st->ok, st->errors, OE_COUNT, oai_err_name);
+    int r, rec = 0;
+    if (st && st->fanout) {
+        r = fanout_result(c, (unsigned)st->fanout, &s);
+        if (r < 0)
+            return r;
+        comp_metric(c, "tasks", NULL, NULL, (double)st->fanout);
+        rec = oai_records_join(c, (unsigned)st->fanout);
+    } else {
+        if (!st || !st->run)
+            return -EINVAL;
+        r = cl_wait(c, st->run, &st->waited, &s);
+        if (r < 0)
+            return r;
+        /* the workers are joined: no lock needed from here */
+        r = oai_collect(st, s);
+        rec = oai_records_close(c, st, true);
+    }
+    r = r ? r : oai_put_results(c, st, s);
     lg_stats_free(s);
     return r ? r : rec;
 }
@@ -863,17 +987,49 @@ static void oai_cleanup(struct comp *c)
     free(st->records_path);
     llm_set_free(&st->set);
     json_decref(st->extra);
-    hdr_free(st->ttft);
-    hdr_free(st->ttft_intended);
-    hdr_free(st->itl);
-    hdr_free(st->tpot);
-    hdr_free(st->e2e);
-    hdr_free(st->norm);
+    for (size_t i = 0; i < OAI_NHDR; i++)
+        hdr_free(*oai_hdr_slot(st, i));
     cl_secs_free(&st->secs);
     if (st->mu_ok)
         pthread_mutex_destroy(&st->mu);
     free(st);
     c->priv = NULL;
+}
+
+/* ---- the agent (one task of a fan-out job) ----------------------------------------------- */
+
+/* driver_ops.agent_run: one task's share of the load; its result (with the
+ * client's extras) to out_path, its records beside it
+ * (task-K.requests.jsonl). */
+static int oai_agent_run(const struct sv *with, unsigned task, unsigned ntasks,
+                         const char *out_path, const volatile sig_atomic_t *stop, char *err,
+                         size_t errlen)
+{
+    struct comp_spec spec = {
+        .role = ROLE_CLIENT, .name = "agent", .driver = "openai", .with = (struct sv *)with};
+    struct comp c = {.name = "agent", .spec = &spec};
+    struct oai_state *st = xcalloc(1, sizeof(*st));
+    struct lg_stats *s = NULL;
+    c.priv = st;
+    char *records =
+        xasprintf("%.*s.requests.jsonl",
+                  (int)(strlen(out_path) - (str_endswith(out_path, ".stats") ? 6 : 0)), out_path);
+    int r = oai_prepare(&c, st, task, ntasks);
+    st->task = (int)task;
+    r = r ? r : oai_records_open(&c, st, records);
+    r = r ? r : oai_run(&c, st);
+    r = r ? r : fanout_agent_wait(&c, st->run, &st->waited, stop, &s);
+    r = r ? r : oai_collect(st, s);
+    r = r ? r : oai_records_close(&c, st, true);
+    if (r == 0)
+        r = lg_stats_write(s, out_path, err, errlen);
+    else
+        snprintf(err, errlen, "%s", c.reason ? c.reason : strerror(-r));
+    lg_stats_free(s);
+    oai_cleanup(&c);
+    free(records);
+    free(c.reason);
+    return r;
 }
 
 /* ---- validation -------------------------------------------------------------------------- */
@@ -890,10 +1046,6 @@ static int oai_check(const struct comp_spec *spec, struct diags *d)
         cl_chk_fail(spec, d, "url", "expected http[s]://host[:port][/path], got '%s'", url);
     else if (url)
         cl_url_clear(&u);
-    if (spec->res.nodes > 0 || spec->res.tasks_per_node > 0)
-        cl_chk_fail(spec, d, NULL,
-                    "the openai client runs inside sonde and cannot fan out over nodes or tasks "
-                    "yet: remove 'resources'");
     int sources = !!sv_get(w, "prompt") + !!sv_get(w, "input_tokens") + !!sv_get(w, "dataset");
     if (sources > 1 || (sources == 0 && !spec->partial))
         cl_chk_fail(spec, d, "prompt",
@@ -931,6 +1083,8 @@ const struct driver_ops driver_client_openai = {
     .summary = "load on an OpenAI-compatible inference server (completions or chat, streaming): "
                "TTFT, ITL, TPOT, E2E, tokens/s, goodput",
     .opts = oai_opts,
+    .job_argv = fanout_argv,
+    .agent_run = oai_agent_run,
     .check = oai_check,
     .start = oai_start,
     .tick = oai_tick,

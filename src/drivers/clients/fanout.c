@@ -115,7 +115,9 @@ int fanout_tick(struct comp *c, unsigned ntasks, int64_t *status_at, int64_t now
     return 0;
 }
 
-int fanout_result(struct comp *c, unsigned ntasks, struct lg_stats **out)
+/* The tasks' files (tasks/task-K.stats, kept) merged into *out, once the job
+ * ended well; -errno with c->reason set otherwise. */
+static int fanout_result(struct comp *c, unsigned ntasks, struct lg_stats **out)
 {
     const struct proc *p = &c->proc;
     if (!p->exited || !WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0) {
@@ -154,6 +156,20 @@ int fanout_result(struct comp *c, unsigned ntasks, struct lg_stats **out)
     return r;
 }
 
+int fanout_stats(struct comp *c, int64_t fanout, struct lg_run *run, bool *waited,
+                 struct lg_stats **out)
+{
+    if (fanout > 0) {
+        int r = fanout_result(c, (unsigned)fanout, out);
+        if (r == 0)
+            comp_metric(c, "tasks", NULL, NULL, (double)fanout);
+        return r;
+    }
+    if (!run)
+        return -EINVAL;
+    return cl_wait(c, run, waited, out);
+}
+
 int fanout_agent_wait(struct comp *c, struct lg_run *run, bool *waited,
                       const volatile sig_atomic_t *stop, struct lg_stats **out)
 {
@@ -169,5 +185,16 @@ int fanout_agent_wait(struct comp *c, struct lg_run *run, bool *waited,
         *out = NULL;
         r = -ECANCELED;
     }
+    return r;
+}
+
+int fanout_agent_write(const struct comp *c, int r, struct lg_stats *s, const char *out_path,
+                       char *err, size_t errlen)
+{
+    if (r == 0)
+        r = lg_stats_write(s, out_path, err, errlen);
+    else
+        snprintf(err, errlen, "%s", c->reason ? c->reason : strerror(-r));
+    lg_stats_free(s);
     return r;
 }

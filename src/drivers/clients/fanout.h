@@ -40,13 +40,18 @@ int fanout_start(struct comp *c, struct sv *with, const char *const *files);
 /* driver_ops.tick while the job runs: 1 once it ended; its state on the
  * status line (*status_at: the last time one was shown). */
 int fanout_tick(struct comp *c, unsigned ntasks, int64_t *status_at, int64_t now);
-/* The tasks' files (tasks/task-K.stats, kept) merged into *out, once the job
- * ended well; -errno with c->reason set otherwise. */
-int fanout_result(struct comp *c, unsigned ntasks, struct lg_stats **out);
+/* driver_ops.finish: the statistics of the fan-out's tasks merged (and the
+ * `tasks` metric) when fanout > 0, else of the run inside sonde (cl_wait). */
+int fanout_stats(struct comp *c, int64_t fanout, struct lg_run *run, bool *waited,
+                 struct lg_stats **out);
 
 /* In a task: waits for run to end (lg_stop once *stop is set), then its
  * statistics in *out; -ECANCELED when *stop ended it early. */
 int fanout_agent_wait(struct comp *c, struct lg_run *run, bool *waited,
                       const volatile sig_atomic_t *stop, struct lg_stats **out);
+/* In a task, at its end: s (taken) written to out_path when r is 0, else
+ * c's reason (or r's) in err. Returns r, or the write's error. */
+int fanout_agent_write(const struct comp *c, int r, struct lg_stats *s, const char *out_path,
+                       char *err, size_t errlen);
 
 #endif

@@ -7,7 +7,6 @@
 
 #include "core/session.h"
 #include "loadgen/engine.h"
-#include "loadgen/stats_file.h"
 #include "loadgen/http_parser.h"
 #include "loadgen/template.h"
 #include "util/hdr.h"
@@ -381,19 +380,11 @@ static int http_finish(struct comp *c)
 {
     struct http_state *st = c->priv;
     struct lg_stats *s = NULL;
-    int r;
-    if (st && st->fanout) {
-        r = fanout_result(c, (unsigned)st->fanout, &s);
-        if (r < 0)
-            return r;
-        comp_metric(c, "tasks", NULL, NULL, (double)st->fanout);
-    } else {
-        if (!st || !st->run)
-            return -EINVAL;
-        r = cl_wait(c, st->run, &st->waited, &s);
-        if (r < 0)
-            return r;
-    }
+    if (!st)
+        return -EINVAL;
+    int r = fanout_stats(c, st->fanout, st->run, &st->waited, &s);
+    if (r < 0)
+        return r;
     put_counts(c, s);
     cl_put_hdr_summary(c, "latency", s->latency);
     cl_put_hdr_summary(c, "service_time", s->service);
@@ -443,11 +434,7 @@ static int http_agent_run(const struct sv *with, unsigned task, unsigned ntasks,
     }
     if (r == 0)
         r = fanout_agent_wait(&c, st->run, &st->waited, stop, &s);
-    if (r == 0)
-        r = lg_stats_write(s, out_path, err, errlen);
-    else
-        snprintf(err, errlen, "%s", c.reason ? c.reason : strerror(-r));
-    lg_stats_free(s);
+    r = fanout_agent_write(&c, r, s, out_path, err, errlen);
     http_cleanup(&c);
     free(c.reason);
     return r;

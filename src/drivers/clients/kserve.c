@@ -11,7 +11,6 @@
 
 #include "core/session.h"
 #include "loadgen/engine.h"
-#include "loadgen/stats_file.h"
 #include "loadgen/http_parser.h"
 #include "util/hdr.h"
 #include "util/rng.h"
@@ -1003,20 +1002,13 @@ static int ks_finish(struct comp *c)
 {
     struct ks_state *st = c->priv;
     struct lg_stats *s = NULL;
-    int r;
-    if (st && st->fanout) {
-        r = fanout_result(c, (unsigned)st->fanout, &s);
-        if (r < 0)
-            return r;
-        comp_metric(c, "tasks", NULL, NULL, (double)st->fanout);
-    } else {
-        if (!st || !st->run)
-            return -EINVAL;
-        r = cl_wait(c, st->run, &st->waited, &s);
-        if (r < 0)
-            return r;
+    if (!st)
+        return -EINVAL;
+    int r = fanout_stats(c, st->fanout, st->run, &st->waited, &s);
+    if (r < 0)
+        return r;
+    if (!st->fanout)
         r = ks_collect(st, s); /* the workers are joined: no lock needed from here */
-    }
     r = r ? r : ks_put_results(c, st, s);
     lg_stats_free(s);
     return r;
@@ -1064,11 +1056,7 @@ static int ks_agent_run(const struct sv *with, unsigned task, unsigned ntasks, c
     r = r ? r : ks_run(&c, st);
     r = r ? r : fanout_agent_wait(&c, st->run, &st->waited, stop, &s);
     r = r ? r : ks_collect(st, s);
-    if (r == 0)
-        r = lg_stats_write(s, out_path, err, errlen);
-    else
-        snprintf(err, errlen, "%s", c.reason ? c.reason : strerror(-r));
-    lg_stats_free(s);
+    r = fanout_agent_write(&c, r, s, out_path, err, errlen);
     ks_cleanup(&c);
     free(c.reason);
     return r;

@@ -10,7 +10,6 @@
 #include "core/session.h"
 #include "loadgen/engine.h"
 #include "loadgen/http_parser.h"
-#include "loadgen/stats_file.h"
 #include "util/hdr.h"
 #include "util/json_scan.h"
 #include "util/rng.h"
@@ -947,20 +946,14 @@ static int oai_finish(struct comp *c)
 {
     struct oai_state *st = c->priv;
     struct lg_stats *s = NULL;
-    int r, rec = 0;
-    if (st && st->fanout) {
-        r = fanout_result(c, (unsigned)st->fanout, &s);
-        if (r < 0)
-            return r;
-        comp_metric(c, "tasks", NULL, NULL, (double)st->fanout);
+    if (!st)
+        return -EINVAL;
+    int r = fanout_stats(c, st->fanout, st->run, &st->waited, &s), rec = 0;
+    if (r < 0)
+        return r;
+    if (st->fanout)
         rec = oai_records_join(c, (unsigned)st->fanout);
-    } else {
-        if (!st || !st->run)
-            return -EINVAL;
-        r = cl_wait(c, st->run, &st->waited, &s);
-        if (r < 0)
-            return r;
-        /* the workers are joined: no lock needed from here */
+    else { /* the workers are joined: no lock needed from here */
         r = oai_collect(st, s);
         rec = oai_records_close(c, st, true);
     }
@@ -1021,11 +1014,7 @@ static int oai_agent_run(const struct sv *with, unsigned task, unsigned ntasks,
     r = r ? r : fanout_agent_wait(&c, st->run, &st->waited, stop, &s);
     r = r ? r : oai_collect(st, s);
     r = r ? r : oai_records_close(&c, st, true);
-    if (r == 0)
-        r = lg_stats_write(s, out_path, err, errlen);
-    else
-        snprintf(err, errlen, "%s", c.reason ? c.reason : strerror(-r));
-    lg_stats_free(s);
+    r = fanout_agent_write(&c, r, s, out_path, err, errlen);
     oai_cleanup(&c);
     free(records);
     free(c.reason);

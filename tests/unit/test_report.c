@@ -139,7 +139,11 @@ static char *render(struct store *st, const char *id, enum report_format fmt, in
     *ret =
         fmt == (enum report_format) - 1 ? report_summary(st, id, m) : report_render(st, id, fmt, m);
     fclose(m);
-    return buf;
+    /* a copy: gcc -O3 takes what open_memstream wrote into buf for a pointer
+     * into buf itself (a -Wdangling-pointer false positive at the callers) */
+    char *out = xstrdup(buf ? buf : "");
+    free(buf);
+    return out;
 }
 
 static char *render_ok(struct store *st, enum report_format fmt)

@@ -333,7 +333,7 @@ static int ks_fill(struct ks_input *in, const struct sv *data, struct rng *rng, 
         else if (!e)
             e = v->kind == SV_SCALAR ? ks_put_value(b, in->dtype, v->str, want, sizeof(want))
                                      : (snprintf(want, sizeof(want), "a value"), -EINVAL);
-        if (e == -EINVAL)
+        if (e == -EINVAL && v) /* only a recipe's value can be invalid */
             snprintf(why, n, "value %lld ('%.64s') is not %s", (long long)(i % k),
                      v->kind == SV_SCALAR ? v->str : "a list", want);
     }

@@ -1319,10 +1319,10 @@ bool lg_extra_name_ok(const char *name)
 }
 
 /* A new extra of that name and kind at the end of st's, or NULL when the name
- * is invalid or used, or st holds LG_EXTRA_MAX already. */
+ * is invalid or used, or st holds LG_EXTRAS_MAX already. */
 static struct lg_extra *extra_new(struct lg_stats *st, const char *name, enum lg_extra_kind kind)
 {
-    if (!lg_extra_name_ok(name) || st->nextra >= LG_EXTRA_MAX)
+    if (!lg_extra_name_ok(name) || st->nextra >= LG_EXTRAS_MAX)
         return NULL;
     for (size_t i = 0; i < st->nextra; i++)
         if (!strcmp(st->extra[i].name, name))
@@ -1365,6 +1365,17 @@ int lg_extra_add_secs(struct lg_stats *st, const char *name, const uint64_t *v, 
     return 0;
 }
 
+int lg_extra_add_bound(struct lg_stats *st, const char *name, enum lg_extra_kind kind,
+                       int64_t value)
+{
+    struct lg_extra *x =
+        kind == LG_EXTRA_MIN || kind == LG_EXTRA_MAX ? extra_new(st, name, kind) : NULL;
+    if (!x)
+        return -EINVAL;
+    x->value = value;
+    return 0;
+}
+
 const struct lg_extra *lg_extra_find(const struct lg_stats *st, const char *name,
                                      enum lg_extra_kind kind)
 {
@@ -1378,4 +1389,11 @@ uint64_t lg_extra_count(const struct lg_stats *st, const char *name)
 {
     const struct lg_extra *x = lg_extra_find(st, name, LG_EXTRA_COUNTER);
     return x ? x->count : 0;
+}
+
+int64_t lg_extra_value(const struct lg_stats *st, const char *name, enum lg_extra_kind kind,
+                       int64_t def)
+{
+    const struct lg_extra *x = lg_extra_find(st, name, kind);
+    return x ? x->value : def;
 }

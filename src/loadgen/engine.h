@@ -128,10 +128,11 @@ struct lg_second {
 };
 
 /* A result the client driver keeps beside the engine's (its own error
- * classes, token counts, histograms, per-second counts), carried in stats
- * files and merged with them (loadgen/stats_file.h): counters and the values
- * of a series' seconds are summed, histograms merged. */
-enum lg_extra_kind { LG_EXTRA_COUNTER, LG_EXTRA_HDR, LG_EXTRA_SECS };
+ * classes, token counts, histograms, per-second counts, times), carried in
+ * stats files and merged with them (loadgen/stats_file.h): counters and the
+ * values of a series' seconds are summed, histograms merged, minima and
+ * maxima kept as the smallest and the largest. */
+enum lg_extra_kind { LG_EXTRA_COUNTER, LG_EXTRA_HDR, LG_EXTRA_SECS, LG_EXTRA_MIN, LG_EXTRA_MAX };
 
 struct lg_extra {
     char *name; /* [a-z0-9_], at most LG_EXTRA_NAME_MAX bytes */
@@ -140,9 +141,10 @@ struct lg_extra {
     struct hdr *hdr; /* HDR (owned) */
     uint64_t *secs;  /* SECS: per second of the window, like lg_stats.secs (owned) */
     size_t nsecs;
+    int64_t value; /* MIN, MAX */
 };
 #define LG_EXTRA_NAME_MAX 64
-#define LG_EXTRA_MAX      256 /* extras of one result */
+#define LG_EXTRAS_MAX     256 /* extras of one result */
 
 struct lg_stats {
     uint64_t requests; /* completed (ok + errors) in the measured window */
@@ -194,16 +196,22 @@ void lg_free(struct lg_run *run);
 void lg_stats_free(struct lg_stats *st);
 
 /* Adds an extra result to st (name valid and not yet used, at most
- * LG_EXTRA_MAX: else -EINVAL). The histogram is taken (freed on error too),
+ * LG_EXTRAS_MAX: else -EINVAL). The histogram is taken (freed on error too),
  * the series copied. */
 int lg_extra_add_counter(struct lg_stats *st, const char *name, uint64_t count);
 int lg_extra_add_hdr(struct lg_stats *st, const char *name, struct hdr *h);
 int lg_extra_add_secs(struct lg_stats *st, const char *name, const uint64_t *v, size_t n);
+/* kind LG_EXTRA_MIN or LG_EXTRA_MAX. */
+int lg_extra_add_bound(struct lg_stats *st, const char *name, enum lg_extra_kind kind,
+                       int64_t value);
 /* The extra result of that name and kind, or NULL. */
 const struct lg_extra *lg_extra_find(const struct lg_stats *st, const char *name,
                                      enum lg_extra_kind kind);
 /* Its count, 0 when absent. */
 uint64_t lg_extra_count(const struct lg_stats *st, const char *name);
+/* The value of a MIN or MAX extra, def when absent. */
+int64_t lg_extra_value(const struct lg_stats *st, const char *name, enum lg_extra_kind kind,
+                       int64_t def);
 /* Whether name is a valid extra name. */
 bool lg_extra_name_ok(const char *name);
 

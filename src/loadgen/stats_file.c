@@ -80,6 +80,8 @@ static json_t *extra_json(struct wctx *w, const struct lg_stats *s)
             put(w, o, "name", json_string(x->name));
         if (o && x->kind == LG_EXTRA_COUNTER)
             put(w, o, "counter", u64_json(w, x->name, x->count));
+        else if (o && (x->kind == LG_EXTRA_MIN || x->kind == LG_EXTRA_MAX))
+            put(w, o, x->kind == LG_EXTRA_MIN ? "min" : "max", json_integer(x->value));
         else if (o && x->kind == LG_EXTRA_HDR)
             put(w, o, "histogram", hdr_json(x->hdr));
         else if (o) {
@@ -292,9 +294,10 @@ static const char *const top_keys[] = {
     "service",      "issue_delay",   "secs",        "extra",    NULL,
 };
 
-static const char *const extra_keys[] = {"name", "counter", "histogram", "secs", NULL};
+static const char *const extra_keys[] = {"name", "counter", "histogram", "secs",
+                                         "min",  "max",     NULL};
 
-/* extra[i]: a name and exactly one of counter, histogram and secs. */
+/* extra[i]: a name and exactly one of counter, histogram, secs, min and max. */
 static int parse_extra(struct pctx *c, json_t *o, size_t i, struct lg_stats *st)
 {
     char prefix[40];
@@ -304,17 +307,24 @@ static int parse_extra(struct pctx *c, json_t *o, size_t i, struct lg_stats *st)
     int r = check_keys(c, o, prefix, extra_keys);
     json_t *name = json_object_get(o, "name"), *cnt = json_object_get(o, "counter");
     json_t *h = json_object_get(o, "histogram"), *v = json_object_get(o, "secs");
+    json_t *lo = json_object_get(o, "min"), *hi = json_object_get(o, "max");
     if (r == 0 && (!json_is_string(name) || !lg_extra_name_ok(json_string_value(name))))
         return fail(c, prefix, "name", "not a name of 1-%d characters [a-z0-9_]",
                     LG_EXTRA_NAME_MAX);
-    if (r == 0 && !!cnt + !!h + !!v != 1)
-        return fail(c, prefix, "name", "needs exactly one of counter, histogram and secs");
+    if (r == 0 && !!cnt + !!h + !!v + !!lo + !!hi != 1)
+        return fail(c, prefix, "name",
+                    "needs exactly one of counter, histogram, secs, min and max");
     const char *n = r == 0 ? json_string_value(name) : NULL;
     uint64_t x = 0;
     struct hdr *hist = NULL;
     if (r == 0 && cnt) {
         r = get_u64(c, o, prefix, "counter", &x);
         if (r == 0 && lg_extra_add_counter(st, n, x) < 0)
+            r = fail(c, prefix, "name", "'%s' is used twice", n);
+    } else if (r == 0 && (lo || hi)) {
+        int64_t y = 0;
+        r = get_int(c, o, prefix, lo ? "min" : "max", INT64_MIN, &y);
+        if (r == 0 && lg_extra_add_bound(st, n, lo ? LG_EXTRA_MIN : LG_EXTRA_MAX, y) < 0)
             r = fail(c, prefix, "name", "'%s' is used twice", n);
     } else if (r == 0 && h) {
         r = get_hdr(c, o, prefix, "histogram", false, &hist);
@@ -483,8 +493,8 @@ static int parse_root(struct pctx *c, json_t *root, struct lg_stats *st)
         r = fail(c, NULL, "extra", "missing");
     if (r == 0 && extra && version < 2)
         r = fail(c, NULL, "extra", "unknown field in version 1");
-    if (r == 0 && extra && (!json_is_array(extra) || json_array_size(extra) > LG_EXTRA_MAX))
-        r = fail(c, NULL, "extra", "not an array of at most %d results", LG_EXTRA_MAX);
+    if (r == 0 && extra && (!json_is_array(extra) || json_array_size(extra) > LG_EXTRAS_MAX))
+        r = fail(c, NULL, "extra", "not an array of at most %d results", LG_EXTRAS_MAX);
     for (size_t i = 0; r == 0 && extra && i < json_array_size(extra); i++)
         r = parse_extra(c, json_array_get(extra, i), i, st);
     return r;
@@ -653,6 +663,7 @@ static int merge_extra(struct lg_stats *const *in, size_t n, const size_t *off, 
     for (size_t i = 0; r == 0 && i < a->nextra; i++) {
         const char *name = a->extra[i].name;
         uint64_t sum = 0;
+        int64_t bound = a->extra[i].value;
         struct hdr *h = NULL;
         size_t len = 0;
         for (size_t k = 0; r == 0 && k < n; k++) {
@@ -669,6 +680,10 @@ static int merge_extra(struct lg_stats *const *in, size_t n, const size_t *off, 
             const struct lg_extra *x = &in[k]->extra[i];
             if (x->kind == LG_EXTRA_COUNTER)
                 r = add_counter(&sum, x->count, name, k, err, errlen);
+            else if (x->kind == LG_EXTRA_MIN && x->value < bound)
+                bound = x->value;
+            else if (x->kind == LG_EXTRA_MAX && x->value > bound)
+                bound = x->value;
             else if (x->kind == LG_EXTRA_HDR)
                 r = merge_hdr(&h, x->hdr, name, k, err, errlen);
             for (size_t j = 0; r == 0 && j < x->nsecs; j++)
@@ -676,6 +691,8 @@ static int merge_extra(struct lg_stats *const *in, size_t n, const size_t *off, 
         }
         if (r == 0 && a->extra[i].kind == LG_EXTRA_COUNTER)
             r = lg_extra_add_counter(st, name, sum);
+        else if (r == 0 && (a->extra[i].kind == LG_EXTRA_MIN || a->extra[i].kind == LG_EXTRA_MAX))
+            r = lg_extra_add_bound(st, name, a->extra[i].kind, bound);
         else if (r == 0 && a->extra[i].kind == LG_EXTRA_HDR) {
             r = lg_extra_add_hdr(st, name, h);
             h = NULL;

@@ -23,13 +23,14 @@
  *              "p50_ns": 1023, "p99_ns": 2047, "latency": "U0hEMQ..."}, ...],
  *    "extra": [{"name": "output_tokens", "counter": 12800},
  *              {"name": "ttft", "histogram": "U0hEMQ..."},
- *              {"name": "tokens_per_s", "secs": [6400, 6400]}, ...]}
+ *              {"name": "tokens_per_s", "secs": [6400, 6400]},
+ *              {"name": "first_done_ns", "min": 2000000000}, ...]}
  *
  * Error classes are keyed by lg_err_name(). Histograms are the base64 (RFC 4648,
  * padded) of hdr_encode(); issue_delay is null or absent in closed loop, a
  * second's latency null when the run did not keep it (keep_second_hdrs).
  * "extra" holds the client driver's own results (struct lg_extra), each with
- * exactly one of counter, histogram and secs; names unique. Version 1 files
+ * exactly one of counter, histogram, secs, min and max; names unique. Version 1 files
  * (no "extra") are still read.
  * Counters are JSON integers: they must be in [0, INT64_MAX] (writing a larger
  * one fails). Reading is strict: every field listed above is required (but
@@ -82,7 +83,8 @@ int lg_stats_read(const char *path, struct lg_stats **out, char *err, size_t err
  *   without issue_delay (open and closed loop);
  * - the extra results must have the same names and kinds, in the same order,
  *   in every input: counters are summed, histograms merged, series aligned
- *   like the per-second series below and summed second by second;
+ *   like the per-second series below and summed second by second, the
+ *   smallest min and the largest max kept;
  * - the window starts at the earliest window_start_wall_ns and ends at the
  *   latest start + window_ns; achieved_rate = requests / window;
  * - per-second series are aligned by wall clock: input k's second i lands in

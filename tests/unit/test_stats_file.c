@@ -137,6 +137,8 @@ static struct lg_stats *make_task(size_t k, struct reference *ref)
     assert_int_equal(lg_extra_add_counter(s, "output_tokens", 64 * sp->ok), 0);
     assert_int_equal(lg_extra_add_hdr(s, "ttft", ttft), 0);
     assert_int_equal(lg_extra_add_secs(s, "output_tokens_s", tokens, sp->nsecs), 0);
+    assert_int_equal(lg_extra_add_bound(s, "end_min", LG_EXTRA_MIN, -3 + (int64_t)k * 7), 0);
+    assert_int_equal(lg_extra_add_bound(s, "end_max", LG_EXTRA_MAX, (int64_t)(k % 3) * 11), 0);
     s->unsent = k * 7;
     for (size_t i = 0; i < sp->nsecs; i++) {
         struct lg_second *sec = &s->secs[i];
@@ -222,6 +224,7 @@ static void assert_stats_same(const struct lg_stats *a, const struct lg_stats *b
         assert_string_equal(x->name, y->name);
         assert_int_equal(x->kind, y->kind);
         assert_int_equal(x->count, y->count);
+        assert_int_equal(x->value, y->value);
         assert_hdr_same(x->hdr, y->hdr);
         assert_int_equal(x->nsecs, y->nsecs);
         for (size_t j = 0; j < x->nsecs; j++)
@@ -345,7 +348,10 @@ static void test_round_trip_and_merge(void **state)
     }
     assert_int_equal(sum, requests);
     /* the client's own results: summed, merged, aligned like the seconds */
-    assert_int_equal(m->nextra, 3);
+    assert_int_equal(m->nextra, 5);
+    assert_int_equal(lg_extra_value(m, "end_min", LG_EXTRA_MIN, 0), -3);  /* task 0's */
+    assert_int_equal(lg_extra_value(m, "end_max", LG_EXTRA_MAX, 0), 22);  /* task 2's */
+    assert_int_equal(lg_extra_value(m, "end_max", LG_EXTRA_MIN, 99), 99); /* name and kind */
     assert_int_equal(lg_extra_count(m, "output_tokens"), ref.tokens);
     assert_hdr_same(lg_extra_find(m, "ttft", LG_EXTRA_HDR)->hdr, ref.ttft);
     const struct lg_extra *ts = lg_extra_find(m, "output_tokens_s", LG_EXTRA_SECS);
@@ -483,9 +489,10 @@ static void test_merge_errors(void **state)
     b->extra[2].name = xstrdup("tokens");
     assert_int_equal(lg_stats_merge(in, 2, &m, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "input 1: its client results (extra) are not those of input 0"));
-    b->nextra = 2; /* the third is still freed below: only counted out */
+    size_t nx = b->nextra;
+    b->nextra = 2; /* the others are still freed below: only counted out */
     assert_int_equal(lg_stats_merge(in, 2, &m, err, sizeof(err)), -EINVAL);
-    b->nextra = 3;
+    b->nextra = nx;
     free(b->extra[2].name);
     b->extra[2].name = xstrdup("output_tokens_s");
 

@@ -5,7 +5,7 @@
 #   scripts/deps.sh --test     also what the test suite needs (cmocka, clang for fuzzing)
 set -euo pipefail
 pkgs=(build-essential pkg-config meson ninja-build git
-      libyaml-dev libsqlite3-dev libjansson-dev libssl-dev zlib1g-dev
+      libyaml-dev libsqlite3-dev libjansson-dev libssl-dev zlib1g-dev liburing-dev
       postgresql postgresql-contrib procps tar gzip)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev clang libclang-rt-dev clang-format sqlite3 python3 openssl curl)

@@ -779,6 +779,16 @@ static int comp_register(struct comp *c)
     return r;
 }
 
+void comp_provenance(struct comp *c, const char *what, const char *value)
+{
+    struct session *s = c->session;
+    if (!s)
+        return;
+    char *key = xasprintf("%s.trial-%03u.%s", what, s->trial->index + 1, c->spec->name);
+    store_provenance_put(s->st, s->id, key, value ? value : "");
+    free(key);
+}
+
 /* Provenance of a batch job: "job.trial-001.db" = "12345 on n1 (COMPLETED ...)". */
 static void record_job(struct comp *c)
 {

@@ -61,6 +61,10 @@ int comp_start_command(struct comp *c);
  * On failure sets c->reason ("cannot start 'postgres': No such file or directory"). */
 int comp_spawn(struct comp *c, char *const *argv);
 
+/* Provenance of the component in this trial: "WHAT.trial-NNN.NAME" = value
+ * (e.g. the file system a fileio client measured). */
+void comp_provenance(struct comp *c, const char *what, const char *value);
+
 /* Metrics and time series recorded by drivers for the current trial.
  * labels: a JSON object text or NULL. */
 int comp_metric(struct comp *c, const char *name, const char *unit, const char *labels,

@@ -222,6 +222,48 @@ s = [x for x in t["series"] if x["component"] == "infer" and x["name"] == "reque
 assert sum(p[1] for p in s["points"]) == m["requests"], (s["points"], m["requests"])
 ' "$WS/sessions/$sid" <<<"$rep"
 
+  # b5. the fileio client: 4 tasks on 2 nodes meet through files; the merged latency
+  # histogram is exactly the sum of the 4 tasks' (slot by slot), as is the same run's
+  # with 4 threads inside sonde on the local backend
+  out=$(slurm_run "$R/fileio-fanout.yaml"); rc=$?; sid=$(sid_of "$out")
+  check "fileio fan-out session done ($rc)" test "$rc" -eq 0 -a -n "$sid"
+  check "fileio: 4 tasks x 512 blocks x 2 passes; the merged histogram is the tasks' summed" python3 -c '
+import base64, glob, json, sqlite3, sys
+sys.path.insert(0, "tests/integration")
+from hdr_decode import decode, merge
+ws, sid = sys.argv[1], sys.argv[2]
+files = sorted(glob.glob("%s/sessions/%s/trial-001/io/tasks/task-*.stats" % (ws, sid)))
+parts = [{x["name"]: x for x in json.load(open(f))["extra"]} for f in files]
+assert len(parts) == 4, files
+assert [p["read_ops"]["counter"] for p in parts] == [1024] * 4, [p["read_ops"]["counter"] for p in parts]
+want = merge([decode(base64.b64decode(p["read_latency"]["histogram"])) for p in parts])
+db = sqlite3.connect(ws + "/sonde.db")
+blob, count = db.execute("SELECT encoding, count FROM histograms WHERE session_id = ? AND name = ?",
+                         (sid, "read_latency")).fetchone()
+got = decode(blob)
+assert count == 4096 and got["total"] == 4096, (count, got["total"])
+for k in ("slots", "min", "max", "sum"):
+    assert got[k] == want[k], k
+m = {r[0]: r[1] for r in db.execute("SELECT name, value FROM metrics WHERE session_id = ?", (sid,))}
+assert m["read_ops"] == 4096 and m["read_bytes"] == 4096 * 4096 and m["errors"] == 0, m
+assert m["read_time_first_done"] <= m["read_time"], m
+' "$WS" "$sid"
+  check "... the tasks met through files, removed afterwards" test ! -e "$WS/sessions/$sid/trial-001/io/tasks/sync"
+  out=$(SONDE_TEST_FILEIO_TASKS=4 "$SONDE" run -q "$R/fileio-fanout.yaml" 2>&1); rc=$?; sid=$(sid_of "$out")
+  check "the same 4 tasks as threads on local: done ($rc)" test "$rc" -eq 0 -a -n "$sid"
+  check "... 4096 reads, their histogram holds each" python3 -c '
+import sqlite3, sys
+sys.path.insert(0, "tests/integration")
+from hdr_decode import decode
+db = sqlite3.connect(sys.argv[1] + "/sonde.db")
+blob, = db.execute("SELECT encoding FROM histograms WHERE session_id = ? AND name = ?",
+                   (sys.argv[2], "read_latency")).fetchone()
+m = {r[0]: r[1] for r in db.execute("SELECT name, value FROM metrics WHERE session_id = ?", (sys.argv[2],))}
+h = decode(blob)
+assert m["read_ops"] == 4096 and h["total"] == 4096 and sum(h["slots"]) == 4096, (m, h["total"])
+assert m["tasks"] == 4, m
+' "$WS" "$sid"
+
   # c. a client job that exits 1
   out=$(slurm_run "$R/fail.yaml"); rc=$?; sid=$(sid_of "$out")
   check "failed client job: exit 1 ($rc)" test "$rc" -eq 1

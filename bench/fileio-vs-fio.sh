@@ -16,6 +16,9 @@
 # with O_DIRECT where the file system allows it (else buffered, and the page
 # cache dropped before every read run: needs root). Random reads visit each
 # block once per pass in both tools (fio's random map, sonde's permutation).
+# Before the measured runs of a pattern, one run of it (by fio, not counted)
+# brings the device to a steady state: a cloud disk here ran 3x slower for
+# the first seconds after a pause.
 # It prints every run, the medians (MiB/s for 1 MiB blocks, IOPS for 4 KiB)
 # and the ratio of the medians per pattern; the last line is
 # "ratio sonde/fio: X.XX", the lowest of the four.
@@ -38,7 +41,7 @@ cleanup() { rm -rf "$work" "$file"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-fstype=$(stat -f -c %T "$dir")
+fstype=$(findmnt -n -o FSTYPE --target "$dir" 2>/dev/null || stat -f -c %T "$dir")
 direct=1
 dd if=/dev/zero of="$dir/.probe" bs=4096 count=1 oflag=direct status=none 2>/dev/null || direct=0
 rm -f "$dir/.probe"
@@ -113,6 +116,7 @@ for p in "seq-write write psync 1 1MiB" "seq-read read psync 1 1MiB" \
   fbs=${bs/MiB/M}
   fbs=${fbs/KiB/k}
   f=() s=()
+  run_fio "$rw" "$fbs" "$engine" "$depth" "$bs" >/dev/null # warm-up, not counted
   for i in 1 2 3; do
     f+=("$(run_fio "$rw" "$fbs" "$engine" "$depth" "$bs")")
     s+=("$(run_sonde "$rw" "$bs" "$engine" "$depth" "$bs")")

@@ -65,6 +65,12 @@ assert v.split()[0] in ('ext4', 'xfs', 'btrfs', 'tmpfs', 'overlay'), v
 assert ' free of ' in v, v"
 check "... no file left" no_files "$D"
 
+# 1b. prepare steps run first (here: the directory the files go in).
+run prep "path: $D/made" "prepare: [[mkdir, -p, $D/made]]" "rw: write" "size: 1MiB"
+rc=$?
+check "prepare creates the path first: exit 0 ($rc)" test "$rc" -eq 0 -a -d "$D/made"
+rmdir "$D/made"
+
 # 2. Random reads, every block once per epoch: 2 tasks x 256 blocks x 3 epochs.
 run rand "path: $D" "rw: randread" "bs: 4KiB" "size: 1MiB" "tasks: 2" "epochs: 3"
 check "randread, 3 epochs: 1536 reads ($(val rand read_ops))" py "$(val rand read_ops) == 1536"

@@ -37,6 +37,11 @@ static const char *const md_dirs[] = {"per-task", "shared", NULL};
 
 static const struct opt_def fx_opts[] = {
     {"path", OPT_STR, true, NULL, "the directory the files go in (it must exist)", NULL, NULL},
+    {"prepare", OPT_ARGV_LIST, false, NULL,
+     "commands run first, in order (e.g. mkdir, lfs setstripe); on a batch backend once, in the "
+     "job, before its tasks",
+     NULL, NULL},
+    {"prepare_timeout", OPT_DURATION, false, "5m", "limit for each prepare command", NULL, NULL},
     {"workload", OPT_ENUM, false, "data",
      "data: reads and writes of blocks; metadata: create, stat, open, read, delete of small "
      "files (mdtest-like)",
@@ -394,7 +399,8 @@ static int fx_start(struct comp *c)
         return fanout_start(c, sv_clone(c->spec->with), files);
     }
     st->ntasks = st->tasks;
-    r = fx_check_path(c, &st->spec, st->ntasks, check);
+    r = comp_run_prepare(c);
+    r = r ? r : fx_check_path(c, &st->spec, st->ntasks, check);
     if (r)
         return r;
     fx_more_fds();

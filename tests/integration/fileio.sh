@@ -250,5 +250,47 @@ out=$("$SONDE" recipe validate "$WS/md-invalid.yaml" 2>&1)
 check "metadata phases: unknown, and create missing" contains "$out" "'remove' is not one of create"
 check "... create missing" contains "$out" "the phases need 'create'"
 
+# 10. The shipped recipes run here (smaller), each trial's report with MiB/s, IOPS, latency.
+shipped() { # NAME --set...
+  local name=$1; shift
+  "$SONDE" -q run "recipes/benchmarks/$name.yaml" "$@" >"$WS/$name.out" 2>&1
+  local rc=$?
+  m "$name"
+  check "recipes/benchmarks/$name.yaml runs here ($rc)" test "$rc" -eq 0
+}
+shipped fs-sweep --set clients.io.with.size=8MiB --set clients.io.with.duration=1s \
+  --set clients.io.with.path="$D"
+check "... 12 trials, each with its pattern's bandwidth, IOPS and latency percentiles" python3 -c "
+import json
+d = json.load(open('$WS/fs-sweep.json'))
+assert len(d['trials']) == 12, len(d['trials'])
+for t in d['trials']:
+    op = 'write' if 'write' in t['matrix']['rw'] else 'read'
+    m = {x['name']: x['value'] for x in t['metrics'] if x['component'] == 'io'}
+    assert t['state'] == 'done' and m[op + '_bw'] > 0 and m[op + '_iops'] > 0, (t['label'], m)
+    assert op + '_latency_p50' in m and op + '_latency_max' in m, (t['label'], sorted(m))"
+shipped dataloader --set clients.loader.with.files=200 --set clients.loader.with.path="$D"
+check "... samples/s, MiB/s and read latency percentiles" python3 -c "
+import json
+m = {x['name']: x['value'] for x in json.load(open('$WS/dataloader.json'))['trials'][0]['metrics']}
+assert m['read_ops'] == 600 and m['samples_per_s'] > 0 and m['read_bw'] > 0, m
+assert m['read_latency_p90'] > 0 and m['tasks'] == 4, m"
+shipped checkpoint --set clients.ckpt.with.size=16MiB --set clients.ckpt.with.path="$D"
+check "... checkpoint time and bandwidth, then the read-back's" python3 -c "
+import json
+m = {x['name']: x['value'] for x in json.load(open('$WS/checkpoint.json'))['trials'][0]['metrics']}
+assert m['write_bytes'] == 64 << 20 and m['read_bytes'] == 64 << 20, m
+assert m['write_time'] > 0 and m['write_bw'] > 0 and m['read_bw'] > 0 and m['sync_ops'] == 4, m"
+shipped mdtest-like --set clients.md.with.md_files=100 --set clients.md.with.path="$D"
+check "... per-task and shared directory: every phase's ops/s and latency" python3 -c "
+import json
+d = json.load(open('$WS/mdtest-like.json'))
+assert [t['matrix']['md_dir'] for t in d['trials']] == ['per-task', 'shared'], d['trials']
+for t in d['trials']:
+    m = {x['name']: x['value'] for x in t['metrics'] if x['component'] == 'md'}
+    for op in ('create', 'stat', 'open', 'delete'):
+        assert m[op + '_ops'] == 400 and m[op + '_per_s'] > 0, (op, m)
+        assert m[op + '_latency_p50'] > 0, (op, sorted(m))"
+
 check "nothing left in the data directory" no_files "$D"
 finish

@@ -292,6 +292,21 @@ static int stat_begin(struct task *t, enum fx_op op, int64_t t0_wall)
     return st->lat ? 0 : hdr_init(1, FX_HDR_MAX, 3, &st->lat);
 }
 
+/* A measured phase starts: all tasks behind its barrier, then this task's
+ * clock and the operations it records (used). */
+static int phase_begin(struct task *t, const bool *used, unsigned *barrier)
+{
+    int64_t t0;
+    int r = wait_barrier(t, barrier, &t0);
+    t->t0_mono = mono_ns();
+    t->noticed = false;
+    t->writes_since_sync = 0;
+    for (int op = 0; op < FX_OP_COUNT && r == 0; op++)
+        if (used[op])
+            r = stat_begin(t, (enum fx_op)op, t0);
+    return r;
+}
+
 /* One completed operation of kind op that moved bytes, at now. */
 static void account(struct task *t, enum fx_op op, uint64_t bytes, int64_t lat, int64_t now)
 {
@@ -366,6 +381,14 @@ static bool rw_writes(enum fx_rw rw)
 static bool rw_random(enum fx_rw rw)
 {
     return rw == FX_RANDREAD || rw == FX_RANDWRITE || rw == FX_RANDRW;
+}
+
+/* The operations a data phase of pattern rw performs (sync: with fsync options). */
+static void phase_ops(const struct fx_spec *sp, enum fx_rw rw, bool used[FX_OP_COUNT])
+{
+    used[FX_OP_READ] |= rw_reads(rw);
+    used[FX_OP_WRITE] |= rw_writes(rw);
+    used[FX_OP_SYNC] |= rw_writes(rw) && (sp->fsync_every || sp->fdatasync_every || sp->end_fsync);
 }
 
 static int sync_fd(struct task *t, int fd, uint64_t f, bool data_only)
@@ -558,23 +581,14 @@ static int data_phase(struct task *t, unsigned p)
     const struct fx_spec *sp = t->sp;
     enum fx_rw rw = sp->phase[p];
     bool used[FX_OP_COUNT] = {false};
-    used[FX_OP_READ] = rw_reads(rw);
-    used[FX_OP_WRITE] = rw_writes(rw);
-    used[FX_OP_SYNC] = rw_writes(rw) && (sp->fsync_every || sp->fdatasync_every || sp->end_fsync);
+    phase_ops(sp, rw, used);
     struct order o = {.random = rw_random(rw), .repeat = sp->random_repeat};
     fx_space_init(&o.s, sp->layout, sp->files, sp->file_size / sp->bs, t->k, t->n);
     maybe_drop_caches(t, rw);
     unsigned barrier;
-    int64_t t0;
-    int r = wait_barrier(t, &barrier, &t0);
+    int r = phase_begin(t, used, &barrier);
     if (r < 0)
         return r;
-    t->t0_mono = mono_ns();
-    t->noticed = false;
-    t->writes_since_sync = 0;
-    for (int op = 0; op < FX_OP_COUNT && r == 0; op++)
-        if (used[op])
-            r = stat_begin(t, op, t0);
     int64_t deadline = sp->duration_ns ? t->t0_mono + sp->duration_ns : 0;
     unsigned inflight = 0;
     for (unsigned e = 0; r == 0 && o.s.n && (deadline || e < sp->epochs); e++) {
@@ -666,13 +680,9 @@ static int md_phase(struct task *t, enum fx_md m, unsigned char *buf, uint64_t *
     bool used[FX_OP_COUNT] = {false};
     used[md_op[m]] = true;
     unsigned barrier;
-    int64_t t0;
-    int r = wait_barrier(t, &barrier, &t0);
+    int r = phase_begin(t, used, &barrier);
     if (r < 0)
         return r;
-    t->t0_mono = mono_ns();
-    t->noticed = false;
-    r = stat_begin(t, md_op[m], t0);
     char *dir = md_dir(sp, t->k);
     uint64_t n = m == FX_MD_CREATE ? sp->md_files : *created;
     for (uint64_t i = 0; i < n && r == 0 && keep_going(t, barrier, 0); i++) {
@@ -913,12 +923,8 @@ void fx_spec_ops(const struct fx_spec *sp, bool used[FX_OP_COUNT])
     for (int m = 0; sp->metadata && m < FX_MD_COUNT; m++)
         if (sp->md_phases & (1u << m))
             used[md_op[m]] = true;
-    for (unsigned p = 0; !sp->metadata && p < sp->nphases; p++) {
-        used[FX_OP_READ] |= rw_reads(sp->phase[p]);
-        used[FX_OP_WRITE] |= rw_writes(sp->phase[p]);
-        used[FX_OP_SYNC] |=
-            rw_writes(sp->phase[p]) && (sp->fsync_every || sp->fdatasync_every || sp->end_fsync);
-    }
+    for (unsigned p = 0; !sp->metadata && p < sp->nphases; p++)
+        phase_ops(sp, sp->phase[p], used);
 }
 
 int fx_result_stats(const struct fx_spec *spec, const struct fx_result *res, struct lg_stats **out)

@@ -132,9 +132,11 @@ struct fx_file_coord {
     char *dir;
     unsigned ntasks;
     const volatile sig_atomic_t *stop;
-    pthread_mutex_t mu; /* the cache below, for the threads of one process */
-    int64_t checked_at, first[FX_PHASES_MAX + FX_MD_COUNT];
-    bool aborted;
+    /* what the files said, shared by the threads of one process: read on
+     * every I/O without a lock, refreshed by one thread at a time (mu) */
+    pthread_mutex_t mu;
+    _Atomic int64_t checked_at, first[FX_PHASES_MAX + FX_MD_COUNT];
+    _Atomic bool aborted;
 };
 
 /* dir/WHAT-PHASE, or dir/WHAT-PHASE-TASK when task >= 0. */
@@ -240,23 +242,25 @@ static void file_done(void *ud, unsigned task, unsigned phase, int64_t t)
     free(done);
 }
 
-/* Looks for the done and abort files at most every FILE_CHECK_NS. */
-static void file_check(struct fx_file_coord *fc)
+/* Looks for the abort file and phase's done file at most every
+ * FILE_CHECK_NS (one thread of the process does, the others go on). */
+static void file_check(struct fx_file_coord *fc, unsigned phase)
 {
     int64_t now = mono_ns();
-    pthread_mutex_lock(&fc->mu);
-    if (now - fc->checked_at >= FILE_CHECK_NS) {
-        fc->checked_at = now;
+    if (now - atomic_load_explicit(&fc->checked_at, memory_order_relaxed) < FILE_CHECK_NS ||
+        pthread_mutex_trylock(&fc->mu) != 0)
+        return;
+    if (now - atomic_load(&fc->checked_at) >= FILE_CHECK_NS) {
+        atomic_store(&fc->checked_at, now);
         char *ab = path_join(fc->dir, "abort");
-        fc->aborted = fc->aborted || access(ab, F_OK) == 0;
+        if (access(ab, F_OK) == 0)
+            atomic_store(&fc->aborted, true);
         free(ab);
-        for (unsigned p = 0; p < SONDE_ARRAY_LEN(fc->first); p++) {
-            if (fc->first[p])
-                continue;
-            char *done = fc_path(fc, "done", p, -1);
-            int64_t t = 0;
+        int64_t t = 0;
+        if (phase < SONDE_ARRAY_LEN(fc->first) && !atomic_load(&fc->first[phase])) {
+            char *done = fc_path(fc, "done", phase, -1);
             if (get_value(done, &t) == 0)
-                fc->first[p] = t;
+                atomic_store(&fc->first[phase], t);
             free(done);
         }
     }
@@ -266,33 +270,26 @@ static void file_check(struct fx_file_coord *fc)
 static int64_t file_first(void *ud, unsigned phase)
 {
     struct fx_file_coord *fc = ud;
-    file_check(fc);
-    pthread_mutex_lock(&fc->mu);
-    int64_t t = phase < SONDE_ARRAY_LEN(fc->first) ? fc->first[phase] : 0;
-    pthread_mutex_unlock(&fc->mu);
-    return t;
+    file_check(fc, phase);
+    return phase < SONDE_ARRAY_LEN(fc->first) ? atomic_load(&fc->first[phase]) : 0;
 }
 
 static void file_abort(void *ud)
 {
     struct fx_file_coord *fc = ud;
+    if (atomic_exchange(&fc->aborted, true))
+        return; /* said already */
     char *ab = path_join(fc->dir, "abort");
     put_value(ab, wall_ns());
     free(ab);
-    pthread_mutex_lock(&fc->mu);
-    fc->aborted = true;
-    pthread_mutex_unlock(&fc->mu);
 }
 
 static bool file_stopping(struct fx_file_coord *fc)
 {
     if (fc->stop && *fc->stop)
         file_abort(fc);
-    file_check(fc);
-    pthread_mutex_lock(&fc->mu);
-    bool a = fc->aborted;
-    pthread_mutex_unlock(&fc->mu);
-    return a;
+    file_check(fc, UINT32_MAX); /* the abort file only */
+    return atomic_load(&fc->aborted);
 }
 
 static bool file_aborted(void *ud)
@@ -315,7 +312,7 @@ struct fx_file_coord *fx_file_coord_new(const char *dir, unsigned ntasks,
     fc->dir = xstrdup(dir);
     fc->ntasks = ntasks;
     fc->stop = stop;
-    fc->checked_at = INT64_MIN / 2;
+    atomic_store(&fc->checked_at, INT64_MIN / 2);
     pthread_mutex_init(&fc->mu, NULL);
     return fc;
 }

@@ -18,7 +18,10 @@ m={x['name']:x['value'] for x in d['trials'][0]['metrics']}; assert m['requests'
 check "no errors" json "
 m={x['name']:x['value'] for x in d['trials'][0]['metrics']}; assert m['errors']==0" <<<"$rep"
 p50=$(metric "$rep" 0 latency_p50)
-check "latency p50 ~ 1 ms ($p50 ms)" python3 -c "assert 1.0 <= $p50 <= 2.0"
+# Never below the server's 1 ms; the upper bound is loose because meson runs tests side
+# by side on a 2-core CI machine (a run there saw 2.25 ms). Tight accuracy bounds live
+# in inference.sh, where delays of 10-100 ms dwarf scheduler noise.
+check "latency p50 ~ 1 ms ($p50 ms)" python3 -c "assert 1.0 <= $p50 <= 5.0"
 check "throughput in req/s" json "
 assert any(m['name']=='throughput' and m['unit']=='req/s' and m['value']>0 for m in d['trials'][0]['metrics'])" <<<"$rep"
 check "per-second series: requests, errors, p50, p99 with >= 3 points" json "
@@ -29,7 +32,7 @@ check "latency histogram with percentiles in ms" json "
 h={x['name']:x for x in d['trials'][0]['histograms']}['latency']
 assert h['unit']=='ms' and h['count']>1000, h
 p=h['percentiles']; assert set(p)=={'50','90','99'} | ({'99.9'} if h['count'] >= 10000 else set()), p
-assert 1.0 <= p['50'] <= 2.0 and p['50'] <= p['99'] <= h['max'], p" <<<"$rep"
+assert 1.0 <= p['50'] <= 5.0 and p['50'] <= p['99'] <= h['max'], p" <<<"$rep"
 check "service_time histogram, no issue_delay in closed loop" json "
 n={x['name'] for x in d['trials'][0]['histograms']}; assert n=={'latency','service_time'}, n" <<<"$rep"
 txt=$("$SONDE" report "$id")

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what sonde needs on Debian 12 (as root): build tools and libraries,
-# and the real components the quickstart and the tests start (PostgreSQL).
+# and the real components the quickstart and the tests start (PostgreSQL; libpq for
+# the sql client).
 #   scripts/deps.sh            build + run dependencies
 #   scripts/deps.sh --test     also what the test suite needs (cmocka, clang for fuzzing)
 set -euo pipefail
 pkgs=(build-essential pkg-config meson ninja-build git
-      libyaml-dev libsqlite3-dev libjansson-dev libssl-dev zlib1g-dev liburing-dev
+      libyaml-dev libsqlite3-dev libjansson-dev libssl-dev zlib1g-dev liburing-dev libpq-dev libmariadb-dev
       postgresql postgresql-contrib procps tar gzip)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev clang libclang-rt-dev clang-format sqlite3 python3 openssl curl fio)

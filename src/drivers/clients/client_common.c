@@ -162,6 +162,24 @@ int cl_load_model(struct comp *c, struct lg_config *cfg)
     return r;
 }
 
+const struct comp *cl_target_service(struct comp *c, const char *name)
+{
+    struct comp **comps = NULL;
+    size_t n = c->session ? session_comps(c->session, &comps) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct comp *s = comps[i];
+        if (!s->spec || s->spec->role != ROLE_SERVICE || strcmp(s->spec->name, name))
+            continue;
+        if (!s->port) {
+            comp_set_reason(c, "target service '%s' has no port", name);
+            return NULL;
+        }
+        return s;
+    }
+    comp_set_reason(c, "target '%s' is not a service of this benchmark", name);
+    return NULL;
+}
+
 int cl_limits(struct comp *c, struct lg_config *cfg, int64_t conns_def, int64_t conns_max)
 {
     const struct sv *w = c->spec->with;

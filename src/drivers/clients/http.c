@@ -103,24 +103,15 @@ static char *url_text(struct comp *c)
         comp_set_reason(c, "option 'url' is missing");
         return NULL;
     }
-    struct comp **comps = NULL;
-    size_t n = session_comps(c->session, &comps);
-    for (size_t i = 0; target && i < n; i++) {
-        const struct comp *s = comps[i];
-        if (!s->spec || s->spec->role != ROLE_SERVICE || strcmp(s->spec->name, target))
-            continue;
-        if (!s->port) {
-            comp_set_reason(c, "target service '%s' has no port", target);
-            return NULL;
-        }
-        return xasprintf("http://%s:%s%s", s->host ? s->host : "127.0.0.1", s->port,
-                         sv_str(c->spec->with, "path", "/"));
-    }
-    if (!target)
+    if (!target) {
         comp_set_reason(c, "set option 'url' or 'target' (what to load)");
-    else
-        comp_set_reason(c, "target '%s' is not a service of this benchmark", target);
-    return NULL;
+        return NULL;
+    }
+    const struct comp *s = cl_target_service(c, target);
+    if (!s)
+        return NULL;
+    return xasprintf("http://%s:%s%s", s->host ? s->host : "127.0.0.1", s->port,
+                     sv_str(c->spec->with, "path", "/"));
 }
 
 static int resolve_url(struct comp *c, struct cl_url *u)

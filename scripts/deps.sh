@@ -9,7 +9,8 @@ pkgs=(build-essential pkg-config meson ninja-build git
       libyaml-dev libsqlite3-dev libjansson-dev libssl-dev zlib1g-dev liburing-dev libpq-dev libmariadb-dev
       postgresql postgresql-contrib procps tar gzip)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(libcmocka-dev clang libclang-rt-dev clang-format sqlite3 python3 openssl curl fio)
+  pkgs+=(libcmocka-dev clang libclang-rt-dev clang-format sqlite3 python3 openssl curl fio
+        mariadb-server)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

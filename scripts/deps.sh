@@ -11,6 +11,9 @@ pkgs=(build-essential pkg-config meson ninja-build git
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev clang libclang-rt-dev clang-format sqlite3 python3 openssl curl fio
         mariadb-server)
+  # s3rver (npm) for the s3 client's tests: Debian's node and npm unless some are there
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -25,4 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ "${1:-}" = "--test" ] && [ ! -x "$(dirname "$0")/../tests/s3rver/node_modules/.bin/s3rver" ]; then
+  echo "sonde: npm ci in tests/s3rver (s3rver for the s3 tests)" >&2
+  (cd "$(dirname "$0")/../tests/s3rver" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

@@ -10,15 +10,22 @@ extern const struct driver_ops driver_client_openai;
 extern const struct driver_ops driver_client_kserve;
 extern const struct driver_ops driver_client_fileio;
 extern const struct driver_ops driver_client_sql;
+extern const struct driver_ops driver_client_s3;
 extern const struct driver_ops driver_monitor_node;
 extern const struct driver_ops driver_monitor_process;
 
 const struct driver_ops *const driver_table[] = {
-    &driver_service_generic, &driver_client_exec,
-    &driver_client_http,     &driver_client_openai,
-    &driver_client_kserve,   &driver_client_fileio,
-    &driver_client_sql,      &driver_monitor_node,
-    &driver_monitor_process, NULL,
+    &driver_service_generic,
+    &driver_client_exec,
+    &driver_client_http,
+    &driver_client_openai,
+    &driver_client_kserve,
+    &driver_client_fileio,
+    &driver_client_sql,
+    &driver_client_s3,
+    &driver_monitor_node,
+    &driver_monitor_process,
+    NULL,
 };
 
 int64_t trial_agent_interval(const struct trial_spec *t)

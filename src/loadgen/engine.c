@@ -134,6 +134,7 @@ struct lg_run {
     atomic_int stop;
     atomic_uint running;
     _Atomic uint64_t recorded;
+    _Atomic uint64_t sent; /* with cfg.sends_bounded: requests given to connections */
     _Atomic int64_t stop_at;
     pthread_mutex_t mu;
     struct sec_slot *secs;
@@ -589,7 +590,8 @@ static void conn_send(struct conn *c, int64_t sstar)
     c->wpos = 0;
     c->got_first = false;
     c->rs = NULL;
-    http_resp_reset(&c->p, c->w->run->cfg.head);
+    /* a HEAD response has no body: per request, as make_request may mix methods */
+    http_resp_reset(&c->p, c->w->run->cfg.head || (c->req_len >= 5 && !memcmp(c->req, "HEAD ", 5)));
     c->s = mono_ns();
     c->sstar = sstar ? sstar : c->s;
     const struct lg_stream_ops *so = c->w->run->cfg.stream;
@@ -632,6 +634,9 @@ static void conn_ready(struct conn *c, int64_t now, bool after_req)
     const struct lg_config *cfg = &w->run->cfg;
     /* the run is stopping (its last request was recorded): nothing more to send */
     bool stopping = atomic_load_explicit(&w->run->stop, memory_order_relaxed);
+    if (cfg->model == LG_CLOSED && !stopping && cfg->sends_bounded &&
+        atomic_fetch_add_explicit(&w->run->sent, 1, memory_order_relaxed) >= cfg->max_requests)
+        stopping = true; /* every request is out: wait for their answers */
     if (cfg->model == LG_CLOSED && !stopping) {
         if (after_req && cfg->think_ns > 0) {
             c->st = CS_THINK;

@@ -79,7 +79,8 @@ struct lg_config {
      * run and lg_wait() returns it. */
     int (*make_request)(void *ud, unsigned worker, uint64_t n, struct rng *rng, struct sbuf *out);
     void *make_request_ud;
-    bool head;         /* the request is HEAD (no response body) */
+    bool head;         /* the request is HEAD (no response body); a request from make_request that
+                        * starts with "HEAD " is taken as one too */
     int expect_status; /* 0: 2xx and 3xx succeed; else exactly this status */
     /* concurrency */
     unsigned threads;     /* worker threads, >= 1 */
@@ -96,6 +97,10 @@ struct lg_config {
     /* bounds: whichever comes first; at least one must be set */
     int64_t duration_ns; /* measured part, after warm-up */
     uint64_t max_requests;
+    /* Closed loop with max_requests and no warm-up: send exactly max_requests requests,
+     * so that none is cut off when the run stops at the last answer (a prefill: every
+     * PUT completes); a failed one is not sent again. */
+    bool sends_bounded;
     int64_t warmup_ns;
     /* timeouts, 0 = none */
     int64_t connect_timeout_ns;

@@ -162,6 +162,15 @@ int cl_load_model(struct comp *c, struct lg_config *cfg)
     return r;
 }
 
+const char *cl_env(const struct comp *c, const char *name)
+{
+    size_t n = strlen(name);
+    for (char **e = c->spec ? c->spec->env : NULL; e && *e; e++)
+        if (!strncmp(*e, name, n) && (*e)[n] == '=')
+            return *e + n + 1;
+    return getenv(name);
+}
+
 const struct comp *cl_target_service(struct comp *c, const char *name)
 {
     struct comp **comps = NULL;

@@ -77,6 +77,10 @@ void cl_url_clear(struct cl_url *u);
  * query, fragment or user info, and u->path without trailing '/'s. */
 int cl_base_url_parse(const char *text, struct cl_url *u);
 
+/* The value of environment variable name for the client: its recipe's `env:`
+ * first, then sonde's environment; NULL when neither has it. */
+const char *cl_env(const struct comp *c, const char *name);
+
 /* The service named name among the benchmark's components (a client's
  * `target:`), or NULL with c->reason set (unknown, or without a port). */
 const struct comp *cl_target_service(struct comp *c, const char *name);

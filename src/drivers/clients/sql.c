@@ -154,9 +154,10 @@ static int read_password(struct comp *c, struct sql_state *st)
     const char *env = cl_opt_text(c->spec->with, "password_env"),
                *file = cl_opt_text(c->spec->with, "password_file");
     if (env) {
-        const char *v = getenv(env);
+        const char *v = cl_env(c, env);
         if (!v) {
-            comp_set_reason(c, "option 'password_env': the environment has no %s", env);
+            comp_set_reason(c, "option 'password_env': neither env: nor the environment has %s",
+                            env);
             return -ENOENT;
         }
         st->password = xstrdup(v);

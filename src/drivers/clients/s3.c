@@ -1,0 +1,1145 @@
+/* s3.c — the `s3` client: an S3-compatible object store (AWS, MinIO, Ceph RGW, s3rver)
+ * loaded through the load engine (loadgen/engine.h), every request signed with AWS
+ * Signature Version 4 (util/sigv4.h) by the worker that sends it.
+ *
+ * A run: the bucket created when asked; a prefill (not measured) PUTs the objects the
+ * reads use, keys <prefix>d<NNN>/o<NNNNNNNN> spread over `dirs` prefixes, each object's
+ * size drawn from `size` by its index and its content a function of its key (so a GET can
+ * be checked: `verify`); then the measured load, each request an operation drawn from
+ * `mix` by weight: GET (whole or a `range`), PUT (new keys <prefix>w/<task>/<n>), STAT
+ * (HEAD), DELETE (the oldest key this worker PUT, or a missing one: S3 answers 204 either
+ * way), LIST (one ListObjectsV2 page under the prefix). Per operation: ops/s, MiB/s,
+ * latency (from the intended send) and time-to-first-byte histograms, errors by class.
+ * Options: docs/storage.md. */
+#include "drivers/clients/client_common.h"
+
+#include "core/session.h"
+#include "loadgen/engine.h"
+#include "loadgen/http_parser.h"
+#include "util/hdr.h"
+#include "util/rng.h"
+#include "util/sigv4.h"
+#include "util/units.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S3_CONNS_MAX  100000
+#define S3_OBJECT_MAX ((int64_t)1 << 30) /* one PUT; larger objects need multipart */
+#define S3_SIZES_MAX  16
+#define S3_PATTERN    65536 /* object content: a rotation of one random block */
+#define S3_KEY_MAX    512
+#define S3_HDR_MAX    (3600 * 1000000000LL)
+#define S3_ONCE_LIMIT (30 * 1000000000LL)
+
+enum s3_op { OP_GET, OP_PUT, OP_STAT, OP_DELETE, OP_LIST, OP_COUNT };
+static const char *const op_names[OP_COUNT] = {"get", "put", "stat", "delete", "list"};
+
+/* Error classes of the s3 client: the engine's first, then S3's. */
+enum {
+    SE_FORBIDDEN = LG_ERR_COUNT, /* 403: credentials, signature, policy */
+    SE_NOT_FOUND,                /* 404: no such key or bucket */
+    SE_SLOW_DOWN,                /* 503: SlowDown, throttling */
+    SE_CLIENT,                   /* another 4xx */
+    SE_SERVER,                   /* another 5xx */
+    SE_INTEGRITY,                /* a GET's bytes differ from what was PUT */
+    SE_COUNT
+};
+
+static const char *s3_err_name(int e)
+{
+    static const char *const names[] = {"forbidden", "not_found", "slow_down",
+                                        "client",    "server",    "integrity"};
+    return e < LG_ERR_COUNT ? lg_err_name((enum lg_err)e) : names[e - LG_ERR_COUNT];
+}
+
+static const char *const addressing_choices[] = {"path", "virtual", NULL};
+
+static const struct opt_def s3_opts[] = {
+    {"url", OPT_STR, false, NULL, "the endpoint: http[s]://host:port", NULL, NULL},
+    {"target", OPT_STR, false, NULL, "a service of the benchmark to load instead of url", NULL,
+     NULL},
+    {"bucket", OPT_STR, true, NULL, "the bucket", NULL, NULL},
+    {"region", OPT_STR, false, "us-east-1", "the region the requests are signed for", NULL, NULL},
+    {"addressing", OPT_ENUM, false, "path",
+     "path: /bucket/key; virtual: Host bucket.endpoint (DNS must resolve it)", addressing_choices,
+     NULL},
+    {"access_key_env", OPT_STR, false, "AWS_ACCESS_KEY_ID",
+     "environment variable holding the access key id", NULL, NULL},
+    {"secret_key_env", OPT_STR, false, "AWS_SECRET_ACCESS_KEY",
+     "environment variable holding the secret key (never stored)", NULL, NULL},
+    {"credentials_file", OPT_STR, false, NULL,
+     "a file with aws_access_key_id and aws_secret_access_key lines (as ~/.aws/credentials), "
+     "instead of the environment",
+     NULL, NULL},
+    {"profile", OPT_STR, false, "default", "the section of credentials_file", NULL, NULL},
+    {"objects", OPT_INT, false, "100", "objects the reads (get, stat) use, PUT by the prefill",
+     NULL, NULL},
+    {"size", OPT_STR, false, "4KiB",
+     "object size: 4KiB, or a table 4KiB:50%,1MiB:40%,64MiB:10%, or uniform:1KiB:1MiB, or "
+     "lognormal:64KiB:1 (median, sigma)",
+     NULL, NULL},
+    {"prefix", OPT_STR, false, "sonde/", "key prefix", NULL, NULL},
+    {"dirs", OPT_INT, false, "1", "the objects spread over this many prefixes (fan-out)", NULL,
+     NULL},
+    {"mix", OPT_STR_MAP, false, "{get: 1}",
+     "operations by weight: get, put, stat, delete, list (e.g. {get: 45, put: 15, delete: 10, "
+     "stat: 30})",
+     NULL, NULL},
+    {"range", OPT_SIZE, false, NULL, "GETs read this many bytes at a random offset", NULL, NULL},
+    {"list_max", OPT_INT, false, "100", "keys per LIST page", NULL, NULL},
+    {"prefill", OPT_BOOL, false, "true", "PUT the objects before the load (not measured)", NULL,
+     NULL},
+    {"create_bucket", OPT_BOOL, false, "false", "create the bucket first (an existing one is fine)",
+     NULL, NULL},
+    {"verify", OPT_BOOL, false, "false", "check every GET's bytes against what was PUT", NULL,
+     NULL},
+    {"payload_hash", OPT_BOOL, false, "false",
+     "sign the SHA-256 of PUT bodies (else UNSIGNED-PAYLOAD, as most S3 tools)", NULL, NULL},
+    {"seed", OPT_INT, false, "1", "object sizes, contents, operation draws", NULL, NULL},
+    {"connections", OPT_INT, false, "8", "connections in total (closed loop: users)", NULL, NULL},
+    {"threads", OPT_INT, false, "1", "worker threads (<= connections)", NULL, NULL},
+    {"mode", OPT_ENUM, false, "closed", "load model", cl_mode_choices, NULL},
+    {"rate", OPT_FLOAT, false, NULL, "open loop: operations/s in total (required there)", NULL,
+     NULL},
+    {"arrival", OPT_ENUM, false, "poisson", "open loop: arrival process", cl_arrival_choices, NULL},
+    {"burstiness", OPT_FLOAT, false, "1", "gamma arrivals: shape k", NULL, NULL},
+    CL_OPTS_BOUNDS,
+    CL_OPTS_TIMEOUTS,
+    {"tls_verify", OPT_BOOL, false, "false", "https: check the server's certificate", NULL, NULL},
+    {"ca_file", OPT_STR, false, NULL, "with tls_verify: trusted CA certificates (PEM)", NULL, NULL},
+    CL_OPT_BUSY_POLL,
+    {NULL, 0, false, NULL, NULL, NULL, NULL},
+};
+
+enum size_kind { SZ_TABLE, SZ_UNIFORM, SZ_LOGNORMAL };
+
+struct s3_sizes {
+    enum size_kind kind;
+    int64_t v[S3_SIZES_MAX];  /* TABLE: sizes; UNIFORM: lo, hi; LOGNORMAL: median */
+    double cum[S3_SIZES_MAX]; /* TABLE: cumulative shares; LOGNORMAL: cum[0] = sigma */
+    int n;
+    int64_t max;
+};
+
+struct s3_worker {
+    struct sbuf scratch; /* the canonical request, the body */
+    uint64_t put_seq, del_seq;
+    int64_t date_s; /* the second amz_date holds */
+    char amz_date[17];
+    char date8[9];
+    unsigned char key[SIGV4_KEY_LEN];
+};
+
+struct s3_opstat {
+    struct hdr *latency, *ttfb;
+    uint64_t ok, bytes;
+};
+
+struct s3_req {
+    enum s3_op op;
+    int64_t sstar, s, tfb;
+    int status, err;
+    uint64_t bytes;
+    uint64_t obj;   /* GET: the object index */
+    int64_t off;    /* GET: the offset of the next body byte in the object */
+    int64_t expect; /* GET: the bytes expected (whole object or range) */
+};
+
+/* What make_request decided for the request on_sent will see (same thread, right after). */
+static _Thread_local struct s3_req pending;
+
+struct s3_state {
+    struct lg_config cfg;
+    struct lg_run *run;
+    char *host_header; /* endpoint host[:port] or bucket.host[:port] */
+    char *path_base;   /* "/bucket" (path style) or "" */
+    char *bucket, *region, *akid, *secret, *prefix_enc;
+    uint64_t objects, dirs;
+    struct s3_sizes sizes;
+    double mix[OP_COUNT]; /* cumulative weights */
+    int64_t range, list_max;
+    bool verify, payload_hash;
+    uint64_t seed, task;
+    unsigned char *pattern; /* S3_PATTERN random bytes */
+    struct s3_worker *w;
+    bool prefilling;
+    /* results (under mu) */
+    pthread_mutex_t mu;
+    bool mu_ok;
+    struct s3_opstat ops[OP_COUNT];
+    uint64_t requests, ok, errors[SE_COUNT], status_class[6];
+    struct cl_secs secs; /* requests, errors */
+    struct cl_secs bytes_secs;
+    int64_t ws, end;
+    uint64_t max_requests;
+    int64_t status_at;
+    bool waited;
+    int64_t prefill_ns;
+};
+
+/* ---- objects: names, sizes, contents --------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static int obj_key(const struct s3_state *st, uint64_t i, char *buf, size_t n)
+{
+    return snprintf(buf, n, "%sd%03llu/o%08llu", st->prefix_enc, (unsigned long long)(i % st->dirs),
+                    (unsigned long long)i);
+}
+
+/* The size of object i: drawn from the distribution by its index, the same every run. */
+static int64_t obj_size(const struct s3_state *st, uint64_t i)
+{
+    const struct s3_sizes *z = &st->sizes;
+    uint64_t h = mix64(st->seed * 0x9e3779b97f4a7c15ULL + i);
+    double u = (double)(h >> 11) * 0x1.0p-53;
+    switch (z->kind) {
+    case SZ_UNIFORM:
+        return z->v[0] + (int64_t)(u * (double)(z->v[1] - z->v[0] + 1));
+    case SZ_LOGNORMAL: {
+        double u2 = (double)(mix64(h) >> 11) * 0x1.0p-53;
+        double g = sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * u2);
+        double v = (double)z->v[0] * exp(z->cum[0] * g);
+        return v < 1 ? 1 : v > (double)z->max ? z->max : (int64_t)v;
+    }
+    case SZ_TABLE:
+        break;
+    }
+    int k = 0;
+    while (k + 1 < z->n && u >= z->cum[k])
+        k++;
+    return z->v[k];
+}
+
+/* Byte o of the object whose key hashes to kh: a rotation of the pattern. */
+static size_t pat_at(uint64_t kh, int64_t o)
+{
+    return (size_t)((kh + (uint64_t)o) % S3_PATTERN);
+}
+
+static uint64_t key_hash(const char *key)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return mix64(h);
+}
+
+/* Appends n bytes of the content of the object with key hash kh, from offset 0. */
+static int put_content(const struct s3_state *st, struct sbuf *out, uint64_t kh, int64_t n)
+{
+    int64_t o = 0;
+    while (o < n) {
+        size_t at = pat_at(kh, o), k = S3_PATTERN - at;
+        if ((int64_t)k > n - o)
+            k = (size_t)(n - o);
+        int r = sbuf_add(out, (const char *)st->pattern + at, k);
+        if (r < 0)
+            return r;
+        o += (int64_t)k;
+    }
+    return 0;
+}
+
+/* ---- signing ------------------------------------------------------------------------------- */
+
+static int refresh_date(struct s3_state *st, struct s3_worker *w)
+{
+    int64_t now = wall_ns() / 1000000000LL;
+    if (now == w->date_s)
+        return 0;
+    char date[17];
+    int r = sigv4_amz_date(now, date);
+    if (r < 0)
+        return r;
+    if (memcmp(date, w->date8, 8) != 0 || !w->date8[0]) {
+        memcpy(w->date8, date, 8);
+        w->date8[8] = 0;
+        r = sigv4_signing_key(st->secret, w->date8, st->region, "s3", w->key);
+        if (r < 0)
+            return r;
+    }
+    memcpy(w->amz_date, date, sizeof(date));
+    w->date_s = now;
+    return 0;
+}
+
+/* The signed request: method uri[?query] with the body (NULL: none) into out. */
+static int build(struct s3_state *st, struct s3_worker *w, const char *method, const char *uri,
+                 const char *query, const char *range, const char *body, size_t body_len,
+                 struct sbuf *out)
+{
+    char hash[65] = "UNSIGNED-PAYLOAD";
+    int r = refresh_date(st, w);
+    if (r < 0)
+        return r;
+    if (body && st->payload_hash)
+        sha256_hex(body, body_len, hash);
+    struct sigv4_header h[4] = {{"host", st->host_header},
+                                {"x-amz-content-sha256", hash},
+                                {"x-amz-date", w->amz_date},
+                                {"range", range}};
+    struct sigv4_req sr = {.method = method,
+                           .uri = uri,
+                           .query = query,
+                           .headers = h,
+                           .n_headers = range ? 4 : 3,
+                           .payload_hash = hash,
+                           .access_key_id = st->akid,
+                           .signing_key = w->key,
+                           .amz_date = w->amz_date,
+                           .region = st->region,
+                           .service = "s3"};
+    r = sbuf_printf(out,
+                    "%s %s%s%s HTTP/1.1\r\nHost: %s\r\nx-amz-content-sha256: %s\r\n"
+                    "x-amz-date: %s\r\n",
+                    method, uri, query && *query ? "?" : "", query ? query : "", st->host_header,
+                    hash, w->amz_date);
+    if (r == 0 && range)
+        r = sbuf_printf(out, "Range: %s\r\n", range);
+    r = r ? r : sbuf_puts(out, "Authorization: ");
+    r = r ? r : sigv4_authorization(out, &sr);
+    if (r == 0 && body)
+        r = sbuf_printf(out, "\r\nContent-Length: %zu\r\n\r\n", body_len);
+    else if (r == 0)
+        r = sbuf_puts(out, strcmp(method, "PUT") ? "\r\n\r\n" : "\r\nContent-Length: 0\r\n\r\n");
+    if (r == 0 && body)
+        r = sbuf_add(out, body, body_len);
+    return r;
+}
+
+/* ---- requests -------------------------------------------------------------------------- */
+
+static enum s3_op draw_op(const struct s3_state *st, struct rng *rng)
+{
+    double x = rng_unit(rng) * st->mix[OP_COUNT - 1];
+    int k = 0;
+    while (k + 1 < OP_COUNT && x >= st->mix[k])
+        k++;
+    return (enum s3_op)k;
+}
+
+/* PUT of object i (the prefill) or of a new key. */
+static int make_put(struct s3_state *st, struct s3_worker *w, const char *key, uint64_t size_of,
+                    struct sbuf *out)
+{
+    char uri[S3_KEY_MAX + 128];
+    snprintf(uri, sizeof(uri), "%s/%s", st->path_base, key);
+    int64_t size = obj_size(st, size_of);
+    if (out->max < (size_t)size + 65536)
+        out->max = (size_t)size + 65536;
+    w->scratch.len = 0;
+    w->scratch.max = (size_t)size + 1;
+    int r = put_content(st, &w->scratch, key_hash(key), size);
+    r = r ? r
+          : build(st, w, "PUT", uri, NULL, NULL, w->scratch.s ? w->scratch.s : "", (size_t)size,
+                  out);
+    pending.bytes = (uint64_t)size;
+    return r;
+}
+
+static int s3_make_request(void *ud, unsigned worker, uint64_t n, struct rng *rng, struct sbuf *out)
+{
+    struct s3_state *st = ud;
+    struct s3_worker *w = &st->w[worker];
+    char key[S3_KEY_MAX], uri[S3_KEY_MAX + 128], range[64];
+    memset(&pending, 0, sizeof(pending));
+    if (st->prefilling) {
+        pending.op = OP_PUT;
+        obj_key(st, n, key, sizeof(key));
+        return make_put(st, w, key, n, out);
+    }
+    enum s3_op op = draw_op(st, rng);
+    pending.op = op;
+    if (op == OP_PUT) {
+        snprintf(key, sizeof(key), "%sw/%llu-%u/%llu", st->prefix_enc, (unsigned long long)st->task,
+                 worker, (unsigned long long)w->put_seq++);
+        return make_put(st, w, key, st->objects + w->put_seq, out);
+    }
+    if (op == OP_DELETE) {
+        uint64_t k = w->del_seq < w->put_seq ? w->del_seq++ : w->put_seq + (w->del_seq++);
+        snprintf(key, sizeof(key), "%sw/%llu-%u/%llu", st->prefix_enc, (unsigned long long)st->task,
+                 worker, (unsigned long long)k);
+        snprintf(uri, sizeof(uri), "%s/%s", st->path_base, key);
+        return build(st, w, "DELETE", uri, NULL, NULL, NULL, 0, out);
+    }
+    if (op == OP_LIST) {
+        snprintf(uri, sizeof(uri), "%s/", st->path_base);
+        /* the prefix is sent %-encoded as a query value (its '/' too) */
+        struct sbuf q = {0};
+        int r = sbuf_printf(&q, "list-type=2&max-keys=%lld&prefix=", (long long)st->list_max);
+        r = r ? r : sigv4_uri_encode(&q, st->prefix_enc, strlen(st->prefix_enc), false);
+        r = r ? r : build(st, w, "GET", uri, q.s, NULL, NULL, 0, out);
+        sbuf_free(&q);
+        return r;
+    }
+    uint64_t i = st->objects ? (uint64_t)(rng_unit(rng) * (double)st->objects) : 0;
+    obj_key(st, i, key, sizeof(key));
+    snprintf(uri, sizeof(uri), "%s/%s", st->path_base, key);
+    if (op == OP_STAT)
+        return build(st, w, "HEAD", uri, NULL, NULL, NULL, 0, out);
+    int64_t size = obj_size(st, i);
+    pending.obj = i;
+    pending.expect = size;
+    if (st->range > 0 && st->range < size) {
+        int64_t off = (int64_t)(rng_unit(rng) * (double)(size - st->range + 1));
+        snprintf(range, sizeof(range), "bytes=%lld-%lld", (long long)off,
+                 (long long)(off + st->range - 1));
+        pending.off = off;
+        pending.expect = st->range;
+        return build(st, w, "GET", uri, NULL, range, NULL, 0, out);
+    }
+    return build(st, w, "GET", uri, NULL, NULL, NULL, 0, out);
+}
+
+/* ---- the hooks (worker threads) ---------------------------------------------------------- */
+
+static void s3_on_sent(void *ud, void **rs, int64_t intended, int64_t sent)
+{
+    (void)ud;
+    struct s3_req *r = xmalloc(sizeof(*r));
+    *r = pending;
+    r->sstar = intended;
+    r->s = sent;
+    r->err = -1;
+    r->tfb = 0;
+    if (r->op != OP_GET)
+        r->expect = -1;
+    else
+        r->bytes = 0;
+    *rs = r;
+}
+
+static void s3_on_headers(void *ud, void **rs, int status, int64_t t)
+{
+    struct s3_req *r = *rs;
+    (void)ud;
+    if (!r)
+        return;
+    r->status = status;
+    r->tfb = t;
+    if (status / 100 == 2)
+        return;
+    r->err = status == 403   ? SE_FORBIDDEN
+             : status == 404 ? SE_NOT_FOUND
+             : status == 503 ? SE_SLOW_DOWN
+             : status >= 500 ? SE_SERVER
+                             : SE_CLIENT;
+}
+
+static void s3_on_body(void *ud, void **rs, const char *data, size_t len, int64_t t)
+{
+    struct s3_state *st = ud;
+    struct s3_req *r = *rs;
+    (void)t;
+    if (!r || r->op != OP_GET || r->err >= 0)
+        return;
+    if (st->verify) {
+        char key[S3_KEY_MAX];
+        obj_key(st, r->obj, key, sizeof(key));
+        uint64_t kh = key_hash(key);
+        size_t done = 0;
+        while (done < len) {
+            size_t at = pat_at(kh, r->off + (int64_t)done), k = S3_PATTERN - at;
+            if (k > len - done)
+                k = len - done;
+            if (memcmp(data + done, st->pattern + at, k) != 0) {
+                r->err = SE_INTEGRITY;
+                return;
+            }
+            done += k;
+        }
+    }
+    r->off += (int64_t)len;
+    r->bytes += len;
+}
+
+static void s3_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
+{
+    struct s3_state *st = ud;
+    struct s3_req *r = *rs;
+    *rs = NULL;
+    if (!r)
+        return;
+    bool cancelled = !ok && err == LG_ERR_COUNT;
+    if (!ok && r->err < 0)
+        r->err = (int)err;
+    if (ok && r->err < 0 && st->verify && r->op == OP_GET && (int64_t)r->bytes != r->expect)
+        r->err = SE_INTEGRITY; /* short or long */
+    if (!cancelled && (st->prefilling || (t >= st->ws && t < st->end))) {
+        pthread_mutex_lock(&st->mu);
+        if (!st->max_requests || st->requests < st->max_requests) {
+            st->requests++;
+            if (r->status > 0) {
+                int cls = r->status / 100;
+                st->status_class[cls >= 1 && cls <= 5 ? cls : 0]++;
+            }
+            if (r->err >= 0)
+                st->errors[r->err]++;
+            else {
+                struct s3_opstat *o = &st->ops[r->op];
+                st->ok++;
+                o->ok++;
+                o->bytes += r->bytes;
+                hdr_record(o->latency, t - r->sstar);
+                if (r->tfb)
+                    hdr_record(o->ttfb, r->tfb - r->s);
+            }
+            if (!st->prefilling) {
+                cl_secs_add(&st->secs, st->ws, t, 1, r->err >= 0);
+                cl_secs_add(&st->bytes_secs, st->ws, t, r->err < 0 ? r->bytes : 0, 0);
+            }
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+    free(r);
+}
+
+static const struct lg_stream_ops s3_hooks = {
+    .on_headers = s3_on_headers,
+    .on_body = s3_on_body,
+    .on_done = s3_on_done,
+    .on_sent = s3_on_sent,
+};
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+/* size: "4KiB", "4KiB:50%,1MiB:50%", "uniform:1KiB:1MiB", "lognormal:64KiB:1". */
+static int parse_sizes(const char *text, struct s3_sizes *z, char *why, size_t n)
+{
+    memset(z, 0, sizeof(*z));
+    char *s = xstrdup(text), *save = NULL;
+    int r = 0;
+    if (str_startswith(s, "uniform:") || str_startswith(s, "lognormal:")) {
+        bool uni = s[0] == 'u';
+        char *a = strchr(s, ':') + 1, *b = strchr(a, ':');
+        z->kind = uni ? SZ_UNIFORM : SZ_LOGNORMAL;
+        if (!b) {
+            snprintf(why, n, "expected %s", uni ? "uniform:LO:HI" : "lognormal:MEDIAN:SIGMA");
+            free(s);
+            return -EINVAL;
+        }
+        *b++ = 0;
+        char *end = NULL;
+        if (parse_size_bytes(a, &z->v[0]) < 0 || z->v[0] < 1)
+            r = -EINVAL;
+        else if (uni && (parse_size_bytes(b, &z->v[1]) < 0 || z->v[1] < z->v[0]))
+            r = -EINVAL;
+        else if (!uni &&
+                 (!(z->cum[0] = strtod(b, &end)) || *end || !(z->cum[0] > 0) || z->cum[0] > 5))
+            r = -EINVAL;
+        z->max = uni ? z->v[1] : S3_OBJECT_MAX;
+        if (r < 0)
+            snprintf(why, n, "'%s': sizes like 4KiB%s", text,
+                     uni ? ", LO <= HI" : " and a sigma in (0, 5]");
+        free(s);
+        return r;
+    }
+    z->kind = SZ_TABLE;
+    double total = 0;
+    for (char *tok = strtok_r(s, ",", &save); tok && r == 0; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        char *colon = strchr(tok, ':');
+        double share = 100;
+        if (colon) {
+            *colon++ = 0;
+            char *end = NULL;
+            share = strtod(colon, &end);
+            if (end == colon || strcmp(end, "%") || !(share > 0))
+                r = -EINVAL;
+        }
+        if (z->n == S3_SIZES_MAX || parse_size_bytes(tok, &z->v[z->n]) < 0 || z->v[z->n] < 0)
+            r = -EINVAL;
+        if (r == 0) {
+            total += share;
+            z->cum[z->n] = total;
+            z->max = z->v[z->n] > z->max ? z->v[z->n] : z->max;
+            z->n++;
+        }
+    }
+    free(s);
+    if (r == 0 && (!z->n || (z->n > 1 && fabs(total - 100) > 1e-6)))
+        r = -EINVAL;
+    if (r < 0) {
+        snprintf(why, n,
+                 "'%s': a size (4KiB), or a table of sizes with shares adding up to 100%% "
+                 "(4KiB:50%%,1MiB:50%%), uniform:LO:HI or lognormal:MEDIAN:SIGMA",
+                 text);
+        return r;
+    }
+    for (int i = 0; i < z->n; i++)
+        z->cum[i] /= total;
+    if (z->max > S3_OBJECT_MAX) {
+        snprintf(why, n, "'%s': objects above 1 GiB need multipart uploads (not yet)", text);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int parse_mix(const struct sv *m, double cum[OP_COUNT], char *why, size_t n)
+{
+    double w[OP_COUNT] = {0}, total = 0;
+    if (!m) {
+        w[OP_GET] = 1;
+    } else {
+        for (size_t i = 0; i < m->n; i++) {
+            int k = 0;
+            while (k < OP_COUNT && strcmp(m->kids[i]->key, op_names[k]))
+                k++;
+            double x = 0;
+            if (k == OP_COUNT) {
+                snprintf(why, n, "unknown operation '%s' (get, put, stat, delete, list)",
+                         m->kids[i]->key);
+                return -EINVAL;
+            }
+            if (sv_as_double(m->kids[i], &x) < 0 || !(x >= 0)) {
+                snprintf(why, n, "'%s': a weight, a number >= 0", m->kids[i]->key);
+                return -EINVAL;
+            }
+            w[k] = x;
+        }
+    }
+    for (int k = 0; k < OP_COUNT; k++)
+        cum[k] = (total += w[k]);
+    if (!(total > 0)) {
+        snprintf(why, n, "give at least one operation a weight above 0");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* aws_access_key_id / aws_secret_access_key of [profile] in an AWS credentials file. */
+static int read_credentials(struct comp *c, struct s3_state *st, const char *path)
+{
+    char *text = NULL, *save = NULL;
+    size_t len = 0;
+    int r = read_file(path, 1 << 20, &text, &len);
+    if (r < 0) {
+        comp_set_reason(c, "option 'credentials_file': cannot read %s: %s", path, strerror(-r));
+        return r;
+    }
+    const char *profile = sv_str(c->spec->with, "profile", "default");
+    bool in = false;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        while (*line == ' ' || *line == '\t')
+            line++;
+        size_t l = strlen(line);
+        while (l && (line[l - 1] == '\r' || line[l - 1] == ' '))
+            line[--l] = 0;
+        if (line[0] == '[') {
+            in = l >= 2 && line[l - 1] == ']' && l - 2 == strlen(profile) &&
+                 !strncmp(line + 1, profile, l - 2);
+            continue;
+        }
+        char *eq = strchr(line, '=');
+        if (!in || !eq)
+            continue;
+        char *k = line, *v = eq + 1;
+        char *ke = eq;
+        while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
+            ke--;
+        *ke = 0;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (!strcmp(k, "aws_access_key_id")) {
+            free(st->akid);
+            st->akid = xstrdup(v);
+        } else if (!strcmp(k, "aws_secret_access_key")) {
+            free(st->secret);
+            st->secret = xstrdup(v);
+        }
+    }
+    memset(text, 0, len);
+    free(text);
+    if (!st->akid || !st->secret) {
+        comp_set_reason(c,
+                        "option 'credentials_file': %s has no aws_access_key_id and "
+                        "aws_secret_access_key under [%s]",
+                        path, profile);
+        return -ENOENT;
+    }
+    return 0;
+}
+
+static int read_keys(struct comp *c, struct s3_state *st)
+{
+    const char *file = cl_opt_text(c->spec->with, "credentials_file");
+    if (file)
+        return read_credentials(c, st, file);
+    const char *ka = sv_str(c->spec->with, "access_key_env", "AWS_ACCESS_KEY_ID"),
+               *ks = sv_str(c->spec->with, "secret_key_env", "AWS_SECRET_ACCESS_KEY");
+    const char *a = cl_env(c, ka), *s = cl_env(c, ks);
+    if (!a || !s) {
+        comp_set_reason(c,
+                        "no credentials: the environment lacks %s (set access_key_env and "
+                        "secret_key_env, or credentials_file)",
+                        !a ? ka : ks);
+        return -ENOENT;
+    }
+    st->akid = xstrdup(a);
+    st->secret = xstrdup(s);
+    return 0;
+}
+
+/* The endpoint (url or target) into cfg and the addressing. */
+static int endpoint(struct comp *c, struct s3_state *st)
+{
+    const char *url = cl_opt_text(c->spec->with, "url"),
+               *target = cl_opt_text(c->spec->with, "target");
+    char *text = NULL;
+    if (url)
+        text = xstrdup(url);
+    else if (target) {
+        const struct comp *s = cl_target_service(c, target);
+        if (!s)
+            return -ENOENT;
+        text = xasprintf("http://%s:%s", s->host ? s->host : "127.0.0.1", s->port);
+    } else {
+        comp_set_reason(c, "set option 'url' or 'target' (the S3 endpoint)");
+        return -EINVAL;
+    }
+    struct cl_url u = {0};
+    int r = cl_base_url_parse(text, &u);
+    if (r < 0 || u.path[0]) {
+        comp_set_reason(c, "option 'url': expected http[s]://host[:port] (no path), got '%s'",
+                        text);
+        free(text);
+        cl_url_clear(&u);
+        return -EINVAL;
+    }
+    free(text);
+    bool vhost = !strcmp(sv_str(c->spec->with, "addressing", "path"), "virtual");
+    st->host_header =
+        vhost ? xasprintf("%s.%s", st->bucket, u.host_header) : xstrdup(u.host_header);
+    st->path_base = vhost ? xstrdup("") : xasprintf("/%s", st->bucket);
+    st->cfg.host = u.host;
+    st->cfg.port = u.port;
+    st->cfg.tls = u.tls;
+    u.host = NULL;
+    cl_url_clear(&u);
+    return 0;
+}
+
+static bool bucket_ok(const char *b)
+{
+    size_t n = strlen(b);
+    if (n < 3 || n > 63)
+        return false;
+    for (const char *p = b; *p; p++)
+        if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') && *p != '-' && *p != '.')
+            return false;
+    return true;
+}
+
+static int options(struct comp *c, struct s3_state *st, unsigned task, unsigned ntasks)
+{
+    const struct sv *w = c->spec->with;
+    char why[320] = "";
+    int64_t objects = 100, dirs = 1, seed = 1, list_max = 100;
+    st->bucket = xstrdup(sv_str(w, "bucket", ""));
+    st->region = xstrdup(sv_str(w, "region", "us-east-1"));
+    if (!bucket_ok(st->bucket)) {
+        comp_set_reason(c, "option 'bucket': '%s' is not a bucket name (3-63 of a-z 0-9 . -)",
+                        st->bucket);
+        return -EINVAL;
+    }
+    int r = cl_limits(c, &st->cfg, 8, S3_CONNS_MAX);
+    r = r ? r : cl_load_model(c, &st->cfg);
+    r = r ? r : cl_opt_int(c, "objects", 100, 0, 1000000000, &objects);
+    r = r ? r : cl_opt_int(c, "dirs", 1, 1, 1000, &dirs);
+    r = r ? r : cl_opt_int(c, "seed", 1, 0, INT64_MAX, &seed);
+    r = r ? r : cl_opt_int(c, "list_max", 100, 1, 1000, &list_max);
+    r = r ? r : cl_opt_bool(c, "verify", false, &st->verify);
+    r = r ? r : cl_opt_bool(c, "payload_hash", false, &st->payload_hash);
+    r = r ? r : cl_opt_bool(c, "tls_verify", false, &st->cfg.tls_verify);
+    if (r < 0)
+        return r;
+    const char *range = cl_opt_text(w, "range");
+    if (range && (parse_size_bytes(range, &st->range) < 0 || st->range < 1)) {
+        comp_set_reason(c, "option 'range': a size like 64KiB, got '%s'", range);
+        return -EINVAL;
+    }
+    if (parse_sizes(sv_str(w, "size", "4KiB"), &st->sizes, why, sizeof(why)) < 0) {
+        comp_set_reason(c, "option 'size': %s", why);
+        return -EINVAL;
+    }
+    if (parse_mix(sv_get(w, "mix"), st->mix, why, sizeof(why)) < 0) {
+        comp_set_reason(c, "option 'mix': %s", why);
+        return -EINVAL;
+    }
+    bool reads = st->mix[OP_GET] > 0 || st->mix[OP_STAT] > st->mix[OP_PUT]; /* get or stat */
+    if (reads && objects == 0) {
+        comp_set_reason(c, "option 'objects': get and stat need objects (> 0)");
+        return -EINVAL;
+    }
+    struct sbuf p = {0};
+    const char *prefix = sv_str(w, "prefix", "sonde/");
+    if (strlen(prefix) > 200 || sigv4_uri_encode(&p, prefix, strlen(prefix), true) < 0) {
+        comp_set_reason(c, "option 'prefix': at most 200 bytes");
+        sbuf_free(&p);
+        return -EINVAL;
+    }
+    st->prefix_enc = sbuf_steal(&p);
+    st->objects = (uint64_t)objects;
+    st->dirs = (uint64_t)dirs;
+    st->seed = (uint64_t)seed;
+    st->list_max = list_max;
+    st->task = task;
+    (void)ntasks;
+    if (st->cfg.threads > st->cfg.connections) {
+        comp_set_reason(c, "option 'threads' (%u) must not exceed 'connections' (%u)",
+                        st->cfg.threads, st->cfg.connections);
+        return -EINVAL;
+    }
+    r = read_keys(c, st);
+    return r ? r : endpoint(c, st);
+}
+
+/* ---- setup requests: the bucket, the prefill ------------------------------------------- */
+
+static int run_engine(struct comp *c, struct s3_state *st, struct lg_config *cfg,
+                      struct lg_stats **out)
+{
+    struct lg_run *run = NULL;
+    int r = cl_start(c, cfg, &run);
+    if (r == 0) {
+        bool waited = false;
+        r = cl_wait(c, run, &waited, out);
+    }
+    lg_free(run);
+    (void)st;
+    return r;
+}
+
+/* One signed request (bucket creation): its status in *status. */
+struct once {
+    int status;
+    struct sbuf body;
+};
+
+static void once_headers(void *ud, void **rs, int status, int64_t t)
+{
+    struct once *o = ud;
+    (void)rs;
+    (void)t;
+    o->status = status;
+}
+
+static void once_body(void *ud, void **rs, const char *data, size_t len, int64_t t)
+{
+    struct once *o = ud;
+    (void)rs;
+    (void)t;
+    if (o->body.len < 4096)
+        sbuf_add(&o->body, data, len < 4096 ? len : 4096);
+}
+
+static int create_bucket(struct comp *c, struct s3_state *st)
+{
+    static const struct lg_stream_ops hooks = {.on_headers = once_headers, .on_body = once_body};
+    struct sbuf req = {0};
+    struct once o = {0};
+    int r = build(st, &st->w[0], "PUT", st->path_base[0] ? st->path_base : "/", NULL, NULL, NULL, 0,
+                  &req);
+    struct lg_config cfg = st->cfg;
+    cfg.make_request = NULL;
+    cfg.request = req.s;
+    cfg.request_len = req.len;
+    cfg.stream = &hooks;
+    cfg.stream_ud = &o;
+    cfg.threads = cfg.connections = 1;
+    cfg.model = LG_CLOSED;
+    cfg.max_requests = 1;
+    cfg.duration_ns = S3_ONCE_LIMIT;
+    cfg.warmup_ns = 0;
+    cfg.expect_status = 0;
+    struct lg_stats *s = NULL;
+    r = r ? r : run_engine(c, st, &cfg, &s);
+    /* 409 BucketAlreadyOwnedByYou / BucketAlreadyExists: there already */
+    if (r == 0 && o.status / 100 != 2 && o.status != 409) {
+        comp_set_reason(c, "cannot create bucket '%s': HTTP %d %.200s", st->bucket, o.status,
+                        o.body.s ? o.body.s : "");
+        r = -EIO;
+    } else if (r == 0 && !o.status) {
+        comp_set_reason(c, "cannot create bucket '%s': no answer", st->bucket);
+        r = -EIO;
+    }
+    lg_stats_free(s);
+    sbuf_free(&req);
+    sbuf_free(&o.body);
+    return r;
+}
+
+static int prefill(struct comp *c, struct s3_state *st)
+{
+    struct lg_config cfg = st->cfg;
+    struct lg_stats *s = NULL;
+    cfg.threads = 1; /* request numbers 0, 1, ... in order: one per object */
+    cfg.model = LG_CLOSED;
+    cfg.max_requests = st->objects;
+    cfg.sends_bounded = true;
+    if (cfg.connections > st->objects)
+        cfg.connections = (unsigned)st->objects;
+    cfg.duration_ns = 0;
+    cfg.warmup_ns = 0;
+    cfg.think_ns = 0;
+    st->prefilling = true;
+    int64_t t0 = mono_ns();
+    int r = run_engine(c, st, &cfg, &s);
+    st->prefill_ns = mono_ns() - t0;
+    st->prefilling = false;
+    uint64_t errs = 0;
+    int top = 0;
+    for (int e = 0; e < SE_COUNT; e++) {
+        errs += st->errors[e];
+        top = st->errors[e] > st->errors[top] ? e : top;
+    }
+    if (r == 0 && (errs || st->ok < st->objects)) {
+        comp_set_reason(c, "prefill: %llu of %llu PUTs failed (mostly %s)%s",
+                        (unsigned long long)(errs ? errs : st->objects - st->ok),
+                        (unsigned long long)st->objects, s3_err_name(top),
+                        st->errors[SE_NOT_FOUND] ? ": does the bucket exist? (create_bucket: true)"
+                                                 : "");
+        r = -EIO;
+    }
+    /* the measured counts start from zero */
+    memset(st->errors, 0, sizeof(st->errors));
+    memset(st->status_class, 0, sizeof(st->status_class));
+    st->requests = st->ok = 0;
+    for (int k = 0; k < OP_COUNT; k++) {
+        st->ops[k].ok = st->ops[k].bytes = 0;
+        hdr_reset(st->ops[k].latency);
+        hdr_reset(st->ops[k].ttfb);
+    }
+    lg_stats_free(s);
+    return r;
+}
+
+/* ---- the driver ---------------------------------------------------------------------------- */
+
+static int setup(struct comp *c, struct s3_state *st, unsigned task, unsigned ntasks)
+{
+    pthread_mutex_init(&st->mu, NULL);
+    st->mu_ok = true;
+    int r = options(c, st, task, ntasks);
+    if (r < 0)
+        return r;
+    st->w = xcalloc(st->cfg.threads, sizeof(*st->w));
+    st->pattern = xmalloc(S3_PATTERN);
+    struct rng rng;
+    rng_seed(&rng, st->seed);
+    for (size_t i = 0; i < S3_PATTERN; i += 8) {
+        uint64_t v = rng_next(&rng);
+        memcpy(st->pattern + i, &v, 8);
+    }
+    for (int k = 0; k < OP_COUNT && r == 0; k++) {
+        r = hdr_init(1, S3_HDR_MAX, 3, &st->ops[k].latency);
+        r = r ? r : hdr_init(1, S3_HDR_MAX, 3, &st->ops[k].ttfb);
+    }
+    st->cfg.make_request = s3_make_request;
+    st->cfg.make_request_ud = st;
+    st->cfg.stream = &s3_hooks;
+    st->cfg.stream_ud = st;
+    st->cfg.ca_file = (char *)cl_opt_text(c->spec->with, "ca_file");
+    return r;
+}
+
+static int s3_start(struct comp *c)
+{
+    struct s3_state *st = xcalloc(1, sizeof(*st));
+    c->priv = st;
+    bool create = false, fill = true;
+    int r = setup(c, st, 0, 1);
+    r = r ? r : cl_opt_bool(c, "create_bucket", false, &create);
+    r = r ? r : cl_opt_bool(c, "prefill", true, &fill);
+    if (r == 0 && create)
+        r = create_bucket(c, st);
+    if (r == 0 && fill && st->objects > 0)
+        r = prefill(c, st);
+    if (r < 0)
+        return r;
+    st->max_requests = st->cfg.max_requests;
+    st->ws = mono_ns() + st->cfg.warmup_ns;
+    st->end = st->cfg.duration_ns > 0 ? st->ws + st->cfg.duration_ns : INT64_MAX;
+    return cl_start(c, &st->cfg, &st->run);
+}
+
+static int s3_tick(struct comp *c, int64_t now)
+{
+    struct s3_state *st = c->priv;
+    if (!st || cl_done(st->run))
+        return 1;
+    if (cl_status_due(&st->status_at, now)) {
+        struct lg_progress p;
+        lg_progress(st->run, &p);
+        comp_status(c, "%.1f s, %.0f op/s, %llu operations, %llu errors",
+                    (double)p.elapsed_ns / 1e9, p.rate_last_s, (unsigned long long)p.requests,
+                    (unsigned long long)p.errors);
+    }
+    return 0;
+}
+
+static int s3_stop(struct comp *c)
+{
+    struct s3_state *st = c->priv;
+    if (st)
+        cl_stop(st->run, st->waited);
+    return 0;
+}
+
+static void put_op(struct comp *c, const struct s3_state *st, int k, double window)
+{
+    const struct s3_opstat *o = &st->ops[k];
+    char name[64];
+    if (!o->ok && !(st->mix[k] - (k ? st->mix[k - 1] : 0) > 0))
+        return;
+    snprintf(name, sizeof(name), "%s_ops", op_names[k]);
+    comp_metric(c, name, NULL, NULL, (double)o->ok);
+    snprintf(name, sizeof(name), "%s_per_s", op_names[k]);
+    comp_metric(c, name, "op/s", NULL, window > 0 ? (double)o->ok / window : 0);
+    if (k == OP_GET || k == OP_PUT) {
+        snprintf(name, sizeof(name), "%s_bw", op_names[k]);
+        comp_metric(c, name, "MiB/s", NULL, window > 0 ? (double)o->bytes / 1048576.0 / window : 0);
+        snprintf(name, sizeof(name), "%s_bytes", op_names[k]);
+        comp_metric(c, name, "B", NULL, (double)o->bytes);
+    }
+    snprintf(name, sizeof(name), "%s_latency", op_names[k]);
+    cl_put_hdr_summary(c, name, o->latency);
+    cl_put_histogram(c, name, o->latency);
+    snprintf(name, sizeof(name), "%s_ttfb", op_names[k]);
+    cl_put_hdr_summary(c, name, o->ttfb);
+    cl_put_histogram(c, name, o->ttfb);
+}
+
+static int s3_finish(struct comp *c)
+{
+    struct s3_state *st = c->priv;
+    struct lg_stats *s = NULL;
+    if (!st || !st->run)
+        return -EINVAL;
+    int r = cl_wait(c, st->run, &st->waited, &s);
+    if (r < 0)
+        return r;
+    uint64_t errors[SE_COUNT], requests = st->requests;
+    memcpy(errors, st->errors, sizeof(errors));
+    cl_add_engine_errors(errors, &requests, s);
+    double window = (double)s->window_ns / 1e9;
+    cl_put_counts(c, requests, st->ok, errors, SE_COUNT, s3_err_name, st->status_class);
+    comp_metric(c, "throughput", "op/s", NULL, window > 0 ? (double)st->ok / window : 0);
+    uint64_t bytes = st->ops[OP_GET].bytes + st->ops[OP_PUT].bytes;
+    comp_metric(c, "bandwidth", "MiB/s", NULL, window > 0 ? (double)bytes / 1048576.0 / window : 0);
+    if (st->prefill_ns > 0)
+        comp_metric(c, "prefill_time", "s", NULL, (double)st->prefill_ns / 1e9);
+    for (int k = 0; k < OP_COUNT; k++)
+        put_op(c, st, k, window);
+    cl_put_open_loop(c, &st->cfg, s);
+    for (size_t i = 0; i < st->secs.n; i++) {
+        int64_t t = s->window_start_wall_ns + (int64_t)i * 1000000000LL;
+        comp_series_point(c, "operations", "op/s", NULL, t, (double)st->secs.a[i]);
+        comp_series_point(c, "errors", "err/s", NULL, t, (double)st->secs.b[i]);
+        if (i < st->bytes_secs.n)
+            comp_series_point(c, "bandwidth", "MiB/s", NULL, t,
+                              (double)st->bytes_secs.a[i] / 1048576.0);
+    }
+    r = cl_judge(c, st->ok, errors, SE_COUNT, s3_err_name);
+    lg_stats_free(s);
+    return r;
+}
+
+static void s3_cleanup(struct comp *c)
+{
+    struct s3_state *st = c->priv;
+    if (!st)
+        return;
+    lg_free(st->run);
+    for (unsigned i = 0; st->w && i < st->cfg.threads; i++)
+        sbuf_free(&st->w[i].scratch);
+    free(st->w);
+    for (int k = 0; k < OP_COUNT; k++) {
+        hdr_free(st->ops[k].latency);
+        hdr_free(st->ops[k].ttfb);
+    }
+    cl_secs_free(&st->secs);
+    cl_secs_free(&st->bytes_secs);
+    if (st->mu_ok)
+        pthread_mutex_destroy(&st->mu);
+    if (st->secret) {
+        memset(st->secret, 0, strlen(st->secret));
+        free(st->secret);
+    }
+    free(st->akid);
+    free(st->pattern);
+    free(st->cfg.host);
+    free(st->host_header);
+    free(st->path_base);
+    free(st->bucket);
+    free(st->region);
+    free(st->prefix_enc);
+    free(st);
+    c->priv = NULL;
+}
+
+/* ---- validation ------------------------------------------------------------------------- */
+
+static int s3_check(const struct comp_spec *spec, struct diags *d)
+{
+    size_t before = d ? d->n + d->dropped : 0;
+    char why[320];
+    if (!d)
+        return 0;
+    const char *size = cl_chk_text(spec, "size"), *bucket = cl_chk_text(spec, "bucket"),
+               *url = cl_chk_text(spec, "url");
+    struct s3_sizes z;
+    if (size && parse_sizes(size, &z, why, sizeof(why)) < 0)
+        cl_chk_fail(spec, d, "size", "%s", why);
+    const struct sv *mix = sv_get(spec->with, "mix");
+    double cum[OP_COUNT];
+    if (mix && mix->kind == SV_MAP && parse_mix(mix, cum, why, sizeof(why)) < 0)
+        cl_chk_fail(spec, d, "mix", "%s", why);
+    if (bucket && !bucket_ok(bucket))
+        cl_chk_fail(spec, d, "bucket", "'%s' is not a bucket name (3-63 of a-z 0-9 . -)", bucket);
+    bool has_url = sv_get(spec->with, "url"), has_target = sv_get(spec->with, "target");
+    if (has_url && has_target)
+        cl_chk_fail(spec, d, "target", "give only one of 'url' and 'target'");
+    else if (!has_url && !has_target && !spec->partial)
+        cl_chk_fail(spec, d, "url", "give 'url' or 'target' (the S3 endpoint)");
+    struct cl_url u = {0};
+    if (url && (cl_base_url_parse(url, &u) < 0 || u.path[0]))
+        cl_chk_fail(spec, d, "url", "expected http[s]://host[:port] (no path), got '%s'", url);
+    cl_url_clear(&u);
+    if (sv_get(spec->with, "credentials_file") &&
+        (sv_get(spec->with, "access_key_env") || sv_get(spec->with, "secret_key_env")))
+        cl_chk_fail(spec, d, "credentials_file",
+                    "give either 'credentials_file' or the *_key_env options");
+    cl_chk_bounds(spec, d);
+    return d->n + d->dropped > before ? -EINVAL : 0;
+}
+
+const struct driver_ops driver_client_s3 = {
+    .name = "s3",
+    .role = ROLE_CLIENT,
+    .summary = "S3 object store load (GET, PUT, HEAD, DELETE, LIST mixes), SigV4-signed, with "
+               "per-operation latency histograms",
+    .opts = s3_opts,
+    .check = s3_check,
+    .start = s3_start,
+    .tick = s3_tick,
+    .stop = s3_stop,
+    .finish = s3_finish,
+    .cleanup = s3_cleanup,
+};

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# s3.sh SONDE — the s3 client against a real s3rver (npm, started here): every operation
+# in a weighted mix with integrity checks, ranged GETs, a tampered object caught, a bucket
+# that does not exist, bucket creation, missing credentials, bad options at validate time,
+# then the s3-mixed recipe with its s3rver service and nothing left behind. s3rver does
+# not check signatures: the signing is tested against AWS's vectors (test_sigv4).
+. "$(dirname "$0")/lib.sh"
+
+BIN=$PWD/tests/s3rver/node_modules/.bin
+if [ ! -x "$BIN/s3rver" ]; then
+  (cd tests/s3rver && npm ci --no-audit --no-fund >/dev/null 2>&1) || { bad "npm ci in tests/s3rver"; finish; exit 1; }
+fi
+export SONDE_S3RVER_BIN=$BIN AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+DATA=$WS/s3data
+mkdir -p "$DATA"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+NODE_OPTIONS=--openssl-legacy-provider "$BIN/s3rver" -d "$DATA" -a 127.0.0.1 -p "$PORT" --silent --configure-bucket bench >"$WS/s3rver.log" 2>&1 &
+S3PID=$!
+trap 'kill $S3PID 2>/dev/null' EXIT
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+
+m() { "$SONDE" report latest --format json >"$WS/$1.json"; }
+val() { # NAME METRIC -> value ('' when absent)
+  python3 -c "
+import json
+d = json.load(open('$WS/$1.json'))
+v = [x['value'] for x in d['trials'][0]['metrics'] if x['name'] == '$2']
+print(v[0] if v else '')"
+}
+reason() { python3 -c "import json; print(json.load(open('$WS/$1.json'))['trials'][0].get('reason') or '')"; }
+py() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
+run() { # NAME, then the lines of with: -> exit status; report in $WS/NAME.json
+  local name=$1; shift
+  {
+    printf 'kind: benchmark\nname: s3-%s\ntimeout: 2m\nclients:\n  load:\n    driver: s3\n    with:\n' "$name"
+    printf '      url: http://127.0.0.1:%s\n' "$PORT"
+    printf '      %s\n' "$@"
+  } >"$WS/$name.yaml"
+  "$SONDE" -q run "$WS/$name.yaml" >"$WS/$name.out" 2>&1
+  local rc=$?
+  m "$name"
+  return $rc
+}
+
+# 1. Every operation, mixed by weight, GETs checked byte by byte.
+run mix "bucket: bench" "objects: 40" "dirs: 4" 'size: "4KiB:50%,64KiB:40%,1MiB:10%"' \
+  "mix: {get: 45, put: 15, delete: 10, stat: 25, list: 5}" "verify: true" "connections: 4" "duration: 3s"
+check "mix exits 0" test $? -eq 0
+check "mix: no errors ($(val mix errors)), every operation ran" python3 -c "
+import json
+d = json.load(open('$WS/mix.json'))['trials'][0]
+m = {x['name']: x['value'] for x in d['metrics']}
+assert m['errors'] == 0, m
+for op in ('get', 'put', 'stat', 'delete', 'list'):
+    assert m[op + '_ops'] > 0 and m[op + '_latency_p50'] > 0, op
+    assert m[op + '_ttfb_p50'] <= m[op + '_latency_p50'], op
+assert m['get_bw'] > 0 and m['put_bw'] > 0
+n = sum(m[op + '_ops'] for op in ('get', 'put', 'stat', 'delete', 'list'))
+assert n == m['ok'] == m['requests'], (n, m['ok'])
+assert 0.35 < m['get_ops'] / n < 0.55 and 0.15 < m['stat_ops'] / n < 0.35, m
+h = {x['name'] for x in d['histograms']}
+assert {'get_latency', 'get_ttfb', 'put_latency', 'list_latency'} <= h, h"
+n=$(find "$DATA/bench/sonde" -path '*/d00*' -name '*._S3rver_object' | wc -l)
+check "the prefill PUT the 40 objects over 4 prefixes ($n)" test "$n" = 40
+sizes=$(find "$DATA/bench/sonde" -path '*/d00*' -name '*._S3rver_object' -printf '%s\n' | sort -nu | tr '\n' ' ')
+check "sizes follow the table: objects of 4 KiB, 64 KiB and 1 MiB only ($sizes)" test "$sizes" = "4096 65536 1048576 "
+
+# 2. Ranged GETs: 1000-byte ranges, checked.
+run range "bucket: bench" "objects: 40" "dirs: 4" 'size: "4KiB:50%,64KiB:40%,1MiB:10%"' "prefill: false" \
+  "range: 1000B" "verify: true" "connections: 2" "requests: 200"
+check "ranged GETs: 200, no errors, 1000 bytes each" py "$(val range get_ops) == 200 and $(val range errors) == 0 and $(val range get_bytes) == 200000"
+
+# 3. A tampered object: the integrity check fails, naming the class.
+f=$(find "$DATA/bench/sonde/d000" -name 'o00000000._S3rver_object')
+printf 'X' | dd of="$f" bs=1 seek=100 conv=notrunc status=none
+run tamper "bucket: bench" "objects: 1" 'size: "4KiB:50%,64KiB:40%,1MiB:10%"' "prefill: false" \
+  "verify: true" "connections: 1" "requests: 20"
+check "tampered object: exit 1" test $? -eq 1
+check "it names the integrity errors ($(reason tamper))" contains "$(reason tamper)" "20 of 20 failed with integrity errors"
+run tamper_noverify "bucket: bench" "objects: 1" 'size: "4KiB:50%,64KiB:40%,1MiB:10%"' "prefill: false" \
+  "connections: 1" "requests: 20"
+check "without verify the same GETs succeed" py "$(val tamper_noverify ok) == 20"
+
+# 4. A bucket that does not exist, then one created by the client.
+run nobucket "bucket: missing-bucket" "objects: 5" "requests: 10"
+check "missing bucket: exit 1" test $? -eq 1
+check "it says so ($(reason nobucket))" contains "$(reason nobucket)" "prefill: 5 of 5 PUTs failed (mostly not_found): does the bucket exist? (create_bucket: true)"
+run create "bucket: made-by-sonde" "create_bucket: true" "objects: 5" "requests: 10"
+check "create_bucket: the run works" py "$(val create ok) == 10"
+check "... and the bucket exists" test -d "$DATA/made-by-sonde"
+
+# 5. Credentials and options.
+( unset AWS_SECRET_ACCESS_KEY; run nocreds "bucket: bench" "objects: 5" "requests: 10" )
+check "no secret key: exit 1, named ($(reason nocreds))" contains "$(reason nocreds)" "the environment lacks AWS_SECRET_ACCESS_KEY"
+printf '[other]\naws_access_key_id = A\naws_secret_access_key = B\n[bench]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' >"$WS/creds"
+run credsfile "bucket: bench" "credentials_file: $WS/creds" "profile: bench" "objects: 5" "requests: 10"
+check "credentials from a file's profile" py "$(val credsfile ok) == 10"
+check "the secret is in no file of the sessions" bash -c "! grep -rq S3RVER '$WS/sessions' 2>/dev/null"
+printf 'kind: benchmark\nname: bad\nclients:\n  load:\n    driver: s3\n    with:\n      url: http://127.0.0.1:1/x\n      bucket: Bad_Bucket\n      size: "4KiB:50%%,1MiB:40%%"\n      mix: {get: 1, copy: 2}\n      duration: 1s\n' >"$WS/bad.yaml"
+out=$("$SONDE" recipe validate "$WS/bad.yaml" 2>&1); rc=$?
+check "validate: bad options exit 2 ($rc)" test "$rc" -eq 2
+check "... a table not adding up to 100%" contains "$out" "bad.yaml:9:13: error: clients.load.with.size:"
+check "... an unknown operation" contains "$out" "unknown operation 'copy'"
+check "... a bad bucket name" contains "$out" "'Bad_Bucket' is not a bucket name"
+check "... a URL with a path" contains "$out" "expected http\[s\]://host\[:port\] (no path)"
+
+# 6. The recipe: object size x concurrency against its own s3rver service; nothing left.
+"$SONDE" -q run recipes/benchmarks/s3-mixed.yaml --set 'matrix.size=[4KiB]' --set 'matrix.connections=[2]' \
+  --set clients.load.with.duration=2s >"$WS/recipe.out" 2>&1
+check "s3-mixed.yaml runs (one trial)" test $? -eq 0
+id=$(latest_id)
+m recipe
+check "its report: per-operation throughput and latency percentiles" py "$(val recipe get_per_s) > 0 and $(val recipe put_latency_p90) > 0"
+check "no process left after s3-mixed.yaml" no_procs_left "$id"
+kill $S3PID 2>/dev/null
+trap - EXIT
+finish

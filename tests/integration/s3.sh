@@ -70,6 +70,24 @@ run range "bucket: bench" "objects: 40" "dirs: 4" 'size: "4KiB:50%,64KiB:40%,1Mi
   "range: 1000B" "verify: true" "connections: 2" "requests: 200"
 check "ranged GETs: 200, no errors, 1000 bytes each" py "$(val range get_ops) == 200 and $(val range errors) == 0 and $(val range get_bytes) == 200000"
 
+# 2b. A multipart upload: 64 MiB in 8 parts of 8 MiB, 4 in flight, completed, read back.
+run mp "bucket: bench" "objects: 0" "prefill: false" "mix: {put: 1}" \
+  "multipart: {size: 64MiB, part_size: 8MiB, parallel: 4}" "verify: true" "connections: 1" "requests: 5"
+check "multipart: exit 0" test $? -eq 0
+check "multipart: one upload of 8 parts, timed ($(val mp multipart_bw) MiB/s)" python3 -c "
+import json
+d = json.load(open('$WS/mp.json'))['trials'][0]
+m = {x['name']: x['value'] for x in d['metrics']}
+assert m['multipart_uploads'] == 1 and m['multipart_time'] > 0 and m['multipart_bw'] > 0, m
+h = {x['name']: x for x in d['histograms']}
+assert h['multipart_part_latency']['count'] == 8, h['multipart_part_latency']"
+check "multipart: the object is 64 MiB on the server" test \
+  "$(stat -c %s "$DATA"/bench/sonde/mp/0/0._S3rver_object)" = 67108864
+run mpnobucket "bucket: no-such-bucket" "objects: 0" "prefill: false" "mix: {put: 1}" \
+  "multipart: {size: 16MiB}" "requests: 1"
+check "multipart to a missing bucket: exit 1, the step named ($(reason mpnobucket))" \
+  contains "$(reason mpnobucket)" "multipart upload of sonde/mp/0/0: creating it failed: HTTP 404 NoSuchBucket: The specified bucket does not exist"
+
 # 3. A tampered object: the integrity check fails, naming the class.
 f=$(find "$DATA/bench/sonde/d000" -name 'o00000000._S3rver_object')
 printf 'X' | dd of="$f" bs=1 seek=100 conv=notrunc status=none
@@ -88,6 +106,15 @@ check "it says so ($(reason nobucket))" contains "$(reason nobucket)" "prefill: 
 run create "bucket: made-by-sonde" "create_bucket: true" "objects: 5" "requests: 10"
 check "create_bucket: the run works" py "$(val create ok) == 10"
 check "... and the bucket exists" test -d "$DATA/made-by-sonde"
+
+# 4b. Cleanup: every key listed page by page (1000 per page), deleted, then the bucket.
+run sweep "bucket: swept" "create_bucket: true" "objects: 1200" "connections: 8" \
+  "mix: {get: 2, put: 1}" "requests: 300" "cleanup: true" "delete_bucket: true"
+check "cleanup: exit 0" test $? -eq 0
+# (PUTs still in flight when the 300th answer ends the run may have landed too: <= 8 more)
+check "cleanup: 2 pages listed, the 1200 objects and the ~100 PUT keys deleted ($(val sweep cleanup_deleted))" \
+  py "$(val sweep cleanup_list_pages) == 2 and 0 <= $(val sweep cleanup_deleted) - 1200 - $(val sweep put_ops) <= 8"
+check "... and the bucket is gone" test ! -e "$DATA/swept"
 
 # 5. Credentials and options.
 ( unset AWS_SECRET_ACCESS_KEY; run nocreds "bucket: bench" "objects: 5" "requests: 10" )

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,14 @@ static const char *s3_err_name(int e)
 }
 
 static const char *const addressing_choices[] = {"path", "virtual", NULL};
+
+static const struct opt_def mp_fields[] = {
+    {"size", OPT_SIZE, false, "64MiB", "the object", NULL, NULL},
+    {"part_size", OPT_SIZE, false, "8MiB", "each part (>= 5 MiB but the last, on AWS)", NULL, NULL},
+    {"parallel", OPT_INT, false, "4", "parts in flight at once", NULL, NULL},
+    {"uploads", OPT_INT, false, "1", "objects uploaded one after the other", NULL, NULL},
+    {NULL, 0, false, NULL, NULL, NULL, NULL},
+};
 
 static const struct opt_def s3_opts[] = {
     {"url", OPT_STR, false, NULL, "the endpoint: http[s]://host:port", NULL, NULL},
@@ -102,6 +111,12 @@ static const struct opt_def s3_opts[] = {
      NULL},
     {"payload_hash", OPT_BOOL, false, "false",
      "sign the SHA-256 of PUT bodies (else UNSIGNED-PAYLOAD, as most S3 tools)", NULL, NULL},
+    {"multipart", OPT_MAP, false, NULL,
+     "multipart uploads after the prefill, measured apart: {size, part_size, parallel, uploads}",
+     NULL, mp_fields},
+    {"cleanup", OPT_BOOL, false, "false",
+     "after the load, list every key under the prefix (all pages) and delete them", NULL, NULL},
+    {"delete_bucket", OPT_BOOL, false, "false", "after the cleanup, delete the bucket", NULL, NULL},
     {"seed", OPT_INT, false, "1", "object sizes, contents, operation draws", NULL, NULL},
     {"connections", OPT_INT, false, "8", "connections in total (closed loop: users)", NULL, NULL},
     {"threads", OPT_INT, false, "1", "worker threads (<= connections)", NULL, NULL},
@@ -182,6 +197,8 @@ struct s3_state {
     int64_t status_at;
     bool waited;
     int64_t prefill_ns;
+    int64_t mp_ns, mp_bytes, mp_uploads; /* the multipart phase */
+    struct hdr *mp_parts;                /* its parts' latencies */
 };
 
 /* ---- objects: names, sizes, contents --------------------------------------------------- */
@@ -239,10 +256,12 @@ static uint64_t key_hash(const char *key)
     return mix64(h);
 }
 
-/* Appends n bytes of the content of the object with key hash kh, from offset 0. */
-static int put_content(const struct s3_state *st, struct sbuf *out, uint64_t kh, int64_t n)
+/* Appends bytes [from, from + n) of the content of the object with key hash kh. */
+static int put_content(const struct s3_state *st, struct sbuf *out, uint64_t kh, int64_t from,
+                       int64_t n)
 {
-    int64_t o = 0;
+    int64_t o = from;
+    n += from;
     while (o < n) {
         size_t at = pat_at(kh, o), k = S3_PATTERN - at;
         if ((int64_t)k > n - o)
@@ -316,7 +335,9 @@ static int build(struct s3_state *st, struct s3_worker *w, const char *method, c
     if (r == 0 && body)
         r = sbuf_printf(out, "\r\nContent-Length: %zu\r\n\r\n", body_len);
     else if (r == 0)
-        r = sbuf_puts(out, strcmp(method, "PUT") ? "\r\n\r\n" : "\r\nContent-Length: 0\r\n\r\n");
+        r = sbuf_puts(out, strcmp(method, "PUT") && strcmp(method, "POST")
+                               ? "\r\n\r\n"
+                               : "\r\nContent-Length: 0\r\n\r\n");
     if (r == 0 && body)
         r = sbuf_add(out, body, body_len);
     return r;
@@ -344,7 +365,7 @@ static int make_put(struct s3_state *st, struct s3_worker *w, const char *key, u
         out->max = (size_t)size + 65536;
     w->scratch.len = 0;
     w->scratch.max = (size_t)size + 1;
-    int r = put_content(st, &w->scratch, key_hash(key), size);
+    int r = put_content(st, &w->scratch, key_hash(key), 0, size);
     r = r ? r
           : build(st, w, "PUT", uri, NULL, NULL, w->scratch.s ? w->scratch.s : "", (size_t)size,
                   out);
@@ -826,11 +847,26 @@ static int run_engine(struct comp *c, struct s3_state *st, struct lg_config *cfg
     return r;
 }
 
-/* One signed request (bucket creation): its status in *status. */
+/* One signed request outside the load (the bucket, multipart steps): its status and
+ * the start of its body. */
 struct once {
     int status;
     struct sbuf body;
+    int64_t sent, done;
+    size_t body_max;              /* body bytes kept (0: 4096) */
+    const unsigned char *pattern; /* GET checked against the object with key hash kh */
+    uint64_t kh;
+    int64_t off;
+    bool bad;
 };
+
+static void once_sent(void *ud, void **rs, int64_t intended, int64_t sent)
+{
+    struct once *o = ud;
+    (void)rs;
+    (void)intended;
+    o->sent = sent;
+}
 
 static void once_headers(void *ud, void **rs, int status, int64_t t)
 {
@@ -845,41 +881,95 @@ static void once_body(void *ud, void **rs, const char *data, size_t len, int64_t
     struct once *o = ud;
     (void)rs;
     (void)t;
-    if (o->body.len < 4096)
-        sbuf_add(&o->body, data, len < 4096 ? len : 4096);
+    if (o->pattern) {
+        for (size_t i = 0; i < len && !o->bad; i++)
+            o->bad = (unsigned char)data[i] != o->pattern[pat_at(o->kh, o->off + (int64_t)i)];
+        o->off += (int64_t)len;
+        return;
+    }
+    size_t max = o->body_max ? o->body_max : 4096;
+    if (o->body.len < max)
+        sbuf_add(&o->body, data, len < max - o->body.len ? len : max - o->body.len);
+}
+
+static void once_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
+{
+    struct once *o = ud;
+    (void)rs;
+    (void)ok;
+    (void)err;
+    o->done = t;
+}
+
+/* Sends the request in req once (no retry); 0 when an answer came (any status). */
+static int once_run(struct comp *c, struct s3_state *st, const struct sbuf *req, struct once *o)
+{
+    static const struct lg_stream_ops hooks = {.on_headers = once_headers,
+                                               .on_body = once_body,
+                                               .on_done = once_done,
+                                               .on_sent = once_sent};
+    struct lg_config cfg = st->cfg;
+    cfg.make_request = NULL;
+    cfg.request = req->s;
+    cfg.request_len = req->len;
+    cfg.head = false;
+    cfg.stream = &hooks;
+    cfg.stream_ud = o;
+    cfg.threads = cfg.connections = 1;
+    cfg.model = LG_CLOSED;
+    cfg.max_requests = 1;
+    cfg.sends_bounded = true;
+    cfg.duration_ns = S3_ONCE_LIMIT;
+    cfg.warmup_ns = 0;
+    cfg.think_ns = 0;
+    cfg.expect_status = 0;
+    struct lg_stats *s = NULL;
+    int r = run_engine(c, st, &cfg, &s);
+    lg_stats_free(s);
+    if (r == 0 && !o->status) {
+        comp_set_reason(c, "no answer from the S3 endpoint");
+        r = -EIO;
+    }
+    return r;
+}
+
+/* The text between <tag> and </tag> in xml, or NULL (caller frees). */
+static char *xml_text(const char *xml, const char *tag)
+{
+    char open[64], close[64];
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+    const char *a = xml ? strstr(xml, open) : NULL;
+    const char *b = a ? strstr(a, close) : NULL;
+    return b ? xstrndup(a + strlen(open), (size_t)(b - a - (ptrdiff_t)strlen(open))) : NULL;
+}
+
+/* "HTTP 404 NoSuchBucket: The specified bucket does not exist" from an S3 error answer
+ * (caller frees). */
+static char *s3_error(const struct once *o)
+{
+    char *code = xml_text(o->body.s, "Code"), *msg = xml_text(o->body.s, "Message");
+    char *t = xasprintf("HTTP %d%s%s%s%s", o->status, code ? " " : "", code ? code : "",
+                        msg ? ": " : "", msg ? msg : "");
+    free(code);
+    free(msg);
+    return t;
 }
 
 static int create_bucket(struct comp *c, struct s3_state *st)
 {
-    static const struct lg_stream_ops hooks = {.on_headers = once_headers, .on_body = once_body};
     struct sbuf req = {0};
     struct once o = {0};
     int r = build(st, &st->w[0], "PUT", st->path_base[0] ? st->path_base : "/", NULL, NULL, NULL, 0,
                   &req);
-    struct lg_config cfg = st->cfg;
-    cfg.make_request = NULL;
-    cfg.request = req.s;
-    cfg.request_len = req.len;
-    cfg.stream = &hooks;
-    cfg.stream_ud = &o;
-    cfg.threads = cfg.connections = 1;
-    cfg.model = LG_CLOSED;
-    cfg.max_requests = 1;
-    cfg.duration_ns = S3_ONCE_LIMIT;
-    cfg.warmup_ns = 0;
-    cfg.expect_status = 0;
-    struct lg_stats *s = NULL;
-    r = r ? r : run_engine(c, st, &cfg, &s);
+    r = r ? r : once_run(c, st, &req, &o);
     /* 409 BucketAlreadyOwnedByYou / BucketAlreadyExists: there already */
     if (r == 0 && o.status / 100 != 2 && o.status != 409) {
-        comp_set_reason(c, "cannot create bucket '%s': HTTP %d %.200s", st->bucket, o.status,
-                        o.body.s ? o.body.s : "");
-        r = -EIO;
-    } else if (r == 0 && !o.status) {
-        comp_set_reason(c, "cannot create bucket '%s': no answer", st->bucket);
+        char *e = s3_error(&o);
+        comp_set_reason(c, "cannot create bucket '%s': %s", st->bucket, e);
+        free(e);
         r = -EIO;
     }
-    lg_stats_free(s);
     sbuf_free(&req);
     sbuf_free(&o.body);
     return r;
@@ -930,6 +1020,391 @@ static int prefill(struct comp *c, struct s3_state *st)
     return r;
 }
 
+/* ---- multipart uploads ----------------------------------------------------------------- */
+
+struct mp {
+    struct s3_state *st;
+    char key[S3_KEY_MAX], uri[S3_KEY_MAX + 128];
+    char *upload_enc; /* the upload id, %-encoded for the query */
+    int64_t size, part_size;
+    unsigned nparts;
+    char (*etag)[33]; /* per part: MD5 hex of its bytes (S3's ETag of a part) */
+    struct hdr *lat;  /* per part: send to answer */
+    unsigned failed;
+    int status;         /* of a failed part */
+    int64_t sent[1024]; /* per part (nparts <= 1024): when it was sent */
+};
+
+static _Thread_local unsigned mp_part;
+
+static int mp_make_request(void *ud, unsigned worker, uint64_t n, struct rng *rng, struct sbuf *out)
+{
+    struct mp *m = ud;
+    struct s3_state *st = m->st;
+    struct s3_worker *w = &st->w[worker];
+    (void)rng;
+    if (n >= m->nparts)
+        return -ERANGE; /* not reached: sends_bounded */
+    int64_t off = (int64_t)n * m->part_size;
+    int64_t len = m->size - off < m->part_size ? m->size - off : m->part_size;
+    char query[256];
+    snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", (unsigned)n + 1, m->upload_enc);
+    if (out->max < (size_t)len + 65536)
+        out->max = (size_t)len + 65536;
+    w->scratch.len = 0;
+    w->scratch.max = (size_t)len + 1;
+    int r = put_content(st, &w->scratch, key_hash(m->key), off, len);
+    if (r < 0)
+        return r;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    if (!EVP_Digest(w->scratch.s, (size_t)len, md, &mdlen, EVP_md5(), NULL))
+        return -EIO;
+    for (unsigned i = 0; i < 16; i++)
+        snprintf(m->etag[n] + 2 * i, 3, "%02x", md[i]);
+    mp_part = (unsigned)n;
+    return build(st, w, "PUT", m->uri, query, NULL, w->scratch.s, (size_t)len, out);
+}
+
+static void mp_sent(void *ud, void **rs, int64_t intended, int64_t sent)
+{
+    struct mp *m = ud;
+    (void)intended;
+    *rs = (void *)(uintptr_t)(mp_part + 1);
+    m->sent[mp_part] = sent;
+}
+
+static void mp_headers(void *ud, void **rs, int status, int64_t t)
+{
+    struct mp *m = ud;
+    (void)t;
+    if (status / 100 != 2 && *rs) {
+        m->failed++;
+        m->status = status;
+        *rs = NULL; /* counted */
+    }
+}
+
+static void mp_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
+{
+    struct mp *m = ud;
+    (void)err;
+    uintptr_t part = (uintptr_t)*rs;
+    *rs = NULL;
+    if (!part)
+        return;
+    if (!ok)
+        m->failed++;
+    else
+        hdr_record(m->lat, t - m->sent[part - 1]);
+}
+
+/* POST/DELETE/GET on the multipart object with query; the answer in *o. */
+static int mp_call(struct comp *c, struct mp *m, const char *method, const char *query,
+                   const char *body, size_t len, struct once *o)
+{
+    struct sbuf req = {.max = len + 65536};
+    int r = build(m->st, &m->st->w[0], method, m->uri, query, NULL, body, len, &req);
+    r = r ? r : once_run(c, m->st, &req, o);
+    sbuf_free(&req);
+    return r;
+}
+
+static void mp_abort(struct comp *c, struct mp *m)
+{
+    char query[256];
+    struct once o = {0};
+    char *why = c->reason ? xstrdup(c->reason) : NULL;
+    snprintf(query, sizeof(query), "uploadId=%s", m->upload_enc);
+    mp_call(c, m, "DELETE", query, NULL, 0, &o); /* best effort: the reason stays */
+    if (why)
+        comp_set_reason(c, "%s", why);
+    free(why);
+    sbuf_free(&o.body);
+}
+
+static int mp_parts(struct comp *c, struct mp *m)
+{
+    static const struct lg_stream_ops hooks = {
+        .on_headers = mp_headers, .on_done = mp_done, .on_sent = mp_sent};
+    struct lg_config cfg = m->st->cfg;
+    int64_t parallel = 4;
+    const struct sv *spec = sv_get(c->spec->with, "multipart");
+    const struct sv *pv = spec ? sv_get(spec, "parallel") : NULL;
+    double x = 4;
+    if (pv && sv_as_double(pv, &x) == 0 && x >= 1 && x <= 1024)
+        parallel = (int64_t)x;
+    cfg.make_request = mp_make_request;
+    cfg.make_request_ud = m;
+    cfg.stream = &hooks;
+    cfg.stream_ud = m;
+    cfg.threads = 1;
+    cfg.connections = (unsigned)(parallel < m->nparts ? parallel : m->nparts);
+    cfg.model = LG_CLOSED;
+    cfg.max_requests = m->nparts;
+    cfg.sends_bounded = true;
+    cfg.duration_ns = 0;
+    cfg.warmup_ns = 0;
+    cfg.think_ns = 0;
+    struct lg_stats *s = NULL;
+    int r = run_engine(c, m->st, &cfg, &s);
+    lg_stats_free(s);
+    if (r == 0 && m->failed) {
+        comp_set_reason(c, "multipart upload of %s: %u of %u parts failed%s%d", m->key, m->failed,
+                        m->nparts, m->status ? " (HTTP " : "", m->status);
+        r = -EIO;
+    }
+    return r;
+}
+
+static int mp_complete(struct comp *c, struct mp *m)
+{
+    struct sbuf x = {0};
+    struct once o = {0};
+    char query[256];
+    int r = sbuf_puts(&x, "<CompleteMultipartUpload>");
+    for (unsigned i = 0; i < m->nparts && r == 0; i++)
+        r = sbuf_printf(&x, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>", i + 1,
+                        m->etag[i]);
+    r = r ? r : sbuf_puts(&x, "</CompleteMultipartUpload>");
+    snprintf(query, sizeof(query), "uploadId=%s", m->upload_enc);
+    r = r ? r : mp_call(c, m, "POST", query, x.s, x.len, &o);
+    /* S3 may answer 200 and put the error in the body */
+    if (r == 0 && (o.status != 200 || (o.body.s && strstr(o.body.s, "<Error>")))) {
+        char *e = s3_error(&o);
+        comp_set_reason(c, "multipart upload of %s: completing it failed: %s", m->key, e);
+        free(e);
+        r = -EIO;
+    }
+    sbuf_free(&x);
+    sbuf_free(&o.body);
+    return r;
+}
+
+/* A GET of the whole object, its bytes checked. */
+static int mp_verify(struct comp *c, struct mp *m)
+{
+    struct once o = {.pattern = m->st->pattern, .kh = key_hash(m->key)};
+    int r = mp_call(c, m, "GET", NULL, NULL, 0, &o);
+    if (r == 0 && (o.status != 200 || o.bad || o.off != m->size)) {
+        comp_set_reason(c, "multipart upload of %s: reading it back: %s", m->key,
+                        o.status != 200 ? "not HTTP 200"
+                        : o.bad         ? "its bytes differ from the parts sent"
+                                        : "its length differs from the parts sent");
+        r = -EIO;
+    }
+    sbuf_free(&o.body);
+    return r;
+}
+
+/* One upload: create, the parts in parallel, complete (abort when a step fails), check. */
+static int mp_one(struct comp *c, struct mp *m)
+{
+    struct once o = {0};
+    int r = mp_call(c, m, "POST", "uploads", NULL, 0, &o);
+    char *id = r == 0 && o.status == 200 ? xml_text(o.body.s, "UploadId") : NULL;
+    if (r == 0 && !id) {
+        char *e = s3_error(&o);
+        comp_set_reason(c, "multipart upload of %s: creating it failed: %s", m->key, e);
+        free(e);
+        r = -EIO;
+    }
+    sbuf_free(&o.body);
+    if (r < 0)
+        return r;
+    struct sbuf e = {0};
+    sigv4_uri_encode(&e, id, strlen(id), false);
+    free(id);
+    m->upload_enc = sbuf_steal(&e);
+    r = mp_parts(c, m);
+    r = r ? r : mp_complete(c, m);
+    if (r < 0)
+        mp_abort(c, m);
+    else if (m->st->verify)
+        r = mp_verify(c, m);
+    free(m->upload_enc);
+    m->upload_enc = NULL;
+    return r;
+}
+
+static int multipart(struct comp *c, struct s3_state *st)
+{
+    const struct sv *spec = sv_get(c->spec->with, "multipart");
+    int64_t size = 64 << 20, part = 8 << 20, uploads = 1;
+    const char *t;
+    if ((t = cl_opt_text(spec, "size")) && parse_size_bytes(t, &size) < 0)
+        size = -1;
+    if ((t = cl_opt_text(spec, "part_size")) && parse_size_bytes(t, &part) < 0)
+        part = -1;
+    double x = 1;
+    if (sv_get(spec, "uploads") && (sv_as_double(sv_get(spec, "uploads"), &x) < 0 || x < 1))
+        uploads = -1;
+    else
+        uploads = (int64_t)x;
+    if (size < 1 || part < 1 || uploads < 1 || uploads > 1000 || size > ((int64_t)1 << 40) ||
+        (size + part - 1) / part > 1024) {
+        comp_set_reason(c, "option 'multipart': size and part_size are sizes, at most 1024 "
+                           "parts, uploads 1 to 1000");
+        return -EINVAL;
+    }
+    struct mp m = {.st = st, .size = size, .part_size = part};
+    m.nparts = (unsigned)((size + part - 1) / part);
+    m.etag = xcalloc(m.nparts, sizeof(*m.etag));
+    int r = hdr_init(1, S3_HDR_MAX, 3, &m.lat);
+    int64_t t0 = mono_ns();
+    for (int64_t u = 0; u < uploads && r == 0; u++) {
+        snprintf(m.key, sizeof(m.key), "%smp/%llu/%lld", st->prefix_enc,
+                 (unsigned long long)st->task, (long long)u);
+        snprintf(m.uri, sizeof(m.uri), "%s/%s", st->path_base, m.key);
+        r = mp_one(c, &m);
+    }
+    st->mp_ns = mono_ns() - t0;
+    st->mp_bytes = r == 0 ? size * uploads : 0;
+    st->mp_uploads = r == 0 ? uploads : 0;
+    st->mp_parts = hdr_count(m.lat) ? m.lat : NULL;
+    if (!st->mp_parts)
+        hdr_free(m.lat);
+    free(m.etag);
+    return r;
+}
+
+/* ---- cleanup: every key under the prefix, listed page by page, deleted ------------------ */
+
+struct sweep {
+    struct s3_state *st;
+    char **keys; /* %-encoded for the path */
+    size_t n;
+    uint64_t failed;
+};
+
+static int sweep_make_request(void *ud, unsigned worker, uint64_t n, struct rng *rng,
+                              struct sbuf *out)
+{
+    struct sweep *sw = ud;
+    char uri[S3_KEY_MAX * 3 + 128];
+    (void)rng;
+    if (n >= sw->n)
+        return -ERANGE;
+    snprintf(uri, sizeof(uri), "%s/%s", sw->st->path_base, sw->keys[n]);
+    return build(sw->st, &sw->st->w[worker], "DELETE", uri, NULL, NULL, NULL, 0, out);
+}
+
+static void sweep_headers(void *ud, void **rs, int status, int64_t t)
+{
+    struct sweep *sw = ud;
+    (void)rs;
+    (void)t;
+    if (status / 100 != 2)
+        sw->failed++;
+}
+
+/* The keys of one ListObjectsV2 page appended to sw; *token: the next page's, or NULL. */
+static int list_page(struct comp *c, struct s3_state *st, struct sweep *sw, char **token)
+{
+    struct sbuf q = {0}, req = {0};
+    struct once o = {.body_max = 4 << 20};
+    char uri[S3_KEY_MAX];
+    snprintf(uri, sizeof(uri), "%s/", st->path_base);
+    int r = sbuf_puts(&q, "list-type=2&max-keys=1000");
+    if (*token) {
+        r = r ? r : sbuf_puts(&q, "&continuation-token=");
+        r = r ? r : sigv4_uri_encode(&q, *token, strlen(*token), false);
+    }
+    r = r ? r : sbuf_puts(&q, "&prefix=");
+    r = r ? r : sigv4_uri_encode(&q, st->prefix_enc, strlen(st->prefix_enc), false);
+    r = r ? r : build(st, &st->w[0], "GET", uri, q.s, NULL, NULL, 0, &req);
+    r = r ? r : once_run(c, st, &req, &o);
+    free(*token);
+    *token = NULL;
+    if (r == 0 && o.status != 200) {
+        char *e = s3_error(&o);
+        comp_set_reason(c, "cleanup: listing the keys failed: %s", e);
+        free(e);
+        r = -EIO;
+    }
+    for (const char *p = o.body.s; r == 0 && p && (p = strstr(p, "<Key>"));) {
+        const char *e = strstr(p, "</Key>");
+        if (!e)
+            break;
+        struct sbuf k = {0};
+        /* the XML escapes of a key: ours use none, others are kept as sent */
+        sigv4_uri_encode(&k, p + 5, (size_t)(e - p - 5), true);
+        sw->keys = xrealloc(sw->keys, (sw->n + 1) * sizeof(*sw->keys));
+        sw->keys[sw->n++] = sbuf_steal(&k);
+        p = e;
+    }
+    char *trunc = r == 0 ? xml_text(o.body.s, "IsTruncated") : NULL;
+    if (trunc && !strcmp(trunc, "true"))
+        *token = xml_text(o.body.s, "NextContinuationToken");
+    if (trunc && !strcmp(trunc, "true") && !*token) {
+        comp_set_reason(c, "cleanup: a truncated listing without NextContinuationToken");
+        r = -EIO;
+    }
+    free(trunc);
+    sbuf_free(&q);
+    sbuf_free(&req);
+    sbuf_free(&o.body);
+    return r;
+}
+
+static int cleanup_keys(struct comp *c, struct s3_state *st)
+{
+    static const struct lg_stream_ops hooks = {.on_headers = sweep_headers};
+    struct sweep sw = {.st = st};
+    char *token = NULL;
+    int pages = 0, r = 0;
+    do {
+        r = list_page(c, st, &sw, &token);
+        pages++;
+    } while (r == 0 && token && pages < 100000);
+    free(token);
+    if (r == 0 && sw.n) {
+        struct lg_config cfg = st->cfg;
+        struct lg_stats *s = NULL;
+        cfg.make_request = sweep_make_request;
+        cfg.make_request_ud = &sw;
+        cfg.stream = &hooks;
+        cfg.stream_ud = &sw;
+        cfg.threads = 1;
+        cfg.connections = cfg.connections < sw.n ? cfg.connections : (unsigned)sw.n;
+        cfg.model = LG_CLOSED;
+        cfg.max_requests = sw.n;
+        cfg.sends_bounded = true;
+        cfg.duration_ns = cfg.warmup_ns = cfg.think_ns = 0;
+        r = run_engine(c, st, &cfg, &s);
+        lg_stats_free(s);
+        if (r == 0 && sw.failed) {
+            comp_set_reason(c, "cleanup: %llu of %zu DELETEs failed", (unsigned long long)sw.failed,
+                            sw.n);
+            r = -EIO;
+        }
+    }
+    comp_metric(c, "cleanup_list_pages", NULL, NULL, pages);
+    comp_metric(c, "cleanup_deleted", NULL, NULL, (double)(r == 0 ? sw.n : 0));
+    for (size_t i = 0; i < sw.n; i++)
+        free(sw.keys[i]);
+    free(sw.keys);
+    return r;
+}
+
+static int delete_bucket(struct comp *c, struct s3_state *st)
+{
+    struct sbuf req = {0};
+    struct once o = {0};
+    int r = build(st, &st->w[0], "DELETE", st->path_base[0] ? st->path_base : "/", NULL, NULL, NULL,
+                  0, &req);
+    r = r ? r : once_run(c, st, &req, &o);
+    if (r == 0 && o.status / 100 != 2) {
+        char *e = s3_error(&o);
+        comp_set_reason(c, "cannot delete bucket '%s': %s", st->bucket, e);
+        free(e);
+        r = -EIO;
+    }
+    sbuf_free(&req);
+    sbuf_free(&o.body);
+    return r;
+}
+
 /* ---- the driver ---------------------------------------------------------------------------- */
 
 static int setup(struct comp *c, struct s3_state *st, unsigned task, unsigned ntasks)
@@ -971,6 +1446,8 @@ static int s3_start(struct comp *c)
         r = create_bucket(c, st);
     if (r == 0 && fill && st->objects > 0)
         r = prefill(c, st);
+    if (r == 0 && sv_get(c->spec->with, "multipart"))
+        r = multipart(c, st);
     if (r < 0)
         return r;
     st->max_requests = st->cfg.max_requests;
@@ -1045,6 +1522,14 @@ static int s3_finish(struct comp *c)
     comp_metric(c, "bandwidth", "MiB/s", NULL, window > 0 ? (double)bytes / 1048576.0 / window : 0);
     if (st->prefill_ns > 0)
         comp_metric(c, "prefill_time", "s", NULL, (double)st->prefill_ns / 1e9);
+    if (st->mp_uploads > 0) {
+        comp_metric(c, "multipart_uploads", NULL, NULL, (double)st->mp_uploads);
+        comp_metric(c, "multipart_time", "s", NULL, (double)st->mp_ns / 1e9);
+        comp_metric(c, "multipart_bw", "MiB/s", NULL,
+                    (double)st->mp_bytes / 1048576.0 / ((double)st->mp_ns / 1e9));
+        cl_put_hdr_summary(c, "multipart_part_latency", st->mp_parts);
+        cl_put_histogram(c, "multipart_part_latency", st->mp_parts);
+    }
     for (int k = 0; k < OP_COUNT; k++)
         put_op(c, st, k, window);
     cl_put_open_loop(c, &st->cfg, s);
@@ -1058,7 +1543,12 @@ static int s3_finish(struct comp *c)
     }
     r = cl_judge(c, st->ok, errors, SE_COUNT, s3_err_name);
     lg_stats_free(s);
-    return r;
+    bool sweep = false, drop = false;
+    cl_opt_bool(c, "cleanup", false, &sweep);
+    cl_opt_bool(c, "delete_bucket", false, &drop);
+    int rc = sweep ? cleanup_keys(c, st) : 0;
+    rc = rc ? rc : drop ? delete_bucket(c, st) : 0;
+    return r ? r : rc;
 }
 
 static void s3_cleanup(struct comp *c)
@@ -1076,6 +1566,7 @@ static void s3_cleanup(struct comp *c)
     }
     cl_secs_free(&st->secs);
     cl_secs_free(&st->bytes_secs);
+    hdr_free(st->mp_parts);
     if (st->mu_ok)
         pthread_mutex_destroy(&st->mu);
     if (st->secret) {

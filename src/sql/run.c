@@ -693,6 +693,18 @@ static int setup_tables(struct sql_run *r)
     return rc == SQL_DONE ? 0 : -1;
 }
 
+int sql_setup(const struct sql_run_config *cfg, char *err, size_t errlen)
+{
+    struct sql_run r = {.cfg = *cfg};
+    pthread_mutex_init(&r.mu, NULL);
+    atomic_init(&r.phase, "setup");
+    int rc = cfg->init == SQL_INIT_NEVER ? 0 : setup_tables(&r);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", r.err);
+    pthread_mutex_destroy(&r.mu);
+    return rc < 0 ? (r.rc ? r.rc : -EIO) : 0;
+}
+
 static void *coord_main(void *arg)
 {
     struct sql_run *r = arg;
@@ -813,7 +825,7 @@ int sql_run_start(const struct sql_run_config *cfg, struct sql_run **out, char *
             }
         }
     r->w = xcalloc(cfg->threads, sizeof(*r->w));
-    unsigned client = 0;
+    unsigned client = cfg->client_base;
     for (unsigned i = 0; i < cfg->threads && rc == 0; i++) {
         unsigned n = cfg->connections / cfg->threads + (i < cfg->connections % cfg->threads);
         rc = worker_init(r, &r->w[i], i, n);
@@ -897,6 +909,10 @@ static int merge(struct sql_run *r, struct lg_stats *st)
         warm += w->warm_tx;
         unsent += w->unsent;
         last = w->last_done > last ? w->last_done : last;
+    }
+    if (rc == 0 && !st->service) { /* closed loop: service time is the latency */
+        rc = hdr_init(1000, HDR_HIGHEST, 3, &st->service);
+        rc = rc ? rc : hdr_merge(st->service, st->latency);
     }
     uint64_t failed = 0;
     for (int e = 0; e < SQL_ERR_COUNT; e++)

@@ -44,9 +44,14 @@ struct sql_run_config {
     int64_t tx_timeout_ns; /* a transaction running longer fails (timeout); 0: none */
     int max_tries;         /* >= 1 */
     int64_t busy_poll_ns;
+    unsigned client_base; /* :client_id of the first connection (tasks of a fan-out) */
 };
 
 struct sql_run;
+
+/* The setup phase alone (the pgbench tables as cfg->init says), blocking: a fan-out
+ * does it once before its tasks start. 0 or -errno with a message in err. */
+int sql_setup(const struct sql_run_config *cfg, char *err, size_t errlen);
 
 /* Checks cfg and starts (setup runs in the run's own thread). 0 or -errno with a
  * message in err. */

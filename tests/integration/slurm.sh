@@ -268,6 +268,34 @@ assert m["read_ops"] == 4096 and h["total"] == 4096 and sum(h["slots"]) == 4096,
 assert m["tasks"] == 4, m
 ' "$WS" "$sid"
 
+  # b6. the sql client: 2 nodes x 2 tasks against a PostgreSQL of the test's own; the
+  # tables made once by sonde, the tasks' transactions merged exactly and all committed
+  PG=$WS/pg
+  SONDE_TEST_PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  export SONDE_TEST_PG_PORT
+  if scripts/db-local.sh postgres start "$PG" "$SONDE_TEST_PG_PORT" >"$WS/pg.log" 2>&1; then
+    out=$(slurm_run "$R/sql-fanout.yaml"); rc=$?; sid=$(sid_of "$out")
+    check "sql fan-out session done ($rc)" test "$rc" -eq 0 -a -n "$sid"
+    hist=$(scripts/db-local.sh postgres sql "$PG" "SELECT count(*) FROM pgbench_history")
+    check "sql: 4 tasks; transactions = the tasks' sum = pgbench_history's rows ($hist)" python3 -c '
+import glob, json, sys
+d = json.load(sys.stdin); t = d["trials"][0]
+files = sorted(glob.glob(sys.argv[1] + "/trial-001/load/tasks/task-*.stats"))
+parts = [json.load(open(f)) for f in files]
+assert len(parts) == 4, files
+m = {x["name"]: x["value"] for x in t["metrics"] if x["component"] == "load"}
+assert m["tasks"] == 4 and m["errors"] == 0 and m["connections"] == 8, m
+assert m["transactions"] == sum(p["ok"] for p in parts) == int(sys.argv[2]), (m["transactions"], sys.argv[2])
+assert all(p["ok"] > 0 for p in parts)
+h = {x["name"]: x for x in t["histograms"] if x["component"] == "load"}
+assert h["latency"]["count"] == m["transactions"] and h["connect_time"]["count"] == 8, h["connect_time"]
+assert h["stmt_1_7"]["count"] == m["transactions"]
+' "$WS/sessions/$sid" "$hist" <<<"$("$SONDE" report "$sid" --format json)"
+  else
+    bad "PostgreSQL for the sql fan-out starts ($(tail -3 "$WS/pg.log"))"
+  fi
+  scripts/db-local.sh postgres stop "$PG"
+
   # c. a client job that exits 1
   out=$(slurm_run "$R/fail.yaml"); rc=$?; sid=$(sid_of "$out")
   check "failed client job: exit 1 ($rc)" test "$rc" -eq 1

@@ -193,6 +193,7 @@ m recipe
 check "its report: throughput and per-statement percentiles" py "$(val recipe throughput) > 0 and '$(val recipe stmt_1_2_p99)' != ''"
 check "no process left after sql-tpcb.yaml" no_procs_left "$id"
 stop_dbs
-check "the test's own servers are stopped" bash -c "! pgrep -f '$WS/' >/dev/null"
+servers_left() { ps -eo args= | grep -F -- "$WS/" | grep -v -e grep -e 'ps -eo'; }
+check "the test's own servers are stopped" test -z "$(servers_left)"
 trap - EXIT
 finish

@@ -4,6 +4,7 @@
  * transactions/s, per-transaction and per-statement latency histograms, connection
  * setup time apart, errors by class, retries. Options: docs/storage.md. */
 #include "drivers/clients/client_common.h"
+#include "drivers/clients/fanout.h"
 
 #include "core/session.h"
 #include "sql/db.h"
@@ -13,6 +14,8 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +90,7 @@ struct sql_state {
     char *password;
     struct sql_run *run;
     int64_t status_at;
+    int64_t fanout; /* batch backend: tasks of the agent job (0: the load runs in sonde) */
 };
 
 /* ---- scripts ----------------------------------------------------------------------------- */
@@ -189,19 +193,22 @@ static enum sql_init init_mode(const char *text, const struct sql_state *st)
     return builtin ? SQL_INIT_MISSING : SQL_INIT_NEVER;
 }
 
-static int prepare(struct comp *c, struct sql_state *st)
+/* Every option into st->cfg, for task `task` of `ntasks` (its share of the
+ * connections, transactions and rate: fanout_split); c->reason set on error. */
+static int prepare(struct comp *c, struct sql_state *st, unsigned task, unsigned ntasks)
 {
     struct lg_config lg = {0};
     struct sql_run_config *cfg = &st->cfg;
     const struct sv *w = c->spec->with;
-    int64_t scale = 1, tries = 1, seed = 1;
+    int64_t scale = 1, tries = 1;
     int r = cl_limits(c, &lg, 1, CONNS_MAX);
     r = r ? r : cl_load_model(c, &lg);
+    unsigned total = lg.connections;
+    r = r ? r : fanout_split(c, &lg, task, ntasks);
     r = r ? r : cl_opt_dur(c, w, "connect_timeout", "10s", &lg.connect_timeout_ns);
     r = r ? r : cl_opt_dur(c, w, "busy_poll", "0s", &lg.busy_poll_ns);
     r = r ? r : cl_opt_int(c, "scale", 1, 1, 10000, &scale);
     r = r ? r : cl_opt_int(c, "max_tries", 1, 1, 1000, &tries);
-    r = r ? r : cl_opt_int(c, "seed", 1, 0, INT64_MAX, &seed);
     r = r ? r : load_scripts(c, st);
     r = r ? r : read_password(c, st);
     if (r < 0)
@@ -238,7 +245,10 @@ static int prepare(struct comp *c, struct sql_state *st)
     cfg->model = lg.model;
     cfg->rate = lg.rate;
     cfg->arrival = !strcmp(sv_str(w, "arrival", "poisson"), "constant") ? LG_CONSTANT : LG_POISSON;
-    cfg->seed = (uint64_t)seed;
+    cfg->seed = lg.seed;
+    /* :client_id numbers the connections of every task together */
+    cfg->client_base =
+        ntasks > 1 ? task * (total / ntasks) + (task < total % ntasks ? task : total % ntasks) : 0;
     cfg->duration_ns = lg.duration_ns;
     cfg->warmup_ns = lg.warmup_ns;
     cfg->max_tx = lg.max_requests;
@@ -249,11 +259,47 @@ static int prepare(struct comp *c, struct sql_state *st)
     return 0;
 }
 
+/* Batch backend: the load runs as `sonde agent sql` tasks of one job (fanout.h). The
+ * pgbench tables are made here first, once; the tasks get host and port (not a
+ * target), absolute script paths and init: never. */
+static int start_fanout(struct comp *c, struct sql_state *st)
+{
+    char err[512] = "";
+    int r = prepare(c, st, 0, (unsigned)st->fanout);
+    if (r == 0 && st->cfg.init != SQL_INIT_NEVER && (r = sql_setup(&st->cfg, err, sizeof(err))) < 0)
+        comp_set_reason(c, "%s", err);
+    if (r < 0)
+        return r;
+    struct sv *with = sv_clone(c->spec->with);
+    sv_del(with, "target");
+    sv_set(with, "host", sv_new_scalar(st->cfg.target.host, (struct sv_pos){0}));
+    if (st->cfg.target.port)
+        sv_set(with, "port", sv_new_scalar(st->cfg.target.port, (struct sv_pos){0}));
+    sv_set(with, "init", sv_new_scalar("never", (struct sv_pos){0}));
+    const struct sv *list = sv_get(with, "scripts");
+    for (size_t i = 0; list && list->kind == SV_SEQ && i < list->n; i++) {
+        const char *f = cl_opt_text(list->kids[i], "script");
+        char *abs = f && !is_builtin(f) && f[0] != '/' ? realpath(f, NULL) : NULL;
+        if (abs)
+            sv_set(list->kids[i], "script", sv_new_scalar(abs, (struct sv_pos){0}));
+        free(abs);
+    }
+    static const char *const files[] = {"script", "password_file", NULL};
+    const char *one = cl_opt_text(with, "script");
+    if (one && is_builtin(one))
+        return fanout_start(c, with, files + 1);
+    return fanout_start(c, with, files);
+}
+
 static int sql_start(struct comp *c)
 {
     struct sql_state *st = xcalloc(1, sizeof(*st));
     c->priv = st;
-    int r = prepare(c, st);
+    if (fanout_wanted(c->spec) && c->backend->batch) {
+        st->fanout = comp_tasks(c);
+        return start_fanout(c, st);
+    }
+    int r = prepare(c, st, 0, 1);
     if (r < 0)
         return r;
     char err[256] = "";
@@ -266,6 +312,8 @@ static int sql_start(struct comp *c)
 static int sql_tick(struct comp *c, int64_t now)
 {
     struct sql_state *st = c->priv;
+    if (st && st->fanout)
+        return fanout_tick(c, (unsigned)st->fanout, &st->status_at, now);
     if (!st || sql_run_done(st->run))
         return 1;
     if (cl_status_due(&st->status_at, now)) {
@@ -340,11 +388,13 @@ static int sql_finish(struct comp *c)
     struct sql_state *st = c->priv;
     struct lg_stats *s = NULL;
     char err[512] = "";
-    if (!st || !st->run)
+    if (!st || (!st->run && !st->fanout))
         return -EINVAL;
-    int r = sql_run_wait(st->run, &s, err, sizeof(err));
+    int r = st->fanout ? fanout_stats(c, st->fanout, NULL, NULL, &s)
+                       : sql_run_wait(st->run, &s, err, sizeof(err));
     if (r < 0) {
-        comp_set_reason(c, "%s", err);
+        if (!st->fanout)
+            comp_set_reason(c, "%s", err);
         return r;
     }
     uint64_t errors[SQL_ERR_COUNT], status[6] = {0};
@@ -397,6 +447,41 @@ static void sql_cleanup(struct comp *c)
     }
     free(st);
     c->priv = NULL;
+}
+
+/* ---- the agent (one task of a fan-out job) ---------------------------------------------- */
+
+static int sql_agent_run(const struct sv *with, unsigned task, unsigned ntasks,
+                         const char *out_path, const volatile sig_atomic_t *stop, char *err,
+                         size_t errlen)
+{
+    struct comp_spec spec = {
+        .role = ROLE_CLIENT, .name = "agent", .driver = "sql", .with = (struct sv *)with};
+    struct comp c = {.name = "agent", .spec = &spec};
+    struct sql_state *st = xcalloc(1, sizeof(*st));
+    struct lg_stats *s = NULL;
+    char why[512] = "";
+    c.priv = st;
+    int r = prepare(&c, st, task, ntasks);
+    if (r == 0 && (r = sql_run_start(&st->cfg, &st->run, why, sizeof(why))) < 0)
+        comp_set_reason(&c, "cannot start the load: %s", why);
+    while (r == 0 && !sql_run_done(st->run)) {
+        if (stop && *stop)
+            sql_run_stop(st->run);
+        sleep_ns(50 * 1000000LL);
+    }
+    if (r == 0 && (r = sql_run_wait(st->run, &s, why, sizeof(why))) < 0)
+        comp_set_reason(&c, "%s", why);
+    if (r == 0 && stop && *stop) {
+        comp_set_reason(&c, "stopped by a signal before the end of the load");
+        lg_stats_free(s);
+        s = NULL;
+        r = -ECANCELED;
+    }
+    r = fanout_agent_write(&c, r, s, out_path, err, errlen);
+    sql_cleanup(&c);
+    free(c.reason);
+    return r;
 }
 
 /* ---- validation --------------------------------------------------------------------------- */
@@ -455,6 +540,8 @@ const struct driver_ops driver_client_sql = {
     .summary = "transactions against PostgreSQL (pgbench's TPC-B or custom scripts), with "
                "per-statement latency histograms",
     .opts = sql_opts,
+    .job_argv = fanout_argv,
+    .agent_run = sql_agent_run,
     .check = sql_check,
     .start = sql_start,
     .tick = sql_tick,

@@ -107,13 +107,14 @@ run create "bucket: made-by-sonde" "create_bucket: true" "objects: 5" "requests:
 check "create_bucket: the run works" py "$(val create ok) == 10"
 check "... and the bucket exists" test -d "$DATA/made-by-sonde"
 
-# 4b. Cleanup: every key listed page by page (1000 per page), deleted, then the bucket.
+# 4b. Cleanup: every key listed page by page (1000 per page), deleted, then the bucket
+# (a DELETE racing a PUT cut off at the end of the load is retried: a 2nd pass, 1 page).
 run sweep "bucket: swept" "create_bucket: true" "objects: 1200" "connections: 8" \
   "mix: {get: 2, put: 1}" "requests: 300" "cleanup: true" "delete_bucket: true"
 check "cleanup: exit 0" test $? -eq 0
 # (PUTs still in flight when the 300th answer ends the run may have landed too: <= 8 more)
 check "cleanup: 2 pages listed, the 1200 objects and the ~100 PUT keys deleted ($(val sweep cleanup_deleted))" \
-  py "$(val sweep cleanup_list_pages) == 2 and 0 <= $(val sweep cleanup_deleted) - 1200 - $(val sweep put_ops) <= 8"
+  py "$(val sweep cleanup_list_pages) in (2, 3, 4) and 0 <= $(val sweep cleanup_deleted) - 1200 - $(val sweep put_ops) <= 8"
 check "... and the bucket is gone" test ! -e "$DATA/swept"
 
 # 5. Credentials and options.
@@ -137,7 +138,7 @@ check "... a URL with a path" contains "$out" "expected http\[s\]://host\[:port\
 check "s3-mixed.yaml runs (one trial)" test $? -eq 0
 id=$(latest_id)
 m recipe
-check "its report: per-operation throughput and latency percentiles" py "$(val recipe get_per_s) > 0 and $(val recipe put_latency_p90) > 0"
+check "its report: per-operation throughput and latency percentiles" py "$(val recipe get_per_s) > 0 and $(val recipe put_latency_p50) > 0 and $(val recipe get_latency_p90) > 0"
 check "no process left after s3-mixed.yaml" no_procs_left "$id"
 kill $S3PID 2>/dev/null
 trap - EXIT

@@ -296,6 +296,36 @@ assert h["stmt_1_7"]["count"] == m["transactions"]
   fi
   scripts/db-local.sh postgres stop "$PG"
 
+  # b7. the s3 client: 2 nodes x 2 tasks against an s3rver of the test's own; the bucket and
+  # the objects made once by sonde, every GET checked, the tasks' counts merged exactly
+  S3BIN=$PWD/tests/s3rver/node_modules/.bin
+  SONDE_TEST_S3_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  export SONDE_TEST_S3_PORT AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+  mkdir -p "$WS/s3data"
+  NODE_OPTIONS=--openssl-legacy-provider "$S3BIN/s3rver" -d "$WS/s3data" -a 127.0.0.1 \
+    -p "$SONDE_TEST_S3_PORT" --silent >"$WS/s3rver.log" 2>&1 &
+  s3pid=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$SONDE_TEST_S3_PORT/" && break; sleep 0.1; done
+  out=$(slurm_run "$R/s3-fanout.yaml"); rc=$?; sid=$(sid_of "$out")
+  check "s3 fan-out session done ($rc)" test "$rc" -eq 0 -a -n "$sid"
+  check "s3: 4 tasks, no errors, the counts the tasks' sums, the 40 objects PUT once" python3 -c '
+import glob, json, os, sys
+d = json.load(sys.stdin); t = d["trials"][0]
+files = sorted(glob.glob(sys.argv[1] + "/trial-001/load/tasks/task-*.stats"))
+parts = [{x["name"]: x for x in json.load(open(f))["extra"]} for f in files]
+assert len(parts) == 4, files
+m = {x["name"]: x["value"] for x in t["metrics"] if x["component"] == "load"}
+assert m["tasks"] == 4 and m["errors"] == 0, m
+for k in ("ok", "get_ops", "put_ops", "delete_ops", "stat_ops", "get_bytes"):
+    assert m[k] == sum(p[k]["counter"] for p in parts), (k, m[k])
+assert all(p["get_ops"]["counter"] > 0 for p in parts) and m["get_bytes"] == 16384 * m["get_ops"], m
+h = {x["name"]: x for x in t["histograms"] if x["component"] == "load"}
+assert h["get_latency"]["count"] == m["get_ops"], h["get_latency"]
+objs = glob.glob(sys.argv[2] + "/fanout/sonde/d000/*._S3rver_object")
+assert len(objs) == 40, len(objs)
+' "$WS/sessions/$sid" "$WS/s3data" <<<"$("$SONDE" report "$sid" --format json)"
+  kill "$s3pid" 2>/dev/null; wait "$s3pid" 2>/dev/null
+
   # c. a client job that exits 1
   out=$(slurm_run "$R/fail.yaml"); rc=$?; sid=$(sid_of "$out")
   check "failed client job: exit 1 ($rc)" test "$rc" -eq 1

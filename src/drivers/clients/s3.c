@@ -12,6 +12,7 @@
  * latency (from the intended send) and time-to-first-byte histograms, errors by class.
  * Options: docs/storage.md. */
 #include "drivers/clients/client_common.h"
+#include "drivers/clients/fanout.h"
 
 #include "core/session.h"
 #include "loadgen/engine.h"
@@ -26,6 +27,7 @@
 #include <math.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +199,7 @@ struct s3_state {
     int64_t status_at;
     bool waited;
     int64_t prefill_ns;
+    int64_t fanout; /* batch backend: tasks of the agent job (0: the load runs in sonde) */
     int64_t mp_ns, mp_bytes, mp_uploads; /* the multipart phase */
     struct hdr *mp_parts;                /* its parts' latencies */
 };
@@ -821,7 +824,9 @@ static int options(struct comp *c, struct s3_state *st, unsigned task, unsigned 
     st->seed = (uint64_t)seed;
     st->list_max = list_max;
     st->task = task;
-    (void)ntasks;
+    r = fanout_split(c, &st->cfg, task, ntasks);
+    if (r < 0)
+        return r;
     if (st->cfg.threads > st->cfg.connections) {
         comp_set_reason(c, "option 'threads' (%u) must not exceed 'connections' (%u)",
                         st->cfg.threads, st->cfg.connections);
@@ -1347,17 +1352,20 @@ static int list_page(struct comp *c, struct s3_state *st, struct sweep *sw, char
     return r;
 }
 
-static int cleanup_keys(struct comp *c, struct s3_state *st)
+/* One pass: every key listed (all pages), then deleted. *pages and *deleted grow. */
+static int sweep_pass(struct comp *c, struct s3_state *st, int *pages, uint64_t *deleted,
+                      uint64_t *failed)
 {
     static const struct lg_stream_ops hooks = {.on_headers = sweep_headers};
     struct sweep sw = {.st = st};
     char *token = NULL;
-    int pages = 0, r = 0;
+    int r = 0, n = 0;
     do {
         r = list_page(c, st, &sw, &token);
-        pages++;
-    } while (r == 0 && token && pages < 100000);
+        n++;
+    } while (r == 0 && token && n < 100000);
     free(token);
+    *pages += n;
     if (r == 0 && sw.n) {
         struct lg_config cfg = st->cfg;
         struct lg_stats *s = NULL;
@@ -1373,17 +1381,33 @@ static int cleanup_keys(struct comp *c, struct s3_state *st)
         cfg.duration_ns = cfg.warmup_ns = cfg.think_ns = 0;
         r = run_engine(c, st, &cfg, &s);
         lg_stats_free(s);
-        if (r == 0 && sw.failed) {
-            comp_set_reason(c, "cleanup: %llu of %zu DELETEs failed", (unsigned long long)sw.failed,
-                            sw.n);
-            r = -EIO;
-        }
+        *deleted += sw.n - sw.failed;
     }
-    comp_metric(c, "cleanup_list_pages", NULL, NULL, pages);
-    comp_metric(c, "cleanup_deleted", NULL, NULL, (double)(r == 0 ? sw.n : 0));
+    *failed = sw.failed;
     for (size_t i = 0; i < sw.n; i++)
         free(sw.keys[i]);
     free(sw.keys);
+    return r;
+}
+
+/* Up to 3 passes: a key whose DELETE failed (a PUT cut off at the end of the load may
+ * still be landing) is listed and deleted again. */
+static int cleanup_keys(struct comp *c, struct s3_state *st)
+{
+    int pages = 0, pass = 0, r = 0;
+    uint64_t deleted = 0, failed = 0;
+    do {
+        if (pass)
+            sleep_ns(200 * 1000000LL);
+        r = sweep_pass(c, st, &pages, &deleted, &failed);
+    } while (r == 0 && failed && ++pass < 3);
+    if (r == 0 && failed) {
+        comp_set_reason(c, "cleanup: %llu DELETEs still failed after 3 passes",
+                        (unsigned long long)failed);
+        r = -EIO;
+    }
+    comp_metric(c, "cleanup_list_pages", NULL, NULL, pages);
+    comp_metric(c, "cleanup_deleted", NULL, NULL, (double)deleted);
     return r;
 }
 
@@ -1439,13 +1463,29 @@ static int s3_start(struct comp *c)
     struct s3_state *st = xcalloc(1, sizeof(*st));
     c->priv = st;
     bool create = false, fill = true;
-    int r = setup(c, st, 0, 1);
+    bool fan = fanout_wanted(c->spec) && c->backend->batch;
+    if (fan)
+        st->fanout = comp_tasks(c);
+    int r = setup(c, st, 0, fan ? (unsigned)st->fanout : 1);
     r = r ? r : cl_opt_bool(c, "create_bucket", false, &create);
     r = r ? r : cl_opt_bool(c, "prefill", true, &fill);
     if (r == 0 && create)
         r = create_bucket(c, st);
     if (r == 0 && fill && st->objects > 0)
         r = prefill(c, st);
+    if (r == 0 && fan) {
+        /* the bucket and the objects are there: the tasks only load (and multipart) */
+        struct sv *with = sv_clone(c->spec->with);
+        char *url = xasprintf("%s://%s:%u", st->cfg.tls ? "https" : "http", st->cfg.host,
+                              (unsigned)st->cfg.port);
+        sv_del(with, "target");
+        sv_set(with, "url", sv_new_scalar(url, (struct sv_pos){0}));
+        sv_set(with, "prefill", sv_new_scalar("false", (struct sv_pos){0}));
+        sv_set(with, "create_bucket", sv_new_scalar("false", (struct sv_pos){0}));
+        free(url);
+        static const char *const files[] = {"credentials_file", "ca_file", NULL};
+        return fanout_start(c, with, files);
+    }
     if (r == 0 && sv_get(c->spec->with, "multipart"))
         r = multipart(c, st);
     if (r < 0)
@@ -1459,6 +1499,8 @@ static int s3_start(struct comp *c)
 static int s3_tick(struct comp *c, int64_t now)
 {
     struct s3_state *st = c->priv;
+    if (st && st->fanout)
+        return fanout_tick(c, (unsigned)st->fanout, &st->status_at, now);
     if (!st || cl_done(st->run))
         return 1;
     if (cl_status_due(&st->status_at, now)) {
@@ -1479,69 +1521,144 @@ static int s3_stop(struct comp *c)
     return 0;
 }
 
-static void put_op(struct comp *c, const struct s3_state *st, int k, double window)
+/* ---- results: the run's own counts as extras of its statistics (merged as they are
+ * when tasks fan out), and the metrics read back from them ------------------------------- */
+
+static int add_hdr_copy(struct lg_stats *s, const char *name, const struct hdr *h)
 {
-    const struct s3_opstat *o = &st->ops[k];
-    char name[64];
-    if (!o->ok && !(st->mix[k] - (k ? st->mix[k - 1] : 0) > 0))
-        return;
-    snprintf(name, sizeof(name), "%s_ops", op_names[k]);
-    comp_metric(c, name, NULL, NULL, (double)o->ok);
-    snprintf(name, sizeof(name), "%s_per_s", op_names[k]);
-    comp_metric(c, name, "op/s", NULL, window > 0 ? (double)o->ok / window : 0);
-    if (k == OP_GET || k == OP_PUT) {
-        snprintf(name, sizeof(name), "%s_bw", op_names[k]);
-        comp_metric(c, name, "MiB/s", NULL, window > 0 ? (double)o->bytes / 1048576.0 / window : 0);
+    struct hdr *copy = NULL;
+    if (!h || !hdr_count(h))
+        return 0;
+    int r = hdr_init(hdr_lowest(h), hdr_highest(h), hdr_sigfigs(h), &copy);
+    r = r ? r : hdr_merge(copy, h);
+    return r ? (hdr_free(copy), r) : lg_extra_add_hdr(s, name, copy);
+}
+
+static int s3_collect(struct s3_state *st, struct lg_stats *s)
+{
+    uint64_t errors[SE_COUNT], requests = st->requests;
+    char name[LG_EXTRA_NAME_MAX];
+    memcpy(errors, st->errors, sizeof(errors));
+    cl_add_engine_errors(errors, &requests, s);
+    int r =
+        cl_counts_to_extra(s, requests, st->ok, errors, SE_COUNT, s3_err_name, st->status_class);
+    for (int k = 0; r == 0 && k < OP_COUNT; k++) {
+        snprintf(name, sizeof(name), "%s_ops", op_names[k]);
+        r = lg_extra_add_counter(s, name, st->ops[k].ok);
         snprintf(name, sizeof(name), "%s_bytes", op_names[k]);
-        comp_metric(c, name, "B", NULL, (double)o->bytes);
+        r = r ? r : lg_extra_add_counter(s, name, st->ops[k].bytes);
+        snprintf(name, sizeof(name), "%s_latency", op_names[k]);
+        r = r ? r : add_hdr_copy(s, name, st->ops[k].latency);
+        snprintf(name, sizeof(name), "%s_ttfb", op_names[k]);
+        r = r ? r : add_hdr_copy(s, name, st->ops[k].ttfb);
+    }
+    if (r == 0 && st->bytes_secs.n)
+        r = lg_extra_add_secs(s, "bytes", st->bytes_secs.a, st->bytes_secs.n);
+    if (r == 0 && st->secs.n) /* failures of every class, integrity too */
+        r = lg_extra_add_secs(s, "failed", st->secs.b, st->secs.n);
+    if (r == 0 && st->mp_uploads > 0) {
+        r = lg_extra_add_counter(s, "multipart_uploads", (uint64_t)st->mp_uploads);
+        r = r ? r : lg_extra_add_counter(s, "multipart_bytes", (uint64_t)st->mp_bytes);
+        r = r ? r : lg_extra_add_bound(s, "multipart_ns", LG_EXTRA_MAX, st->mp_ns);
+        r = r ? r : add_hdr_copy(s, "multipart_part_latency", st->mp_parts);
+    }
+    if (r == 0 && st->prefill_ns > 0)
+        r = lg_extra_add_bound(s, "prefill_ns", LG_EXTRA_MAX, st->prefill_ns);
+    return r;
+}
+
+static const struct hdr *extra_hdr(const struct lg_stats *s, const char *name)
+{
+    const struct lg_extra *x = lg_extra_find(s, name, LG_EXTRA_HDR);
+    return x ? x->hdr : NULL;
+}
+
+static void put_op(struct comp *c, const struct s3_state *st, const struct lg_stats *s, int k,
+                   double window)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "%s_ops", op_names[k]);
+    uint64_t ops = lg_extra_count(s, name);
+    if (!ops && !(st->mix[k] - (k ? st->mix[k - 1] : 0) > 0))
+        return;
+    comp_metric(c, name, NULL, NULL, (double)ops);
+    snprintf(name, sizeof(name), "%s_per_s", op_names[k]);
+    comp_metric(c, name, "op/s", NULL, window > 0 ? (double)ops / window : 0);
+    if (k == OP_GET || k == OP_PUT) {
+        snprintf(name, sizeof(name), "%s_bytes", op_names[k]);
+        double bytes = (double)lg_extra_count(s, name);
+        comp_metric(c, name, "B", NULL, bytes);
+        snprintf(name, sizeof(name), "%s_bw", op_names[k]);
+        comp_metric(c, name, "MiB/s", NULL, window > 0 ? bytes / 1048576.0 / window : 0);
     }
     snprintf(name, sizeof(name), "%s_latency", op_names[k]);
-    cl_put_hdr_summary(c, name, o->latency);
-    cl_put_histogram(c, name, o->latency);
+    const struct hdr *h = extra_hdr(s, name);
+    if (h) {
+        cl_put_hdr_summary(c, name, h);
+        cl_put_histogram(c, name, h);
+    }
     snprintf(name, sizeof(name), "%s_ttfb", op_names[k]);
-    cl_put_hdr_summary(c, name, o->ttfb);
-    cl_put_histogram(c, name, o->ttfb);
+    if ((h = extra_hdr(s, name))) {
+        cl_put_hdr_summary(c, name, h);
+        cl_put_histogram(c, name, h);
+    }
+}
+
+static int s3_report(struct comp *c, struct s3_state *st, const struct lg_stats *s)
+{
+    uint64_t errors[SE_COUNT], requests = 0, ok = 0, status[6];
+    cl_counts_from_extra(s, &requests, &ok, errors, SE_COUNT, s3_err_name, status);
+    double window = (double)s->window_ns / 1e9;
+    cl_put_counts(c, requests, ok, errors, SE_COUNT, s3_err_name, status);
+    comp_metric(c, "throughput", "op/s", NULL, window > 0 ? (double)ok / window : 0);
+    double bytes = (double)(lg_extra_count(s, "get_bytes") + lg_extra_count(s, "put_bytes"));
+    comp_metric(c, "bandwidth", "MiB/s", NULL, window > 0 ? bytes / 1048576.0 / window : 0);
+    int64_t prefill = lg_extra_value(s, "prefill_ns", LG_EXTRA_MAX, st->prefill_ns);
+    if (prefill > 0)
+        comp_metric(c, "prefill_time", "s", NULL, (double)prefill / 1e9);
+    uint64_t uploads = lg_extra_count(s, "multipart_uploads");
+    if (uploads > 0) {
+        double t = (double)lg_extra_value(s, "multipart_ns", LG_EXTRA_MAX, 0) / 1e9;
+        comp_metric(c, "multipart_uploads", NULL, NULL, (double)uploads);
+        comp_metric(c, "multipart_time", "s", NULL, t);
+        comp_metric(c, "multipart_bw", "MiB/s", NULL,
+                    t > 0 ? (double)lg_extra_count(s, "multipart_bytes") / 1048576.0 / t : 0);
+        const struct hdr *h = extra_hdr(s, "multipart_part_latency");
+        if (h) {
+            cl_put_hdr_summary(c, "multipart_part_latency", h);
+            cl_put_histogram(c, "multipart_part_latency", h);
+        }
+    }
+    for (int k = 0; k < OP_COUNT; k++)
+        put_op(c, st, s, k, window);
+    cl_put_open_loop(c, &st->cfg, s);
+    const struct lg_extra *bs = lg_extra_find(s, "bytes", LG_EXTRA_SECS),
+                          *fs = lg_extra_find(s, "failed", LG_EXTRA_SECS);
+    for (size_t i = 0; i < s->nsecs; i++) {
+        int64_t t = s->window_start_wall_ns + (int64_t)i * 1000000000LL;
+        comp_series_point(c, "operations", "op/s", NULL, t, (double)s->secs[i].requests);
+        comp_series_point(c, "errors", "err/s", NULL, t,
+                          fs && i < fs->nsecs ? (double)fs->secs[i] : 0);
+        comp_series_point(c, "bandwidth", "MiB/s", NULL, t,
+                          bs && i < bs->nsecs ? (double)bs->secs[i] / 1048576.0 : 0);
+    }
+    return cl_judge(c, ok, errors, SE_COUNT, s3_err_name);
 }
 
 static int s3_finish(struct comp *c)
 {
     struct s3_state *st = c->priv;
     struct lg_stats *s = NULL;
-    if (!st || !st->run)
+    if (!st || (!st->run && !st->fanout))
         return -EINVAL;
-    int r = cl_wait(c, st->run, &st->waited, &s);
-    if (r < 0)
+    int r = fanout_stats(c, st->fanout, st->run, &st->waited, &s);
+    if (r == 0 && !st->fanout && (r = s3_collect(st, s)) < 0)
+        comp_set_reason(c, "collecting the results: %s", strerror(-r));
+    if (r < 0) {
+        lg_stats_free(s);
         return r;
-    uint64_t errors[SE_COUNT], requests = st->requests;
-    memcpy(errors, st->errors, sizeof(errors));
-    cl_add_engine_errors(errors, &requests, s);
-    double window = (double)s->window_ns / 1e9;
-    cl_put_counts(c, requests, st->ok, errors, SE_COUNT, s3_err_name, st->status_class);
-    comp_metric(c, "throughput", "op/s", NULL, window > 0 ? (double)st->ok / window : 0);
-    uint64_t bytes = st->ops[OP_GET].bytes + st->ops[OP_PUT].bytes;
-    comp_metric(c, "bandwidth", "MiB/s", NULL, window > 0 ? (double)bytes / 1048576.0 / window : 0);
-    if (st->prefill_ns > 0)
-        comp_metric(c, "prefill_time", "s", NULL, (double)st->prefill_ns / 1e9);
-    if (st->mp_uploads > 0) {
-        comp_metric(c, "multipart_uploads", NULL, NULL, (double)st->mp_uploads);
-        comp_metric(c, "multipart_time", "s", NULL, (double)st->mp_ns / 1e9);
-        comp_metric(c, "multipart_bw", "MiB/s", NULL,
-                    (double)st->mp_bytes / 1048576.0 / ((double)st->mp_ns / 1e9));
-        cl_put_hdr_summary(c, "multipart_part_latency", st->mp_parts);
-        cl_put_histogram(c, "multipart_part_latency", st->mp_parts);
     }
-    for (int k = 0; k < OP_COUNT; k++)
-        put_op(c, st, k, window);
-    cl_put_open_loop(c, &st->cfg, s);
-    for (size_t i = 0; i < st->secs.n; i++) {
-        int64_t t = s->window_start_wall_ns + (int64_t)i * 1000000000LL;
-        comp_series_point(c, "operations", "op/s", NULL, t, (double)st->secs.a[i]);
-        comp_series_point(c, "errors", "err/s", NULL, t, (double)st->secs.b[i]);
-        if (i < st->bytes_secs.n)
-            comp_series_point(c, "bandwidth", "MiB/s", NULL, t,
-                              (double)st->bytes_secs.a[i] / 1048576.0);
-    }
-    r = cl_judge(c, st->ok, errors, SE_COUNT, s3_err_name);
+    r = s3_report(c, st, s);
     lg_stats_free(s);
     bool sweep = false, drop = false;
     cl_opt_bool(c, "cleanup", false, &sweep);
@@ -1549,6 +1666,36 @@ static int s3_finish(struct comp *c)
     int rc = sweep ? cleanup_keys(c, st) : 0;
     rc = rc ? rc : drop ? delete_bucket(c, st) : 0;
     return r ? r : rc;
+}
+
+/* ---- the agent (one task of a fan-out job) ---------------------------------------------- */
+
+static void s3_cleanup(struct comp *c);
+
+static int s3_agent_run(const struct sv *with, unsigned task, unsigned ntasks, const char *out_path,
+                        const volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    struct comp_spec spec = {
+        .role = ROLE_CLIENT, .name = "agent", .driver = "s3", .with = (struct sv *)with};
+    struct comp c = {.name = "agent", .spec = &spec};
+    struct s3_state *st = xcalloc(1, sizeof(*st));
+    struct lg_stats *s = NULL;
+    c.priv = st;
+    int r = setup(&c, st, task, ntasks);
+    if (r == 0 && sv_get(with, "multipart"))
+        r = multipart(&c, st);
+    if (r == 0) {
+        st->max_requests = st->cfg.max_requests;
+        st->ws = mono_ns() + st->cfg.warmup_ns;
+        st->end = st->cfg.duration_ns > 0 ? st->ws + st->cfg.duration_ns : INT64_MAX;
+        r = cl_start(&c, &st->cfg, &st->run);
+    }
+    r = r ? r : fanout_agent_wait(&c, st->run, &st->waited, stop, &s);
+    r = r ? r : s3_collect(st, s);
+    r = fanout_agent_write(&c, r, s, out_path, err, errlen);
+    s3_cleanup(&c);
+    free(c.reason);
+    return r;
 }
 
 static void s3_cleanup(struct comp *c)
@@ -1627,6 +1774,8 @@ const struct driver_ops driver_client_s3 = {
     .summary = "S3 object store load (GET, PUT, HEAD, DELETE, LIST mixes), SigV4-signed, with "
                "per-operation latency histograms",
     .opts = s3_opts,
+    .job_argv = fanout_argv,
+    .agent_run = s3_agent_run,
     .check = s3_check,
     .start = s3_start,
     .tick = s3_tick,

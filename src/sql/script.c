@@ -361,10 +361,11 @@ static int parse_sleep(struct parser *p, const char *args)
         *--end = 0;
     for (size_t i = 0; i < SONDE_ARRAY_LEN(units); i++) {
         size_t k = strlen(units[i].unit);
-        if ((size_t)(end - text) > k && !strcmp(end - k, units[i].unit) &&
-            (end[-k - 1] == ' ' || end[-k - 1] == '\t' || isdigit((unsigned char)end[-k - 1]))) {
+        char *u = (size_t)(end - text) > k ? end - k : NULL; /* where the unit would start */
+        if (u && !strcmp(u, units[i].unit) &&
+            (u[-1] == ' ' || u[-1] == '\t' || isdigit((unsigned char)u[-1]))) {
             unit = units[i].ns;
-            end[-k] = 0;
+            *u = 0;
             break;
         }
     }

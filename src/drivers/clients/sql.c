@@ -91,6 +91,7 @@ struct sql_state {
     struct sql_run *run;
     int64_t status_at;
     int64_t fanout; /* batch backend: tasks of the agent job (0: the load runs in sonde) */
+    unsigned connections; /* in total, over every task */
 };
 
 /* ---- scripts ----------------------------------------------------------------------------- */
@@ -204,6 +205,7 @@ static int prepare(struct comp *c, struct sql_state *st, unsigned task, unsigned
     int r = cl_limits(c, &lg, 1, CONNS_MAX);
     r = r ? r : cl_load_model(c, &lg);
     unsigned total = lg.connections;
+    st->connections = total;
     r = r ? r : fanout_split(c, &lg, task, ntasks);
     r = r ? r : cl_opt_dur(c, w, "connect_timeout", "10s", &lg.connect_timeout_ns);
     r = r ? r : cl_opt_dur(c, w, "busy_poll", "0s", &lg.busy_poll_ns);
@@ -411,7 +413,7 @@ static int sql_finish(struct comp *c)
     comp_metric(c, "reconnects", NULL, NULL, (double)lg_extra_count(s, "reconnects"));
     comp_metric(c, "warmup_transactions", "tx", NULL,
                 (double)lg_extra_count(s, "warmup_transactions"));
-    comp_metric(c, "connections", NULL, NULL, (double)st->cfg.connections);
+    comp_metric(c, "connections", NULL, NULL, (double)st->connections);
     cl_put_hdr_summary(c, "latency", s->latency);
     cl_put_histogram(c, "latency", s->latency);
     const struct lg_extra *ct = lg_extra_find(s, "connect_time", LG_EXTRA_HDR);

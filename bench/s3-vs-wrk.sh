@@ -9,7 +9,9 @@
 # worker) on CPU 1; wrk and sonde alternately, 3 runs each, BENCH_DURATION (default 10s),
 # one thread, 100 connections, pinned to CPU 0. sonde signs each request (a fresh
 # x-amz-date each second, the signing key each day), checks the status and records per
-# operation latency and time-to-first-byte histograms.
+# operation latency and time-to-first-byte histograms. Each run also prints the client's CPU
+# (user + system) per request: nginx on one core is usually the limit, so the rates alone
+# can tie while the clients' costs differ.
 # The last line is "ratio sonde-s3/wrk: X.XX" (median GET/s over median req/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,12 +74,14 @@ clients:
       duration: $dur
 EOF
 ws=$work/ws
+TIMEFORMAT='%U %S' # the client's CPU (user, system) of each run, into $work/cpu
 run_wrk() {
-  taskset -c 0 wrk -t1 -c100 -d"$dur" "http://127.0.0.1:$port/bench/sonde/d000/o00000000" |
-    awk '/^Requests\/sec:/ {print $2}'
+  { time taskset -c 0 wrk -t1 -c100 -d"$dur" "http://127.0.0.1:$port/bench/sonde/d000/o00000000" \
+      >"$work/wrk.out"; } 2>"$work/cpu"
+  awk '/^Requests\/sec:/ {print $2}' "$work/wrk.out"
 }
 run_sonde() {
-  taskset -c 0 "$sonde" -q --workspace "$ws" run "$work/s3.yaml" >/dev/null ||
+  { time taskset -c 0 "$sonde" -q --workspace "$ws" run "$work/s3.yaml" >/dev/null; } 2>"$work/cpu" ||
     { "$sonde" --workspace "$ws" report latest >&2; return 1; }
   "$sonde" --workspace "$ws" report latest --format json | python3 -c '
 import json, sys
@@ -89,10 +93,12 @@ print(round(m["get_per_s"]))'
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 : >"$work/wrk.txt"
 : >"$work/sonde.txt"
+secs=$(python3 -c "s='$dur'; print(float(s[:-1]) if s.endswith('s') else float(s))")
+us_per() { python3 -c "u, s = open('$work/cpu').read().split(); print(round((float(u) + float(s)) * 1e6 / ($1 * $secs), 2))"; }
 for i in 1 2 3; do
-  w=$(run_wrk)
-  s=$(run_sonde)
-  echo "run $i: wrk $w req/s, sonde-s3 $s GET/s"
+  w=$(run_wrk); wc=$(us_per "$w")
+  s=$(run_sonde); sc=$(us_per "$s")
+  echo "run $i: wrk $w req/s ($wc µs CPU/request), sonde-s3 $s GET/s ($sc µs CPU/request)"
   echo "$w" >>"$work/wrk.txt"
   echo "$s" >>"$work/sonde.txt"
 done

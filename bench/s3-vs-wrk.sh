@@ -18,39 +18,17 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 sonde=$build/sonde
 [ -x "$sonde" ] || { echo "no $sonde: build first (scripts/build.sh)" >&2; exit 1; }
-for p in nginx-light wrk python3; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null
-done
+. bench/nginx.sh
+nginx_deps
 dur=${BENCH_DURATION:-10s}
 work=$(mktemp -d /var/tmp/sonde-s3bench.XXXXXX)
 chmod 755 "$work"
-cleanup() {
-  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
-  sleep 0.2
-  rm -rf "$work"
-}
+cleanup() { nginx_stop "$work"; rm -rf "$work"; }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$work/www/bench/sonde/d000" "$work/tmp"
+mkdir -p "$work/www/bench/sonde/d000"
 head -c 4096 /dev/urandom >"$work/www/bench/sonde/d000/o00000000"
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 10;
-daemon on;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
-  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
-  server { listen 127.0.0.1:$port; root $work/www; }
-}
-CONF
-nginx -c "$work/nginx.conf" -p "$work"
-sleep 0.3
+nginx_start "$work" "$work/www"
+port=$NGINX_PORT
 cat >"$work/s3.yaml" <<EOF
 kind: benchmark
 name: bench-s3-vs-wrk

@@ -11,29 +11,7 @@ D=$WS/data # on the workspace's file system (/var/tmp: a real disk)
 mkdir -p "$D"
 MNT=$WS/small # a 4 MiB tmpfs: a full file system, and one that refuses O_DIRECT
 
-m() { # NAME: metrics of the latest report in $WS/NAME.json
-  "$SONDE" report latest --format json >"$WS/$1.json"
-}
-val() { # NAME METRIC -> value ('' when absent)
-  python3 -c "
-import json
-d = json.load(open('$WS/$1.json'))
-v = [x['value'] for x in d['trials'][0]['metrics'] if x['name'] == '$2']
-print(v[0] if v else '')"
-}
-reason() { python3 -c "import json; print(json.load(open('$WS/$1.json'))['trials'][0].get('reason') or '')"; }
-py() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
-run() { # NAME, then the lines of with: -> exit status; report in $WS/NAME.json
-  local name=$1; shift
-  {
-    printf 'kind: benchmark\nname: fileio-%s\nclients:\n  io:\n    driver: fileio\n    with:\n' "$name"
-    printf '      %s\n' "$@"
-  } >"$WS/$name.yaml"
-  "$SONDE" -q run "$WS/$name.yaml" >"$WS/$name.out" 2>&1
-  local rc=$?
-  m "$name"
-  return $rc
-}
+run() { run_client fileio io "$@"; } # NAME, then the lines of with:
 no_files() { [ -z "$(find "$1" -name 'sonde-fileio.*' -o -name 'sonde-md.*' 2>/dev/null)" ]; }
 
 # 1. A checkpoint: 2 tasks write 8 MiB each (1 MiB blocks, fsync at the end), then read it back.
@@ -208,7 +186,7 @@ sleep 1.5
 rm -f "$D/sonde-fileio.0.0"
 wait "$pid"
 rc=$?
-m deleted
+save_report deleted
 r=$(reason deleted)
 check "a file deleted mid-run: exit 1 ($rc)" test "$rc" -eq 1
 check "... named: $r" contains "$r" "$D/sonde-fileio.0.0 was deleted during the run"
@@ -255,7 +233,7 @@ shipped() { # NAME --set...
   local name=$1; shift
   "$SONDE" -q run "recipes/benchmarks/$name.yaml" "$@" >"$WS/$name.out" 2>&1
   local rc=$?
-  m "$name"
+  save_report "$name"
   check "recipes/benchmarks/$name.yaml runs here ($rc)" test "$rc" -eq 0
 }
 shipped fs-sweep --set clients.io.with.size=8MiB --set clients.io.with.duration=1s \

@@ -57,3 +57,33 @@ sys.exit(0 if s["state"]=="running" and any(c["role"]=="client" and c["alive"] f
   done
   return 1
 }
+
+# One client's benchmark, written and run: run_client DRIVER COMPONENT NAME [LINE...]
+# writes $WS/NAME.yaml (the client COMPONENT of driver DRIVER, with: RUN_WITH's lines then
+# the LINEs, timeout RUN_TIMEOUT), runs it, saves its report as $WS/NAME.json and returns
+# sonde's exit status; val/reason read that report.
+RUN_WITH=()
+RUN_TIMEOUT=10m
+run_client() {
+  local driver=$1 comp=$2 name=$3; shift 3
+  {
+    printf 'kind: benchmark\nname: %s-%s\ntimeout: %s\nclients:\n  %s:\n    driver: %s\n    with:\n' \
+      "$driver" "$name" "$RUN_TIMEOUT" "$comp" "$driver"
+    [ ${#RUN_WITH[@]} -eq 0 ] || printf '      %s\n' "${RUN_WITH[@]}"
+    printf '      %s\n' "$@"
+  } >"$WS/$name.yaml"
+  "$SONDE" -q run "$WS/$name.yaml" >"$WS/$name.out" 2>&1
+  local rc=$?
+  save_report "$name"
+  return $rc
+}
+save_report() { "$SONDE" report latest --format json >"$WS/$1.json"; } # NAME
+val() { # NAME METRIC -> the metric of the first trial of $WS/NAME.json ('' when absent)
+  python3 -c "
+import json
+d = json.load(open('$WS/$1.json'))
+v = [x['value'] for x in d['trials'][0]['metrics'] if x['name'] == '$2']
+print(v[0] if v else '')"
+}
+reason() { python3 -c "import json; print(json.load(open('$WS/$1.json'))['trials'][0].get('reason') or '')"; }
+py() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; } # a Python condition holds

@@ -19,28 +19,7 @@ S3PID=$!
 trap 'kill $S3PID 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
 
-m() { "$SONDE" report latest --format json >"$WS/$1.json"; }
-val() { # NAME METRIC -> value ('' when absent)
-  python3 -c "
-import json
-d = json.load(open('$WS/$1.json'))
-v = [x['value'] for x in d['trials'][0]['metrics'] if x['name'] == '$2']
-print(v[0] if v else '')"
-}
-reason() { python3 -c "import json; print(json.load(open('$WS/$1.json'))['trials'][0].get('reason') or '')"; }
-py() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
-run() { # NAME, then the lines of with: -> exit status; report in $WS/NAME.json
-  local name=$1; shift
-  {
-    printf 'kind: benchmark\nname: s3-%s\ntimeout: 2m\nclients:\n  load:\n    driver: s3\n    with:\n' "$name"
-    printf '      url: http://127.0.0.1:%s\n' "$PORT"
-    printf '      %s\n' "$@"
-  } >"$WS/$name.yaml"
-  "$SONDE" -q run "$WS/$name.yaml" >"$WS/$name.out" 2>&1
-  local rc=$?
-  m "$name"
-  return $rc
-}
+run() { RUN_WITH=("url: http://127.0.0.1:$PORT"); run_client s3 load "$@"; } # NAME, then lines of with:
 
 # 1. Every operation, mixed by weight, GETs checked byte by byte.
 run mix "bucket: bench" "objects: 40" "dirs: 4" 'size: "4KiB:50%,64KiB:40%,1MiB:10%"' \
@@ -137,7 +116,7 @@ check "... a URL with a path" contains "$out" "expected http\[s\]://host\[:port\
   --set clients.load.with.duration=2s >"$WS/recipe.out" 2>&1
 check "s3-mixed.yaml runs (one trial)" test $? -eq 0
 id=$(latest_id)
-m recipe
+save_report recipe
 check "its report: per-operation throughput and latency percentiles" py "$(val recipe get_per_s) > 0 and $(val recipe put_latency_p50) > 0 and $(val recipe get_latency_p90) > 0"
 check "no process left after s3-mixed.yaml" no_procs_left "$id"
 kill $S3PID 2>/dev/null

@@ -16,28 +16,7 @@ trap stop_dbs EXIT # before finish removes their directories
 sql() { scripts/db-local.sh postgres sql "$PG" "$1"; }
 DB=("host: 127.0.0.1" "port: \"$PORT\"" "user: postgres" "database: postgres") # the server to load
 
-m() { "$SONDE" report latest --format json >"$WS/$1.json"; }
-val() { # NAME METRIC -> value ('' when absent)
-  python3 -c "
-import json
-d = json.load(open('$WS/$1.json'))
-v = [x['value'] for x in d['trials'][0]['metrics'] if x['name'] == '$2']
-print(v[0] if v else '')"
-}
-reason() { python3 -c "import json; print(json.load(open('$WS/$1.json'))['trials'][0].get('reason') or '')"; }
-py() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
-run() { # NAME, then the lines of with: -> exit status; report in $WS/NAME.json
-  local name=$1; shift
-  {
-    printf 'kind: benchmark\nname: sql-%s\ntimeout: 2m\nclients:\n  load:\n    driver: sql\n    with:\n' "$name"
-    printf '      %s\n' "${DB[@]}"
-    printf '      %s\n' "$@"
-  } >"$WS/$name.yaml"
-  "$SONDE" -q run "$WS/$name.yaml" >"$WS/$name.out" 2>&1
-  local rc=$?
-  m "$name"
-  return $rc
-}
+run() { RUN_WITH=("${DB[@]}"); run_client sql load "$@"; } # NAME, then the lines of with:
 
 # 1. TPC-B: sonde creates the tables (scale 1), 4 connections on 2 threads, 4 s.
 run tpcb "script: tpcb" "scale: 1" "connections: 4" "threads: 2" "duration: 4s"
@@ -189,7 +168,7 @@ check "mariadb: SQL the server rejects: exit 1, file:line ($(reason mtypo))" con
   --set clients.load.with.duration=2s --set clients.load.with.warmup=1s >"$WS/recipe.out" 2>&1
 check "sql-tpcb.yaml runs (one trial)" test $? -eq 0
 id=$(latest_id)
-m recipe
+save_report recipe
 check "its report: throughput and per-statement percentiles" py "$(val recipe throughput) > 0 and '$(val recipe stmt_1_2_p99)' != ''"
 check "no process left after sql-tpcb.yaml" no_procs_left "$id"
 stop_dbs

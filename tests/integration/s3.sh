@@ -14,7 +14,7 @@ export SONDE_S3RVER_BIN=$BIN AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RV
 DATA=$WS/s3data
 mkdir -p "$DATA"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-NODE_OPTIONS=--openssl-legacy-provider "$BIN/s3rver" -d "$DATA" -a 127.0.0.1 -p "$PORT" --silent --configure-bucket bench >"$WS/s3rver.log" 2>&1 &
+NODE_OPTIONS=--openssl-legacy-provider "$BIN/s3rver" -d "$DATA" -a 127.0.0.1 -p "$PORT" --silent --service-endpoint localhost --configure-bucket bench >"$WS/s3rver.log" 2>&1 &
 S3PID=$!
 trap 'kill $S3PID 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
@@ -25,17 +25,20 @@ run() { RUN_WITH=("url: http://127.0.0.1:$PORT"); run_client s3 load "$@"; } # N
 run mix "bucket: bench" "objects: 40" "dirs: 4" 'size: "4KiB:50%,64KiB:40%,1MiB:10%"' \
   "mix: {get: 45, put: 15, delete: 10, stat: 25, list: 5}" "verify: true" "connections: 4" "duration: 3s"
 check "mix exits 0" test $? -eq 0
-check "mix: no errors ($(val mix errors)), every operation ran" python3 -c "
+# s3rver's LIST reads each object's metadata file while PUTs write them: now and then it
+# answers 500 ("Unexpected end of JSON input" in its log). That is the only error allowed.
+check "mix: no errors but s3rver's LIST race ($(val mix errors), list $(val mix list_errors)), every operation ran" python3 -c "
 import json
 d = json.load(open('$WS/mix.json'))['trials'][0]
 m = {x['name']: x['value'] for x in d['metrics']}
-assert m['errors'] == 0, m
+assert m['errors'] == m.get('errors_server', 0) == m['list_errors'] <= 0.2 * m['list_ops'], m
+assert all(m[op + '_errors'] == 0 for op in ('get', 'put', 'stat', 'delete')), m
 for op in ('get', 'put', 'stat', 'delete', 'list'):
     assert m[op + '_ops'] > 0 and m[op + '_latency_p50'] > 0, op
     assert m[op + '_ttfb_p50'] <= m[op + '_latency_p50'], op
 assert m['get_bw'] > 0 and m['put_bw'] > 0
 n = sum(m[op + '_ops'] for op in ('get', 'put', 'stat', 'delete', 'list'))
-assert n == m['ok'] == m['requests'], (n, m['ok'])
+assert n == m['ok'] == m['requests'] - m['errors'], (n, m['ok'])
 assert 0.35 < m['get_ops'] / n < 0.55 and 0.15 < m['stat_ops'] / n < 0.35, m
 h = {x['name'] for x in d['histograms']}
 assert {'get_latency', 'get_ttfb', 'put_latency', 'list_latency'} <= h, h"
@@ -48,6 +51,14 @@ check "sizes follow the table: objects of 4 KiB, 64 KiB and 1 MiB only ($sizes)"
 run range "bucket: bench" "objects: 40" "dirs: 4" 'size: "4KiB:50%,64KiB:40%,1MiB:10%"' "prefill: false" \
   "range: 1000B" "verify: true" "connections: 2" "requests: 200"
 check "ranged GETs: 200, no errors, 1000 bytes each" py "$(val range get_ops) == 200 and $(val range errors) == 0 and $(val range get_bytes) == 200000"
+
+# 2a. Virtual-host addressing: Host bench.s3.localhost (s3rver's service endpoint here is
+# localhost), the connection made to 127.0.0.1 (connect_to), no path-style bucket.
+RUN_WITH=("url: http://s3.localhost:$PORT" "connect_to: 127.0.0.1")
+run_client s3 load vhost "bucket: bench" "addressing: virtual" "objects: 40" "dirs: 4" \
+  'size: "4KiB:50%,64KiB:40%,1MiB:10%"' "prefill: false" "mix: {get: 3, put: 1, list: 1}" \
+  "verify: true" "connections: 2" "requests: 200"
+check "virtual-host addressing: 200 operations, no errors" py "$(val vhost ok) == 200 and $(val vhost errors) == 0 and $(val vhost list_ops) > 0"
 
 # 2b. A multipart upload: 64 MiB in 8 parts of 8 MiB, 4 in flight, completed, read back.
 run mp "bucket: bench" "objects: 0" "prefill: false" "mix: {put: 1}" \
@@ -87,13 +98,14 @@ check "create_bucket: the run works" py "$(val create ok) == 10"
 check "... and the bucket exists" test -d "$DATA/made-by-sonde"
 
 # 4b. Cleanup: every key listed page by page (1000 per page), deleted, then the bucket
-# (a DELETE racing a PUT cut off at the end of the load is retried: a 2nd pass, 1 page).
+# and a last pass that finds none (a DELETE racing a PUT cut off at the end of the load,
+# or a key a listing missed, is deleted by a pass in between).
 run sweep "bucket: swept" "create_bucket: true" "objects: 1200" "connections: 8" \
   "mix: {get: 2, put: 1}" "requests: 300" "cleanup: true" "delete_bucket: true"
 check "cleanup: exit 0" test $? -eq 0
 # (PUTs still in flight when the 300th answer ends the run may have landed too: <= 8 more)
 check "cleanup: 2 pages listed, the 1200 objects and the ~100 PUT keys deleted ($(val sweep cleanup_deleted))" \
-  py "$(val sweep cleanup_list_pages) in (2, 3, 4) and 0 <= $(val sweep cleanup_deleted) - 1200 - $(val sweep put_ops) <= 8"
+  py "3 <= $(val sweep cleanup_list_pages) <= 6 and 0 <= $(val sweep cleanup_deleted) - 1200 - $(val sweep put_ops) <= 8"
 check "... and the bucket is gone" test ! -e "$DATA/swept"
 
 # 5. Credentials and options.

@@ -78,6 +78,10 @@ static const struct opt_def s3_opts[] = {
      NULL},
     {"bucket", OPT_STR, true, NULL, "the bucket", NULL, NULL},
     {"region", OPT_STR, false, "us-east-1", "the region the requests are signed for", NULL, NULL},
+    {"connect_to", OPT_STR, false, NULL,
+     "connect to this address instead of the URL's host (the Host header and the signature "
+     "keep the URL's name), as curl --connect-to",
+     NULL, NULL},
     {"addressing", OPT_ENUM, false, "path",
      "path: /bucket/key; virtual: Host bucket.endpoint (DNS must resolve it)", addressing_choices,
      NULL},
@@ -156,7 +160,7 @@ struct s3_worker {
 
 struct s3_opstat {
     struct hdr *latency, *ttfb;
-    uint64_t ok, bytes;
+    uint64_t ok, bytes, failed;
 };
 
 struct s3_req {
@@ -512,9 +516,10 @@ static void s3_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
                 int cls = r->status / 100;
                 st->status_class[cls >= 1 && cls <= 5 ? cls : 0]++;
             }
-            if (r->err >= 0)
+            if (r->err >= 0) {
                 st->errors[r->err]++;
-            else {
+                st->ops[r->op].failed++;
+            } else {
                 struct s3_opstat *o = &st->ops[r->op];
                 st->ok++;
                 o->ok++;
@@ -751,10 +756,14 @@ static int endpoint(struct comp *c, struct s3_state *st)
     st->host_header =
         vhost ? xasprintf("%s.%s", st->bucket, u.host_header) : xstrdup(u.host_header);
     st->path_base = vhost ? xstrdup("") : xasprintf("/%s", st->bucket);
-    st->cfg.host = u.host;
+    const char *to = cl_opt_text(c->spec->with, "connect_to");
+    st->cfg.host = to ? xstrdup(to) : u.host; /* the Host header stays the URL's */
+    if (!to)
+        u.host = NULL;
+    if (to && u.tls)
+        st->cfg.sni = xstrdup(u.host); /* TLS still names the URL's host */
     st->cfg.port = u.port;
     st->cfg.tls = u.tls;
-    u.host = NULL;
     cl_url_clear(&u);
     return 0;
 }
@@ -1017,7 +1026,7 @@ static int prefill(struct comp *c, struct s3_state *st)
     memset(st->status_class, 0, sizeof(st->status_class));
     st->requests = st->ok = 0;
     for (int k = 0; k < OP_COUNT; k++) {
-        st->ops[k].ok = st->ops[k].bytes = 0;
+        st->ops[k].ok = st->ops[k].bytes = st->ops[k].failed = 0;
         hdr_reset(st->ops[k].latency);
         hdr_reset(st->ops[k].ttfb);
     }
@@ -1390,19 +1399,25 @@ static int sweep_pass(struct comp *c, struct s3_state *st, int *pages, uint64_t 
     return r;
 }
 
-/* Up to 3 passes: a key whose DELETE failed (a PUT cut off at the end of the load may
- * still be landing) is listed and deleted again. */
+/* Passes until one lists no key (at most 4): a key whose DELETE failed (a PUT cut off at
+ * the end of the load may still be landing) or that a listing missed is deleted by the
+ * next pass; the last pass proves the prefix empty. */
 static int cleanup_keys(struct comp *c, struct s3_state *st)
 {
     int pages = 0, pass = 0, r = 0;
-    uint64_t deleted = 0, failed = 0;
+    uint64_t deleted = 0, failed = 0, before = 0;
+    bool empty = false;
     do {
-        if (pass)
+        if (pass && failed)
             sleep_ns(200 * 1000000LL);
+        before = deleted;
         r = sweep_pass(c, st, &pages, &deleted, &failed);
-    } while (r == 0 && failed && ++pass < 3);
-    if (r == 0 && failed) {
-        comp_set_reason(c, "cleanup: %llu DELETEs still failed after 3 passes",
+        empty = r == 0 && !failed && deleted == before;
+    } while (r == 0 && !empty && ++pass < 4);
+    if (r == 0 && !empty) {
+        comp_set_reason(c,
+                        "cleanup: keys remain under the prefix after 4 passes (%llu DELETEs "
+                        "failed in the last)",
                         (unsigned long long)failed);
         r = -EIO;
     }
@@ -1547,6 +1562,8 @@ static int s3_collect(struct s3_state *st, struct lg_stats *s)
         r = lg_extra_add_counter(s, name, st->ops[k].ok);
         snprintf(name, sizeof(name), "%s_bytes", op_names[k]);
         r = r ? r : lg_extra_add_counter(s, name, st->ops[k].bytes);
+        snprintf(name, sizeof(name), "%s_errors", op_names[k]);
+        r = r ? r : lg_extra_add_counter(s, name, st->ops[k].failed);
         snprintf(name, sizeof(name), "%s_latency", op_names[k]);
         r = r ? r : add_hdr_copy(s, name, st->ops[k].latency);
         snprintf(name, sizeof(name), "%s_ttfb", op_names[k]);
@@ -1582,6 +1599,8 @@ static void put_op(struct comp *c, const struct s3_state *st, const struct lg_st
     if (!ops && !(st->mix[k] - (k ? st->mix[k - 1] : 0) > 0))
         return;
     comp_metric(c, name, NULL, NULL, (double)ops);
+    snprintf(name, sizeof(name), "%s_errors", op_names[k]);
+    comp_metric(c, name, NULL, NULL, (double)lg_extra_count(s, name));
     snprintf(name, sizeof(name), "%s_per_s", op_names[k]);
     comp_metric(c, name, "op/s", NULL, window > 0 ? (double)ops / window : 0);
     if (k == OP_GET || k == OP_PUT) {
@@ -1723,6 +1742,7 @@ static void s3_cleanup(struct comp *c)
     free(st->akid);
     free(st->pattern);
     free(st->cfg.host);
+    free(st->cfg.sni);
     free(st->host_header);
     free(st->path_base);
     free(st->bucket);

@@ -108,6 +108,23 @@ check "cleanup: 2 pages listed, the 1200 objects and the ~100 PUT keys deleted (
   py "3 <= $(val sweep cleanup_list_pages) <= 6 and 0 <= $(val sweep cleanup_deleted) - 1200 - $(val sweep put_ops) <= 8"
 check "... and the bucket is gone" test ! -e "$DATA/swept"
 
+# 4c. Retries: sonde-sim (the calibrated reference server) answers 30% of the requests
+# 503 SlowDown; without retries ~30% fail, with 5 retries almost none (0.3^6), and the
+# retries are counted: ~30% of the 2000 requests sent (the bound counts every send; a
+# send still running when the 2000th answer ends the run is not counted: +-4).
+SIMPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sonde-sim --port "$SIMPORT" --error-rate 0.3 --error-kind status:503 >"$WS/sim.log" 2>&1 &
+SIMPID=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$SIMPORT/" && break; sleep 0.1; done
+RUN_WITH=("url: http://127.0.0.1:$SIMPORT" "bucket: sim" "objects: 10" "prefill: false" "connections: 4")
+run_client s3 load noretry "requests: 2000"
+check "no retries: ~30% throttled ($(val noretry errors_slow_down) of $(val noretry requests))" \
+  py "0.25 <= $(val noretry errors_slow_down) / $(val noretry requests) <= 0.35"
+run_client s3 load retry "requests: 2000" "retries: 5"
+check "5 retries: almost all succeed ($(val retry ok) ok, $(val retry errors) errors), retries counted ($(val retry retries))" \
+  py "$(val retry errors) <= 10 and 450 <= $(val retry retries) <= 750 and abs($(val retry ok) + $(val retry errors) + $(val retry retries) - 2000) <= 4"
+kill "$SIMPID" 2>/dev/null; wait "$SIMPID" 2>/dev/null
+
 # 5. Credentials and options.
 ( unset AWS_SECRET_ACCESS_KEY; run nocreds "bucket: bench" "objects: 5" "requests: 10" )
 check "no secret key: exit 1, named ($(reason nocreds))" contains "$(reason nocreds)" "the environment lacks AWS_SECRET_ACCESS_KEY"

@@ -109,6 +109,10 @@ static const struct opt_def s3_opts[] = {
      NULL, NULL},
     {"range", OPT_SIZE, false, NULL, "GETs read this many bytes at a random offset", NULL, NULL},
     {"list_max", OPT_INT, false, "100", "keys per LIST page", NULL, NULL},
+    {"retries", OPT_INT, false, "0",
+     "send a request that failed with 503, another 5xx, a timeout or a reset again, up to this "
+     "many times (counted in `retries`; only the last try's outcome counts)",
+     NULL, NULL},
     {"prefill", OPT_BOOL, false, "true", "PUT the objects before the load (not measured)", NULL,
      NULL},
     {"create_bucket", OPT_BOOL, false, "false", "create the bucket first (an existing one is fine)",
@@ -150,7 +154,9 @@ struct s3_sizes {
 };
 
 struct s3_worker {
-    struct sbuf scratch; /* the canonical request, the body */
+    struct sbuf scratch;  /* the canonical request, the body */
+    struct s3_req *retry; /* S3_RETRY_QUEUE requests to send again (retries > 0) */
+    size_t retry_head, retry_n;
     uint64_t put_seq, del_seq;
     int64_t date_s; /* the second amz_date holds */
     char amz_date[17];
@@ -168,10 +174,16 @@ struct s3_req {
     int64_t sstar, s, tfb;
     int status, err;
     uint64_t bytes;
-    uint64_t obj;   /* GET: the object index */
-    int64_t off;    /* GET: the offset of the next body byte in the object */
-    int64_t expect; /* GET: the bytes expected (whole object or range) */
+    uint64_t obj;      /* GET, STAT: the object index */
+    int64_t off;       /* GET: the offset of the next body byte in the object */
+    int64_t expect;    /* GET: the bytes expected (whole object or range) */
+    int64_t range_off; /* GET: where its range starts (-1: the whole object) */
+    uint64_t seq;      /* PUT, DELETE: the number of the key */
+    unsigned worker;   /* the thread that sends it (and runs its hooks) */
+    int tries;         /* sends so far, retries included */
 };
+
+#define S3_RETRY_QUEUE 4096 /* failed requests waiting to be sent again, per thread */
 
 /* What make_request decided for the request on_sent will see (same thread, right after). */
 static _Thread_local struct s3_req pending;
@@ -196,6 +208,8 @@ struct s3_state {
     bool mu_ok;
     struct s3_opstat ops[OP_COUNT];
     uint64_t requests, ok, errors[SE_COUNT], status_class[6];
+    uint64_t retried;    /* failed requests sent again (not counted in requests) */
+    int retries;         /* the most times one is sent again */
     struct cl_secs secs; /* requests, errors */
     struct cl_secs bytes_secs;
     int64_t ws, end;
@@ -380,32 +394,20 @@ static int make_put(struct s3_state *st, struct s3_worker *w, const char *key, u
     return r;
 }
 
-static int s3_make_request(void *ud, unsigned worker, uint64_t n, struct rng *rng, struct sbuf *out)
+/* The request d describes, built and signed. */
+static int render(struct s3_state *st, struct s3_worker *w, const struct s3_req *d,
+                  struct sbuf *out)
 {
-    struct s3_state *st = ud;
-    struct s3_worker *w = &st->w[worker];
     char key[S3_KEY_MAX], uri[S3_KEY_MAX + 128], range[64];
-    memset(&pending, 0, sizeof(pending));
-    if (st->prefilling) {
-        pending.op = OP_PUT;
-        obj_key(st, n, key, sizeof(key));
-        return make_put(st, w, key, n, out);
-    }
-    enum s3_op op = draw_op(st, rng);
-    pending.op = op;
-    if (op == OP_PUT) {
+    if (d->op == OP_PUT || d->op == OP_DELETE) {
         snprintf(key, sizeof(key), "%sw/%llu-%u/%llu", st->prefix_enc, (unsigned long long)st->task,
-                 worker, (unsigned long long)w->put_seq++);
-        return make_put(st, w, key, st->objects + w->put_seq, out);
-    }
-    if (op == OP_DELETE) {
-        uint64_t k = w->del_seq < w->put_seq ? w->del_seq++ : w->put_seq + (w->del_seq++);
-        snprintf(key, sizeof(key), "%sw/%llu-%u/%llu", st->prefix_enc, (unsigned long long)st->task,
-                 worker, (unsigned long long)k);
+                 d->worker, (unsigned long long)d->seq);
+        if (d->op == OP_PUT)
+            return make_put(st, w, key, st->objects + d->seq + 1, out);
         snprintf(uri, sizeof(uri), "%s/%s", st->path_base, key);
         return build(st, w, "DELETE", uri, NULL, NULL, NULL, 0, out);
     }
-    if (op == OP_LIST) {
+    if (d->op == OP_LIST) {
         snprintf(uri, sizeof(uri), "%s/", st->path_base);
         /* the prefix is sent %-encoded as a query value (its '/' too) */
         struct sbuf q = {0};
@@ -415,23 +417,57 @@ static int s3_make_request(void *ud, unsigned worker, uint64_t n, struct rng *rn
         sbuf_free(&q);
         return r;
     }
-    uint64_t i = st->objects ? (uint64_t)(rng_unit(rng) * (double)st->objects) : 0;
-    obj_key(st, i, key, sizeof(key));
+    obj_key(st, d->obj, key, sizeof(key));
     snprintf(uri, sizeof(uri), "%s/%s", st->path_base, key);
-    if (op == OP_STAT)
+    if (d->op == OP_STAT)
         return build(st, w, "HEAD", uri, NULL, NULL, NULL, 0, out);
-    int64_t size = obj_size(st, i);
-    pending.obj = i;
-    pending.expect = size;
-    if (st->range > 0 && st->range < size) {
-        int64_t off = (int64_t)(rng_unit(rng) * (double)(size - st->range + 1));
-        snprintf(range, sizeof(range), "bytes=%lld-%lld", (long long)off,
-                 (long long)(off + st->range - 1));
-        pending.off = off;
-        pending.expect = st->range;
-        return build(st, w, "GET", uri, NULL, range, NULL, 0, out);
+    if (d->range_off < 0)
+        return build(st, w, "GET", uri, NULL, NULL, NULL, 0, out);
+    snprintf(range, sizeof(range), "bytes=%lld-%lld", (long long)d->range_off,
+             (long long)(d->range_off + d->expect - 1));
+    return build(st, w, "GET", uri, NULL, range, NULL, 0, out);
+}
+
+/* The next operation, drawn from the mix. */
+static void draw(struct s3_state *st, struct s3_worker *w, struct rng *rng, struct s3_req *d)
+{
+    d->op = draw_op(st, rng);
+    d->range_off = -1;
+    if (d->op == OP_PUT) {
+        d->seq = w->put_seq++;
+    } else if (d->op == OP_DELETE) {
+        d->seq = w->del_seq < w->put_seq ? w->del_seq++ : w->put_seq + (w->del_seq++);
+    } else if (d->op == OP_GET || d->op == OP_STAT) {
+        d->obj = st->objects ? (uint64_t)(rng_unit(rng) * (double)st->objects) : 0;
+        int64_t size = d->op == OP_GET ? obj_size(st, d->obj) : 0;
+        d->expect = size;
+        if (d->op == OP_GET && st->range > 0 && st->range < size) {
+            d->range_off = (int64_t)(rng_unit(rng) * (double)(size - st->range + 1));
+            d->expect = st->range;
+        }
     }
-    return build(st, w, "GET", uri, NULL, NULL, NULL, 0, out);
+}
+
+static int s3_make_request(void *ud, unsigned worker, uint64_t n, struct rng *rng, struct sbuf *out)
+{
+    struct s3_state *st = ud;
+    struct s3_worker *w = &st->w[worker];
+    char key[S3_KEY_MAX];
+    memset(&pending, 0, sizeof(pending));
+    pending.worker = worker;
+    if (st->prefilling) {
+        pending.op = OP_PUT;
+        obj_key(st, n, key, sizeof(key));
+        return make_put(st, w, key, n, out);
+    }
+    if (w->retry_n) { /* a failed request first, as it was */
+        pending = w->retry[w->retry_head];
+        w->retry_head = (w->retry_head + 1) % S3_RETRY_QUEUE;
+        w->retry_n--;
+    } else
+        draw(st, w, rng, &pending);
+    pending.off = pending.range_off > 0 ? pending.range_off : 0;
+    return render(st, w, &pending, out);
 }
 
 /* ---- the hooks (worker threads) ---------------------------------------------------------- */
@@ -445,9 +481,8 @@ static void s3_on_sent(void *ud, void **rs, int64_t intended, int64_t sent)
     r->s = sent;
     r->err = -1;
     r->tfb = 0;
-    if (r->op != OP_GET)
-        r->expect = -1;
-    else
+    r->tries++;
+    if (r->op == OP_GET)
         r->bytes = 0;
     *rs = r;
 }
@@ -496,6 +531,13 @@ static void s3_on_body(void *ud, void **rs, const char *data, size_t len, int64_
     r->bytes += len;
 }
 
+/* Worth sending again: throttled, a server error, a timeout, a connection reset. */
+static bool retryable(int e)
+{
+    return e == SE_SLOW_DOWN || e == SE_SERVER || e == LG_ERR_TIMEOUT || e == LG_ERR_READ ||
+           e == LG_ERR_WRITE;
+}
+
 static void s3_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
 {
     struct s3_state *st = ud;
@@ -508,6 +550,22 @@ static void s3_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
         r->err = (int)err;
     if (ok && r->err < 0 && st->verify && r->op == OP_GET && (int64_t)r->bytes != r->expect)
         r->err = SE_INTEGRITY; /* short or long */
+    struct s3_worker *w = &st->w[r->worker];
+    bool again = !cancelled && !st->prefilling && r->err >= 0 && r->tries <= st->retries &&
+                 retryable(r->err) && w->retry_n < S3_RETRY_QUEUE && w->retry;
+    if (again) { /* sent again by this thread's next make_request; counted once, then */
+        struct s3_req *q = &w->retry[(w->retry_head + w->retry_n++) % S3_RETRY_QUEUE];
+        *q = *r;
+        q->err = -1;
+        q->status = 0;
+        q->bytes = r->op == OP_PUT ? r->bytes : 0;
+        pthread_mutex_lock(&st->mu);
+        if (t >= st->ws && t < st->end)
+            st->retried++;
+        pthread_mutex_unlock(&st->mu);
+        free(r);
+        return;
+    }
     if (!cancelled && (st->prefilling || (t >= st->ws && t < st->end))) {
         pthread_mutex_lock(&st->mu);
         if (!st->max_requests || st->requests < st->max_requests) {
@@ -797,6 +855,9 @@ static int options(struct comp *c, struct s3_state *st, unsigned task, unsigned 
     r = r ? r : cl_opt_int(c, "dirs", 1, 1, 1000, &dirs);
     r = r ? r : cl_opt_int(c, "seed", 1, 0, INT64_MAX, &seed);
     r = r ? r : cl_opt_int(c, "list_max", 100, 1, 1000, &list_max);
+    int64_t retries = 0;
+    r = r ? r : cl_opt_int(c, "retries", 0, 0, 100, &retries);
+    st->retries = (int)retries;
     r = r ? r : cl_opt_bool(c, "verify", false, &st->verify);
     r = r ? r : cl_opt_bool(c, "payload_hash", false, &st->payload_hash);
     r = r ? r : cl_opt_bool(c, "tls_verify", false, &st->cfg.tls_verify);
@@ -1454,6 +1515,8 @@ static int setup(struct comp *c, struct s3_state *st, unsigned task, unsigned nt
     if (r < 0)
         return r;
     st->w = xcalloc(st->cfg.threads, sizeof(*st->w));
+    for (unsigned i = 0; st->retries > 0 && i < st->cfg.threads; i++)
+        st->w[i].retry = xcalloc(S3_RETRY_QUEUE, sizeof(*st->w[i].retry));
     st->pattern = xmalloc(S3_PATTERN);
     struct rng rng;
     rng_seed(&rng, st->seed);
@@ -1581,6 +1644,7 @@ static int s3_collect(struct s3_state *st, struct lg_stats *s)
     }
     if (r == 0 && st->prefill_ns > 0)
         r = lg_extra_add_bound(s, "prefill_ns", LG_EXTRA_MAX, st->prefill_ns);
+    r = r ? r : lg_extra_add_counter(s, "retries", st->retried);
     return r;
 }
 
@@ -1630,6 +1694,8 @@ static int s3_report(struct comp *c, struct s3_state *st, const struct lg_stats 
     double window = (double)s->window_ns / 1e9;
     cl_put_counts(c, requests, ok, errors, SE_COUNT, s3_err_name, status);
     comp_metric(c, "throughput", "op/s", NULL, window > 0 ? (double)ok / window : 0);
+    if (st->retries > 0)
+        comp_metric(c, "retries", NULL, NULL, (double)lg_extra_count(s, "retries"));
     double bytes = (double)(lg_extra_count(s, "get_bytes") + lg_extra_count(s, "put_bytes"));
     comp_metric(c, "bandwidth", "MiB/s", NULL, window > 0 ? bytes / 1048576.0 / window : 0);
     int64_t prefill = lg_extra_value(s, "prefill_ns", LG_EXTRA_MAX, st->prefill_ns);
@@ -1723,8 +1789,10 @@ static void s3_cleanup(struct comp *c)
     if (!st)
         return;
     lg_free(st->run);
-    for (unsigned i = 0; st->w && i < st->cfg.threads; i++)
+    for (unsigned i = 0; st->w && i < st->cfg.threads; i++) {
         sbuf_free(&st->w[i].scratch);
+        free(st->w[i].retry);
+    }
     free(st->w);
     for (int k = 0; k < OP_COUNT; k++) {
         hdr_free(st->ops[k].latency);

@@ -90,7 +90,7 @@ struct sql_state {
     char *password;
     struct sql_run *run;
     int64_t status_at;
-    int64_t fanout; /* batch backend: tasks of the agent job (0: the load runs in sonde) */
+    int64_t fanout;       /* batch backend: tasks of the agent job (0: the load runs in sonde) */
     unsigned connections; /* in total, over every task */
 };
 

@@ -245,9 +245,10 @@ int64_t hdr_percentile(const struct hdr *h, double p)
     uint64_t rank = percentile_rank(h->total, p), seen = 0;
     for (size_t i = 0; i < h->counts_len; i++) {
         seen += h->counts[i];
-        if (seen >= rank) {
+        if (seen >= rank) { /* clamped to min too: saturated values lie above every slot */
             int64_t hi = slot_hi(h, i);
-            return hi < h->max ? hi : h->max;
+            hi = hi < h->max ? hi : h->max;
+            return hi > h->min ? hi : h->min;
         }
     }
     return h->max;
@@ -491,6 +492,10 @@ static int apply_summary(struct hdr *h, const struct header *hd)
     uint64_t lo_v = (uint64_t)hd->min < top ? (uint64_t)hd->min : top;
     uint64_t hi_v = (uint64_t)hd->max < top ? (uint64_t)hd->max : top;
     if (slot_index(h, lo_v) > first || last > slot_index(h, hi_v))
+        return -EINVAL;
+    /* values above highest are exactly the saturated ones */
+    if (((uint64_t)hd->max > top) != (hd->saturated > 0) ||
+        ((uint64_t)hd->min > top && hd->saturated != hd->total))
         return -EINVAL;
     if (hd->sum < (unsigned __int128)hd->total * (uint64_t)hd->min ||
         hd->sum > (unsigned __int128)hd->total * (uint64_t)hd->max)

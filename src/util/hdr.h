@@ -57,7 +57,7 @@ double hdr_stddev(const struct hdr *h);
 
 /* Nearest-rank percentile, p in [0, 100] (clamped; NaN counts as 0): the
  * smallest reported value r such that at least p% of the values are <= r.
- * r is the slot's highest value clamped to the exact max; p = 0 gives the
+ * r is the slot's highest value clamped to the exact min..max; p = 0 gives the
  * exact min, p = 100 the exact max; 0 when empty. */
 int64_t hdr_percentile(const struct hdr *h, double p);
 /* Whether enough samples exist to print pX (METRICS.md): count >= 10/(1-p/100);

@@ -1,4 +1,5 @@
 /* test_hdr.c — the HDR histogram against exact percentiles of sorted samples. */
+#include "util/base64.h"
 #include "util/hdr.h"
 #include "util/util.h"
 
@@ -247,7 +248,24 @@ static void test_saturation_and_errors(void **state)
     assert_int_equal(hdr_min(h), 0);
     assert_int_equal(hdr_max(h), 0);
     assert_int_equal(hdr_percentile(h, 50), 0);
+    /* every value above highest: a percentile is never below the exact min */
+    assert_int_equal(hdr_record_n(h, 5000000, 2), 0);
+    assert_int_equal(hdr_record(h, 7000000), 0);
+    assert_int_equal(hdr_saturated(h), 3);
+    assert_int_equal(hdr_percentile(h, 50), 5000000);
+    assert_int_equal(hdr_percentile(h, 99), 5000000);
     hdr_free(h);
+    /* a file claiming values above highest but none saturated (found by fuzz_hdr) */
+    static const char crash[] =
+        "U0hEMQgAAAAAtf/+AABABwAAAAIAL/8dAwAAAAAAAAAAAAAAAAAAACcAAAAAFgBRAAAAAAAAAVgdAA"
+        "ABVf//9wAAAAAAAAAAAQAFAAID";
+    unsigned char *bin = NULL;
+    size_t binlen = 0;
+    assert_int_equal(base64_decode(crash, strlen(crash), &bin, &binlen), 0);
+    struct hdr *none = NULL;
+    assert_int_equal(hdr_decode(bin, binlen, &none), -EINVAL);
+    assert_null(none);
+    free(bin);
     hdr_free(NULL);
 
     struct hdr *bad = NULL;

@@ -154,7 +154,6 @@ struct s3_sizes {
 };
 
 struct s3_worker {
-    struct sbuf scratch;  /* the canonical request, the body */
     struct s3_req *retry; /* S3_RETRY_QUEUE requests to send again (retries > 0) */
     size_t retry_head, retry_n;
     uint64_t put_seq, del_seq;
@@ -319,18 +318,17 @@ static int refresh_date(struct s3_state *st, struct s3_worker *w)
 }
 
 /* The signed request: method uri[?query] with the body (NULL: none) into out. */
-static int build(struct s3_state *st, struct s3_worker *w, const char *method, const char *uri,
-                 const char *query, const char *range, const char *body, size_t body_len,
-                 struct sbuf *out)
+/* The signed request head: payload_hash is the body's hex SHA-256 or UNSIGNED-PAYLOAD,
+ * length the body's (-1: no body, so no Content-Length but for PUT and POST: 0). */
+static int build_head(struct s3_state *st, struct s3_worker *w, const char *method, const char *uri,
+                      const char *query, const char *range, const char *payload_hash,
+                      int64_t length, struct sbuf *out)
 {
-    char hash[65] = "UNSIGNED-PAYLOAD";
     int r = refresh_date(st, w);
     if (r < 0)
         return r;
-    if (body && st->payload_hash)
-        sha256_hex(body, body_len, hash);
     struct sigv4_header h[4] = {{"host", st->host_header},
-                                {"x-amz-content-sha256", hash},
+                                {"x-amz-content-sha256", payload_hash},
                                 {"x-amz-date", w->amz_date},
                                 {"range", range}};
     struct sigv4_req sr = {.method = method,
@@ -338,7 +336,7 @@ static int build(struct s3_state *st, struct s3_worker *w, const char *method, c
                            .query = query,
                            .headers = h,
                            .n_headers = range ? 4 : 3,
-                           .payload_hash = hash,
+                           .payload_hash = payload_hash,
                            .access_key_id = st->akid,
                            .signing_key = w->key,
                            .amz_date = w->amz_date,
@@ -348,20 +346,67 @@ static int build(struct s3_state *st, struct s3_worker *w, const char *method, c
                     "%s %s%s%s HTTP/1.1\r\nHost: %s\r\nx-amz-content-sha256: %s\r\n"
                     "x-amz-date: %s\r\n",
                     method, uri, query && *query ? "?" : "", query ? query : "", st->host_header,
-                    hash, w->amz_date);
+                    payload_hash, w->amz_date);
     if (r == 0 && range)
         r = sbuf_printf(out, "Range: %s\r\n", range);
     r = r ? r : sbuf_puts(out, "Authorization: ");
     r = r ? r : sigv4_authorization(out, &sr);
-    if (r == 0 && body)
-        r = sbuf_printf(out, "\r\nContent-Length: %zu\r\n\r\n", body_len);
+    if (r == 0 && length < 0 && (!strcmp(method, "PUT") || !strcmp(method, "POST")))
+        length = 0;
+    if (r == 0 && length >= 0)
+        r = sbuf_printf(out, "\r\nContent-Length: %lld\r\n\r\n", (long long)length);
     else if (r == 0)
-        r = sbuf_puts(out, strcmp(method, "PUT") && strcmp(method, "POST")
-                               ? "\r\n\r\n"
-                               : "\r\nContent-Length: 0\r\n\r\n");
-    if (r == 0 && body)
-        r = sbuf_add(out, body, body_len);
+        r = sbuf_puts(out, "\r\n\r\n");
     return r;
+}
+
+/* The signed request with the body (NULL: none) into out. */
+static int build(struct s3_state *st, struct s3_worker *w, const char *method, const char *uri,
+                 const char *query, const char *range, const char *body, size_t body_len,
+                 struct sbuf *out)
+{
+    char hash[65] = "UNSIGNED-PAYLOAD";
+    if (body && st->payload_hash)
+        sha256_hex(body, body_len, hash);
+    int r = build_head(st, w, method, uri, query, range, hash, body ? (int64_t)body_len : -1, out);
+    return r == 0 && body ? sbuf_add(out, body, body_len) : r;
+}
+
+/* The lower-case hex digest (md: SHA-256, MD5) of bytes [from, from + n) of the object
+ * with key hash kh, computed over the pattern without building them. */
+static int content_digest(const struct s3_state *st, uint64_t kh, int64_t from, int64_t n,
+                          const EVP_MD *md, char *hex)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    int ok = ctx && EVP_DigestInit_ex(ctx, md, NULL);
+    for (int64_t o = from; ok && o < from + n;) {
+        size_t at = pat_at(kh, o), k = S3_PATTERN - at;
+        if ((int64_t)k > from + n - o)
+            k = (size_t)(from + n - o);
+        ok = EVP_DigestUpdate(ctx, st->pattern + at, k);
+        o += (int64_t)k;
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, d, &len);
+    EVP_MD_CTX_free(ctx);
+    for (unsigned i = 0; ok && i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return ok ? 0 : -EIO;
+}
+
+/* A PUT of bytes [from, from + n) of the object key: the head (signed over the bytes' hash
+ * when payload_hash is on), then the bytes straight into out, never copied twice. */
+static int put_request(struct s3_state *st, struct s3_worker *w, const char *uri, const char *query,
+                       const char *key, int64_t from, int64_t n, struct sbuf *out)
+{
+    char hash[65] = "UNSIGNED-PAYLOAD";
+    uint64_t kh = key_hash(key);
+    if (out->max < (size_t)n + 65536)
+        out->max = (size_t)n + 65536;
+    int r = st->payload_hash ? content_digest(st, kh, from, n, EVP_sha256(), hash) : 0;
+    r = r ? r : build_head(st, w, "PUT", uri, query, NULL, hash, n, out);
+    return r ? r : put_content(st, out, kh, from, n);
 }
 
 /* ---- requests -------------------------------------------------------------------------- */
@@ -382,16 +427,8 @@ static int make_put(struct s3_state *st, struct s3_worker *w, const char *key, u
     char uri[S3_KEY_MAX + 128];
     snprintf(uri, sizeof(uri), "%s/%s", st->path_base, key);
     int64_t size = obj_size(st, size_of);
-    if (out->max < (size_t)size + 65536)
-        out->max = (size_t)size + 65536;
-    w->scratch.len = 0;
-    w->scratch.max = (size_t)size + 1;
-    int r = put_content(st, &w->scratch, key_hash(key), 0, size);
-    r = r ? r
-          : build(st, w, "PUT", uri, NULL, NULL, w->scratch.s ? w->scratch.s : "", (size_t)size,
-                  out);
     pending.bytes = (uint64_t)size;
-    return r;
+    return put_request(st, w, uri, NULL, key, 0, size, out);
 }
 
 /* The request d describes, built and signed. */
@@ -1124,21 +1161,9 @@ static int mp_make_request(void *ud, unsigned worker, uint64_t n, struct rng *rn
     int64_t len = m->size - off < m->part_size ? m->size - off : m->part_size;
     char query[256];
     snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", (unsigned)n + 1, m->upload_enc);
-    if (out->max < (size_t)len + 65536)
-        out->max = (size_t)len + 65536;
-    w->scratch.len = 0;
-    w->scratch.max = (size_t)len + 1;
-    int r = put_content(st, &w->scratch, key_hash(m->key), off, len);
-    if (r < 0)
-        return r;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    if (!EVP_Digest(w->scratch.s, (size_t)len, md, &mdlen, EVP_md5(), NULL))
-        return -EIO;
-    for (unsigned i = 0; i < 16; i++)
-        snprintf(m->etag[n] + 2 * i, 3, "%02x", md[i]);
+    int r = content_digest(st, key_hash(m->key), off, len, EVP_md5(), m->etag[n]);
     mp_part = (unsigned)n;
-    return build(st, w, "PUT", m->uri, query, NULL, w->scratch.s, (size_t)len, out);
+    return r ? r : put_request(st, w, m->uri, query, m->key, off, len, out);
 }
 
 static void mp_sent(void *ud, void **rs, int64_t intended, int64_t sent)
@@ -1789,10 +1814,8 @@ static void s3_cleanup(struct comp *c)
     if (!st)
         return;
     lg_free(st->run);
-    for (unsigned i = 0; st->w && i < st->cfg.threads; i++) {
-        sbuf_free(&st->w[i].scratch);
+    for (unsigned i = 0; st->w && i < st->cfg.threads; i++)
         free(st->w[i].retry);
-    }
     free(st->w);
     for (int k = 0; k < OP_COUNT; k++) {
         hdr_free(st->ops[k].latency);

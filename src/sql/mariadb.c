@@ -405,20 +405,16 @@ static char **mdb_tpcb_init_sql(int scale)
     strv_push(&v, "CREATE TABLE pgbench_branches (bid int NOT NULL PRIMARY KEY, bbalance int, "
                   "filler char(88)) ENGINE = InnoDB");
     /* rows from the built-in SEQUENCE engine, in key order */
-    char *s = xasprintf(
-        "INSERT INTO pgbench_branches (bid, bbalance) SELECT seq, 0 FROM seq_1_to_%d", scale);
-    strv_push(&v, s);
-    free(s);
-    s = xasprintf("INSERT INTO pgbench_tellers (tid, bid, tbalance) "
-                  "SELECT seq, (seq - 1) DIV 10 + 1, 0 FROM seq_1_to_%d",
-                  10 * scale);
-    strv_push(&v, s);
-    free(s);
-    s = xasprintf("INSERT INTO pgbench_accounts (aid, bid, abalance, filler) "
-                  "SELECT seq, (seq - 1) DIV 100000 + 1, 0, '' FROM seq_1_to_%lld",
-                  100000LL * scale);
-    strv_push(&v, s);
-    free(s);
+    strv_pushf(&v, "INSERT INTO pgbench_branches (bid, bbalance) SELECT seq, 0 FROM seq_1_to_%d",
+               scale);
+    strv_pushf(&v,
+               "INSERT INTO pgbench_tellers (tid, bid, tbalance) "
+               "SELECT seq, (seq - 1) DIV 10 + 1, 0 FROM seq_1_to_%d",
+               10 * scale);
+    strv_pushf(&v,
+               "INSERT INTO pgbench_accounts (aid, bid, abalance, filler) "
+               "SELECT seq, (seq - 1) DIV 100000 + 1, 0, '' FROM seq_1_to_%lld",
+               100000LL * scale);
     strv_push(&v, "ANALYZE TABLE pgbench_branches, pgbench_tellers, pgbench_accounts, "
                   "pgbench_history");
     return v;

@@ -262,22 +262,19 @@ static char **pg_tpcb_init_sql(int scale)
                   "filler char(84)) WITH (fillfactor = 100)");
     strv_push(&v, "CREATE TABLE pgbench_branches (bid int NOT NULL, bbalance int, "
                   "filler char(88)) WITH (fillfactor = 100)");
-    char *s = xasprintf("INSERT INTO pgbench_branches (bid, bbalance) "
-                        "SELECT bid, 0 FROM generate_series(1, %d) AS bid",
-                        scale);
-    strv_push(&v, s);
-    free(s);
-    s = xasprintf("INSERT INTO pgbench_tellers (tid, bid, tbalance) "
-                  "SELECT tid, (tid - 1) / 10 + 1, 0 FROM generate_series(1, %d) AS tid",
-                  10 * scale);
-    strv_push(&v, s);
-    free(s);
-    s = xasprintf("INSERT INTO pgbench_accounts (aid, bid, abalance, filler) "
-                  "SELECT aid, (aid - 1) / 100000 + 1, 0, '' "
-                  "FROM generate_series(1, %lld) AS aid",
-                  100000LL * scale);
-    strv_push(&v, s);
-    free(s);
+    strv_pushf(&v,
+               "INSERT INTO pgbench_branches (bid, bbalance) "
+               "SELECT bid, 0 FROM generate_series(1, %d) AS bid",
+               scale);
+    strv_pushf(&v,
+               "INSERT INTO pgbench_tellers (tid, bid, tbalance) "
+               "SELECT tid, (tid - 1) / 10 + 1, 0 FROM generate_series(1, %d) AS tid",
+               10 * scale);
+    strv_pushf(&v,
+               "INSERT INTO pgbench_accounts (aid, bid, abalance, filler) "
+               "SELECT aid, (aid - 1) / 100000 + 1, 0, '' "
+               "FROM generate_series(1, %lld) AS aid",
+               100000LL * scale);
     strv_push(&v, "VACUUM ANALYZE pgbench_branches, pgbench_tellers, pgbench_accounts, "
                   "pgbench_history");
     strv_push(&v, "ALTER TABLE pgbench_branches ADD PRIMARY KEY (bid)");

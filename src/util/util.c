@@ -101,6 +101,18 @@ void strv_push(char ***v, const char *s)
     (*v)[n + 1] = NULL;
 }
 
+void strv_pushf(char ***v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = xvasprintf(fmt, ap);
+    va_end(ap);
+    size_t n = strv_len(*v);
+    *v = xrealloc(*v, (n + 2) * sizeof(**v));
+    (*v)[n] = s;
+    (*v)[n + 1] = NULL;
+}
+
 void strv_free(char **v)
 {
     for (size_t i = 0; v && v[i]; i++)

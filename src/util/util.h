@@ -25,7 +25,8 @@ char *xvasprintf(const char *fmt, va_list ap) SONDE_PRINTF(1, 0);
 /* NULL-terminated string vectors (argv, envp). strv_free accepts NULL. */
 size_t strv_len(char *const *v);
 char **strv_dup(char *const *v);
-void strv_push(char ***v, const char *s); /* appends a copy */
+void strv_push(char ***v, const char *s);                            /* appends a copy */
+void strv_pushf(char ***v, const char *fmt, ...) SONDE_PRINTF(2, 3); /* appends a formatted one */
 void strv_free(char **v);
 
 /* Growable string with a hard maximum. On overflow the buffer stays as it was

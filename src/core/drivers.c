@@ -11,6 +11,8 @@ extern const struct driver_ops driver_client_kserve;
 extern const struct driver_ops driver_client_fileio;
 extern const struct driver_ops driver_client_sql;
 extern const struct driver_ops driver_client_s3;
+extern const struct driver_ops driver_client_faiss;
+extern const struct driver_ops driver_client_chroma;
 extern const struct driver_ops driver_monitor_node;
 extern const struct driver_ops driver_monitor_process;
 
@@ -23,6 +25,8 @@ const struct driver_ops *const driver_table[] = {
     &driver_client_fileio,
     &driver_client_sql,
     &driver_client_s3,
+    &driver_client_faiss,
+    &driver_client_chroma,
     &driver_monitor_node,
     &driver_monitor_process,
     NULL,

@@ -1,0 +1,2 @@
+/* dataset.c — see vec.h */
+#include "vector/vec.h"

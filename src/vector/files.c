@@ -1,0 +1,2 @@
+/* files.c — see vec.h */
+#include "vector/vec.h"

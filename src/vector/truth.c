@@ -1,0 +1,2 @@
+/* truth.c — see vec.h */
+#include "vector/vec.h"

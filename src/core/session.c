@@ -779,6 +779,17 @@ static int comp_register(struct comp *c)
     return r;
 }
 
+char *comp_cache_dir(const struct comp *c, const char *what)
+{
+    const struct session *s = c->session;
+    if (!s || !s->opts || !s->opts->workspace)
+        return NULL;
+    char *cache = path_join(s->opts->workspace, "cache");
+    char *dir = path_join(cache, what);
+    free(cache);
+    return dir;
+}
+
 void comp_provenance(struct comp *c, const char *what, const char *value)
 {
     struct session *s = c->session;

@@ -61,6 +61,11 @@ int comp_start_command(struct comp *c);
  * On failure sets c->reason ("cannot start 'postgres': No such file or directory"). */
 int comp_spawn(struct comp *c, char *const *argv);
 
+/* <workspace>/cache/<what>: where drivers keep what later sessions can reuse
+ * (ground truth, built indexes), keyed by content hashes. NULL outside a session.
+ * Caller frees; the directory may not exist yet. */
+char *comp_cache_dir(const struct comp *c, const char *what);
+
 /* Provenance of the component in this trial: "WHAT.trial-NNN.NAME" = value
  * (e.g. the file system a fileio client measured). */
 void comp_provenance(struct comp *c, const char *what, const char *value);

@@ -345,7 +345,8 @@ static int use_file_truth(const struct vec_dataset *ds, size_t k, unsigned threa
                 if (!(d <= kth + fabsf(kth) * 1e-5f + 1e-6f)) {
                     snprintf(err, errlen,
                              "the file's neighbours disagree with exact search: neighbour %zu of "
-                             "query %zu is row %lld at distance %g, the exact %zuth is at %g",
+                             "query %zu is row %lld at distance %g; exact search puts neighbour "
+                             "%zu at %g",
                              j + 1, q, (long long)id, (double)d, avail, (double)kth);
                     r = -EINVAL;
                     break;

@@ -55,5 +55,6 @@ int cmd_list(struct cli *cli, int argc, char **argv);
 int cmd_components(struct cli *cli, const char *role, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
 int cmd_report(struct cli *cli, int argc, char **argv);
+int cmd_dataset(struct cli *cli, int argc, char **argv);
 
 #endif

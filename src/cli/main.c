@@ -28,6 +28,10 @@ static const char usage_text[] =
     "  logs SESSION [COMPONENT] [--follow] [--save FILE.tar.gz]\n"
     "Results:\n"
     "  report SESSION [--format text|json|csv|md] [--output FILE]\n"
+    "Vector datasets:\n"
+    "  dataset make --kind K --vectors N --queries Q --dim D DIR\n"
+    "                                   synthetic vectors (.fvecs) and their exact neighbours\n"
+    "  dataset info FILE...             shape and values of .fvecs .bvecs .ivecs .npy .hdf5\n"
     "\n"
     "SESSION is an id, a unique prefix of one, or 'latest'.\n"
     "The workspace (results store and session directories) is --workspace, else\n"
@@ -169,14 +173,16 @@ int main(int argc, char **argv)
         rc = cmd_logs(&cli, sub_argc, sub_argv);
     else if (!strcmp(cmd, "report"))
         rc = cmd_report(&cli, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "dataset"))
+        rc = cmd_dataset(&cli, sub_argc, sub_argv);
     else if (!strcmp(cmd, "agent")) /* started inside batch jobs, not by users */
         rc = cmd_agent(&cli, sub_argc, sub_argv);
     else if (!strcmp(cmd, "help"))
         rc = (fputs(usage_text, stdout), 0);
     else {
-        static const char *const cmds[] = {"recipe", "run",     "status", "stop",
-                                           "list",   "service", "client", "monitor",
-                                           "logs",   "report",  "help",   NULL};
+        static const char *const cmds[] = {"recipe",  "run",    "status",  "stop", "list",
+                                           "service", "client", "monitor", "logs", "report",
+                                           "dataset", "help",   NULL};
         const char *s = str_suggest(cmd, cmds);
         cli_error("unknown command '%s'%s%s%s (see `sonde --help`)", cmd,
                   s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");

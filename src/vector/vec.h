@@ -140,7 +140,7 @@ int vec_truth_get(const struct vec_dataset *ds, size_t k, unsigned threads, cons
  * row (of the query's label when filtered), is not a repeat of an earlier result,
  * and its distance to the query is no more than the kk-th true distance (so any of
  * several rows tied at that distance counts). When fewer than kk rows qualify at
- * all, the denominator is their number (1.0 when there are none and no result). */
+ * all, the denominator is their number (1.0 when none qualifies). */
 double vec_recall(const struct vec_dataset *ds, const struct vec_nbrs *truth, size_t q,
                   const int64_t *ids, size_t nres, size_t kk);
 

@@ -7,18 +7,20 @@
 #   bench/faiss-overhead.sh [BUILD_DIR]     (default build/)
 #
 # One clustered set made by `sonde dataset make` (BENCH_VECTORS base vectors, default
-# 50,000; 1,000 queries; 128 dimensions; 100 clusters; seed 1) with its exact ground
+# 50,000; BENCH_QUERIES queries, default 10,000, so that a batch at efSearch 16 takes
+# about half a second and a stray wake-up of either process is a small part of it;
+# 128 dimensions; 100 clusters; seed 1) with its exact ground
 # truth; an HNSW32 index (L2); efSearch 16, 32, 64, 128 and 256; k 10; BENCH_THREADS
 # OpenMP threads (default 2); per point BENCH_ROUNDS batch searches of all the queries
 # (default 5), qps = queries / the median round's time, in both tools alike.
 # sonde: one `sonde run` of a recipe with a matrix over efSearch (the client builds the
 # index once, keeps it in the workspace and loads it for each trial; no single-query
-# latency phase). faiss_direct builds the index in its own process and then searches
-# at each efSearch. BENCH_REPEAT times (default 3) both tools alternately, sonde first
+# latency phase). faiss_direct reads that very index from sonde's workspace (so both
+# search one graph: HNSW built on several threads differs from build to build) and
+# searches at each efSearch. BENCH_REPEAT times (default 3) both tools alternately, sonde first
 # in odd repeats, faiss_direct first in even ones, so that drift hits both; per point
 # the medians of the repeats. Both print their recall@10 against the same ground
-# truth: the two HNSW graphs are built separately (by several threads, so not
-# bit-identical), and a qps is only comparable at the same recall.
+# truth: on one graph they must agree.
 # It prints every run, then per point sonde's qps, faiss_direct's, their ratio and both
 # recalls; the last line is "ratio sonde/faiss-direct: X.XX", the lowest over the points.
 set -euo pipefail
@@ -29,10 +31,11 @@ sonde=$build/sonde
 [ -f /usr/include/faiss/Index.h ] ||
   { echo "no FAISS headers (apt-get install libfaiss-dev libopenblas-dev)" >&2; exit 1; }
 vectors=${BENCH_VECTORS:-50000}
+queries=${BENCH_QUERIES:-10000}
 threads=${BENCH_THREADS:-2}
 rounds=${BENCH_ROUNDS:-5}
 repeat=${BENCH_REPEAT:-3}
-for v in vectors threads rounds repeat; do
+for v in vectors queries threads rounds repeat; do
   [[ ${!v} =~ ^[1-9][0-9]{0,6}$ ]] || { echo "$v must be a positive integer, got '${!v}'" >&2; exit 1; }
 done
 efs=(16 32 64 128 256)
@@ -46,7 +49,7 @@ echo "building faiss_direct..."
 g++ -O2 -std=c++17 bench/faiss_direct.cpp -lfaiss -lopenblas -lgomp -fopenmp \
   -o "$work/faiss_direct"
 echo "making the data set ($vectors x 128, clustered)..."
-"$sonde" dataset make --kind clustered --vectors "$vectors" --queries 1000 --dim 128 \
+"$sonde" dataset make --kind clustered --vectors "$vectors" --queries "$queries" --dim 128 \
   --clusters 100 --seed 1 "$work/data" >"$work/dataset.log" 2>&1 ||
   { cat "$work/dataset.log" >&2; echo "sonde dataset make failed" >&2; exit 1; }
 data=$work/data
@@ -103,7 +106,10 @@ EOF
 
 # run_direct -> the same lines from faiss_direct
 run_direct() {
-  "$work/faiss_direct" "$data/base.fvecs" "$data/query.fvecs" HNSW32 "$k" "$threads" "$rounds" \
+  # the very index sonde built and keeps in its workspace: both search one graph
+  local ix; ix=$(ls "$ws"/cache/faiss/index-*.faiss 2>/dev/null | head -n1)
+  [ -n "$ix" ] || { echo "no index in $ws/cache/faiss: sonde runs first" >&2; return 1; }
+  "$work/faiss_direct" "$data/base.fvecs" "$data/query.fvecs" "@$ix" "$k" "$threads" "$rounds" \
     "efSearch=$ef_list" "$data/groundtruth.ivecs" >"$work/direct.out" 2>"$work/direct.err" ||
     { cat "$work/direct.out" "$work/direct.err" >&2; return 1; }
   python3 - "$work/direct.out" "${efs[@]}" <<'EOF'
@@ -130,7 +136,7 @@ run_tool() {
 }
 
 echo "sonde $("$sonde" --version 2>/dev/null | head -n1); $(g++ --version | head -n1);" \
-  "HNSW32 (L2), $vectors x 128 clustered, 1000 queries, k $k, $threads thread(s)," \
+  "HNSW32 (L2), $vectors x 128 clustered, $queries queries, k $k, $threads thread(s)," \
   "$rounds rounds per point, $repeat repeats, alternating"
 printf '%-7s %-6s %s\n' repeat tool "$(printf '%10s' "${efs[@]/#/ef=}")"
 for ((i = 1; i <= repeat; i++)); do

@@ -3,7 +3,8 @@
 //   faiss_direct BASE.fvecs QUERY.fvecs FACTORY K THREADS ROUNDS PARAM=V[,V...] [GT.ivecs]
 //
 // Reads both .fvecs files, builds the index (faiss::index_factory, METRIC_L2; trained
-// on the whole base set when it needs training), adds the base set; then for each
+// on the whole base set when it needs training), adds the base set — or, with FACTORY
+// written @INDEX, reads an index FAISS wrote (the one sonde built); then for each
 // value V sets PARAM through faiss::ParameterSpace and times ROUNDS searches of all
 // queries in one batch (K neighbours, THREADS OpenMP threads), and prints
 // "param=V qps=X", X = queries / the median round's time (the lower middle one for
@@ -16,6 +17,7 @@
 #include <faiss/AutoTune.h>
 #include <faiss/Index.h>
 #include <faiss/index_factory.h>
+#include <faiss/index_io.h>
 
 #include <omp.h>
 
@@ -146,17 +148,23 @@ int run(int argc, char **argv)
 
     omp_set_num_threads(threads);
     auto t0 = std::chrono::steady_clock::now();
+    bool saved = factory[0] == '@';
     std::unique_ptr<faiss::Index> index(
-        faiss::index_factory(static_cast<int>(base.dim), factory, faiss::METRIC_L2));
+        saved ? faiss::read_index(factory + 1)
+              : faiss::index_factory(static_cast<int>(base.dim), factory, faiss::METRIC_L2));
+    if (saved && (index->d != static_cast<faiss::Index::idx_t>(base.dim) ||
+                  index->ntotal != static_cast<faiss::Index::idx_t>(base.n)))
+        throw std::runtime_error(std::string(factory + 1) + " is not an index of the base set");
     faiss::ParameterSpace ps; // a bad name fails here, before the build
     ps.set_index_parameter(index.get(), param, strtod(values[0].c_str(), nullptr));
-    if (!index->is_trained)
-        index->train(static_cast<faiss::Index::idx_t>(base.n), base.data.data());
-    index->add(static_cast<faiss::Index::idx_t>(base.n), base.data.data());
-    fprintf(stderr,
-            "faiss_direct: FAISS %d.%d.%d, %s over %zu x %zu built in %.2f s, %zu queries\n",
+    if (!saved) {
+        if (!index->is_trained)
+            index->train(static_cast<faiss::Index::idx_t>(base.n), base.data.data());
+        index->add(static_cast<faiss::Index::idx_t>(base.n), base.data.data());
+    }
+    fprintf(stderr, "faiss_direct: FAISS %d.%d.%d, %s over %zu x %zu %s in %.2f s, %zu queries\n",
             FAISS_VERSION_MAJOR, FAISS_VERSION_MINOR, FAISS_VERSION_PATCH, factory, base.n,
-            base.dim, seconds_since(t0), query.n);
+            base.dim, saved ? "read" : "built", seconds_since(t0), query.n);
 
     std::vector<float> dist(query.n * k);
     std::vector<faiss::Index::idx_t> labels(query.n * k);

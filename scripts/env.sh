@@ -8,3 +8,5 @@ if [ -z "${SONDE_HOME:-}" ] && [ "$(id -u)" -eq 0 ]; then
 fi
 # sonde-sim (the reference server recipes run) from the build tree the scripts use.
 if [ -d "$PWD/${dir:-build}/src/sim" ]; then export PATH="$PWD/${dir:-build}/src/sim:$PATH"; fi
+# The Chroma server's runner (its Debian 13 root), for recipes/services/chroma.yaml.
+export SONDE_CHROMA_LOCAL=${SONDE_CHROMA_LOCAL:-$PWD/scripts/chroma-local.sh}

@@ -15,14 +15,15 @@ dry() { # site recipe -> the dry run, with this checkout's path made relative
 # 1. Golden dry runs: the quickstart and http-sim benchmarks as they are, and a
 # containerised GPU service with a client fanned out over 2 nodes x 4 tasks, the
 # vLLM rate sweep of docs/inference.md, the Lustre fileio, MinIO and PostgreSQL
-# runs of docs/storage.md.
+# runs of docs/storage.md, the Chroma image of docs/vector.md.
 for c in "generic recipes/benchmarks/quickstart.yaml quickstart" \
          "meluxina recipes/benchmarks/http-sim.yaml http-sim" \
          "meluxina $R/gpu-fanout.yaml gpu-fanout" \
          "meluxina $R/llm-meluxina.yaml llm-meluxina" \
          "meluxina $R/fileio-meluxina.yaml fileio-meluxina" \
          "meluxina $R/pg-meluxina.yaml pg-meluxina" \
-         "meluxina $R/minio-meluxina.yaml minio-meluxina"; do
+         "meluxina $R/minio-meluxina.yaml minio-meluxina" \
+         "meluxina $R/chroma-meluxina.yaml chroma-meluxina"; do
   read -r site file name <<<"$c"
   out=$(dry "$site" "$file"); rc=$?
   if [ "${SONDE_UPDATE_GOLDEN:-}" = 1 ]; then printf '%s\n' "$out" >"$R/$name.expected"; fi

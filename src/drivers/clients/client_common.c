@@ -248,6 +248,89 @@ void cl_stop(struct lg_run *run, bool waited)
         lg_stop(run);
 }
 
+/* ---- one request outside the load ------------------------------------------------------- */
+
+static void once_sent(void *ud, void **rs, int64_t intended, int64_t sent)
+{
+    struct cl_once *o = ud;
+    (void)rs;
+    (void)intended;
+    o->sent = sent;
+}
+
+static void once_headers(void *ud, void **rs, int status, int64_t t)
+{
+    struct cl_once *o = ud;
+    (void)rs;
+    (void)t;
+    o->status = status;
+}
+
+static void once_body(void *ud, void **rs, const char *data, size_t len, int64_t t)
+{
+    struct cl_once *o = ud;
+    (void)rs;
+    (void)t;
+    if (o->on_body) {
+        o->on_body(o, data, len);
+        return;
+    }
+    size_t max = o->body_max ? o->body_max : 4096;
+    if (o->body.len < max)
+        sbuf_add(&o->body, data, len < max - o->body.len ? len : max - o->body.len);
+}
+
+static void once_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
+{
+    struct cl_once *o = ud;
+    (void)rs;
+    o->err = ok ? -1 : (int)err;
+    o->done = t;
+}
+
+int cl_once_run(struct comp *c, const struct lg_config *base, const struct sbuf *req,
+                const char *what, struct cl_once *o)
+{
+    static const struct lg_stream_ops hooks = {.on_headers = once_headers,
+                                               .on_body = once_body,
+                                               .on_done = once_done,
+                                               .on_sent = once_sent};
+    struct lg_config cfg = *base;
+    cfg.make_request = NULL;
+    cfg.request = req->s;
+    cfg.request_len = req->len;
+    cfg.head = false;
+    cfg.stream = &hooks;
+    cfg.stream_ud = o;
+    cfg.threads = cfg.connections = 1;
+    cfg.model = LG_CLOSED;
+    cfg.max_requests = 1;
+    cfg.sends_bounded = true;
+    cfg.duration_ns = CL_ONCE_LIMIT;
+    cfg.warmup_ns = 0;
+    cfg.think_ns = 0;
+    cfg.expect_status = 0;
+    cfg.keep_second_hdrs = false;
+    o->err = LG_ERR_COUNT; /* none yet: not even an attempt */
+    struct lg_run *run = NULL;
+    struct lg_stats *s = NULL;
+    int r = cl_start(c, &cfg, &run);
+    if (r == 0) {
+        bool waited = false;
+        r = cl_wait(c, run, &waited, &s);
+    }
+    lg_free(run);
+    for (int e = 0; !o->status && o->err == LG_ERR_COUNT && s && e < LG_ERR_COUNT; e++)
+        if (s->errors[e]) /* a failure outside any request: connect, TLS */
+            o->err = e;
+    lg_stats_free(s);
+    if (r == 0 && !o->status) {
+        comp_set_reason(c, "no answer from %s", what);
+        r = -EIO;
+    }
+    return r;
+}
+
 /* ---- results ------------------------------------------------------------------------------ */
 
 const char *cl_lg_err_name(int e)

@@ -105,6 +105,31 @@ bool cl_status_due(int64_t *at, int64_t now);
 /* Stops a run not yet waited for (driver_ops.stop). */
 void cl_stop(struct lg_run *run, bool waited);
 
+/* ---- one request outside the load ---- */
+
+#define CL_ONCE_LIMIT (30 * 1000000000LL) /* the most one such request may take */
+
+/* A request sent once (no retry) outside the measured load (a setup step, a check, a
+ * cleanup) on the engine, with the target, TLS and timeouts of a client's config: its
+ * status and the start of its body. */
+struct cl_once {
+    int status;       /* 0: no answer */
+    struct sbuf body; /* the first body_max bytes (0: 4096); the caller frees it */
+    size_t body_max;
+    int64_t sent, done; /* when it was sent, when its answer ended */
+    int err; /* when no complete answer came: its class (enum lg_err; LG_ERR_COUNT: unknown),
+              * else -1 */
+    /* Optional: sees every piece of the body instead of body (which stays empty). */
+    void (*on_body)(struct cl_once *o, const char *data, size_t len);
+    void *ud; /* for on_body */
+};
+
+/* Sends req (the complete request) once with base's target; 0 when an answer came
+ * (any status), else -EIO with the reason "no answer from <what>" (or why the
+ * engine could not run it). */
+int cl_once_run(struct comp *c, const struct lg_config *base, const struct sbuf *req,
+                const char *what, struct cl_once *o);
+
 /* ---- results ---- */
 
 /* The name of error class e (<0 ... LG_ERR_COUNT): the engine's. */

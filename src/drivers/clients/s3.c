@@ -39,7 +39,6 @@
 #define S3_PATTERN    65536 /* object content: a rotation of one random block */
 #define S3_KEY_MAX    512
 #define S3_HDR_MAX    (3600 * 1000000000LL)
-#define S3_ONCE_LIMIT (30 * 1000000000LL)
 
 enum s3_op { OP_GET, OP_PUT, OP_STAT, OP_DELETE, OP_LIST, OP_COUNT };
 static const char *const op_names[OP_COUNT] = {"get", "put", "stat", "delete", "list"};
@@ -961,88 +960,9 @@ static int run_engine(struct comp *c, struct s3_state *st, struct lg_config *cfg
 
 /* One signed request outside the load (the bucket, multipart steps): its status and
  * the start of its body. */
-struct once {
-    int status;
-    struct sbuf body;
-    int64_t sent, done;
-    size_t body_max;              /* body bytes kept (0: 4096) */
-    const unsigned char *pattern; /* GET checked against the object with key hash kh */
-    uint64_t kh;
-    int64_t off;
-    bool bad;
-};
-
-static void once_sent(void *ud, void **rs, int64_t intended, int64_t sent)
+static int once_run(struct comp *c, struct s3_state *st, const struct sbuf *req, struct cl_once *o)
 {
-    struct once *o = ud;
-    (void)rs;
-    (void)intended;
-    o->sent = sent;
-}
-
-static void once_headers(void *ud, void **rs, int status, int64_t t)
-{
-    struct once *o = ud;
-    (void)rs;
-    (void)t;
-    o->status = status;
-}
-
-static void once_body(void *ud, void **rs, const char *data, size_t len, int64_t t)
-{
-    struct once *o = ud;
-    (void)rs;
-    (void)t;
-    if (o->pattern) {
-        for (size_t i = 0; i < len && !o->bad; i++)
-            o->bad = (unsigned char)data[i] != o->pattern[pat_at(o->kh, o->off + (int64_t)i)];
-        o->off += (int64_t)len;
-        return;
-    }
-    size_t max = o->body_max ? o->body_max : 4096;
-    if (o->body.len < max)
-        sbuf_add(&o->body, data, len < max - o->body.len ? len : max - o->body.len);
-}
-
-static void once_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
-{
-    struct once *o = ud;
-    (void)rs;
-    (void)ok;
-    (void)err;
-    o->done = t;
-}
-
-/* Sends the request in req once (no retry); 0 when an answer came (any status). */
-static int once_run(struct comp *c, struct s3_state *st, const struct sbuf *req, struct once *o)
-{
-    static const struct lg_stream_ops hooks = {.on_headers = once_headers,
-                                               .on_body = once_body,
-                                               .on_done = once_done,
-                                               .on_sent = once_sent};
-    struct lg_config cfg = st->cfg;
-    cfg.make_request = NULL;
-    cfg.request = req->s;
-    cfg.request_len = req->len;
-    cfg.head = false;
-    cfg.stream = &hooks;
-    cfg.stream_ud = o;
-    cfg.threads = cfg.connections = 1;
-    cfg.model = LG_CLOSED;
-    cfg.max_requests = 1;
-    cfg.sends_bounded = true;
-    cfg.duration_ns = S3_ONCE_LIMIT;
-    cfg.warmup_ns = 0;
-    cfg.think_ns = 0;
-    cfg.expect_status = 0;
-    struct lg_stats *s = NULL;
-    int r = run_engine(c, st, &cfg, &s);
-    lg_stats_free(s);
-    if (r == 0 && !o->status) {
-        comp_set_reason(c, "no answer from the S3 endpoint");
-        r = -EIO;
-    }
-    return r;
+    return cl_once_run(c, &st->cfg, req, "the S3 endpoint", o);
 }
 
 /* The text between <tag> and </tag> in xml, or NULL (caller frees). */
@@ -1058,7 +978,7 @@ static char *xml_text(const char *xml, const char *tag)
 
 /* "HTTP 404 NoSuchBucket: The specified bucket does not exist" from an S3 error answer
  * (caller frees). */
-static char *s3_error(const struct once *o)
+static char *s3_error(const struct cl_once *o)
 {
     char *code = xml_text(o->body.s, "Code"), *msg = xml_text(o->body.s, "Message");
     char *t = xasprintf("HTTP %d%s%s%s%s", o->status, code ? " " : "", code ? code : "",
@@ -1071,7 +991,7 @@ static char *s3_error(const struct once *o)
 static int create_bucket(struct comp *c, struct s3_state *st)
 {
     struct sbuf req = {0};
-    struct once o = {0};
+    struct cl_once o = {0};
     int r = build(st, &st->w[0], "PUT", st->path_base[0] ? st->path_base : "/", NULL, NULL, NULL, 0,
                   &req);
     r = r ? r : once_run(c, st, &req, &o);
@@ -1201,7 +1121,7 @@ static void mp_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
 
 /* POST/DELETE/GET on the multipart object with query; the answer in *o. */
 static int mp_call(struct comp *c, struct mp *m, const char *method, const char *query,
-                   const char *body, size_t len, struct once *o)
+                   const char *body, size_t len, struct cl_once *o)
 {
     struct sbuf req = {.max = len + 65536};
     int r = build(m->st, &m->st->w[0], method, m->uri, query, NULL, body, len, &req);
@@ -1213,7 +1133,7 @@ static int mp_call(struct comp *c, struct mp *m, const char *method, const char 
 static void mp_abort(struct comp *c, struct mp *m)
 {
     char query[256];
-    struct once o = {0};
+    struct cl_once o = {0};
     char *why = c->reason ? xstrdup(c->reason) : NULL;
     snprintf(query, sizeof(query), "uploadId=%s", m->upload_enc);
     mp_call(c, m, "DELETE", query, NULL, 0, &o); /* best effort: the reason stays */
@@ -1260,7 +1180,7 @@ static int mp_parts(struct comp *c, struct mp *m)
 static int mp_complete(struct comp *c, struct mp *m)
 {
     struct sbuf x = {0};
-    struct once o = {0};
+    struct cl_once o = {0};
     char query[256];
     int r = sbuf_puts(&x, "<CompleteMultipartUpload>");
     for (unsigned i = 0; i < m->nparts && r == 0; i++)
@@ -1281,15 +1201,32 @@ static int mp_complete(struct comp *c, struct mp *m)
     return r;
 }
 
+/* A body checked against the object with key hash kh, piece by piece. */
+struct pat_check {
+    const unsigned char *pattern;
+    uint64_t kh;
+    int64_t off;
+    bool bad;
+};
+
+static void pat_check_body(struct cl_once *o, const char *data, size_t len)
+{
+    struct pat_check *pc = o->ud;
+    for (size_t i = 0; i < len && !pc->bad; i++)
+        pc->bad = (unsigned char)data[i] != pc->pattern[pat_at(pc->kh, pc->off + (int64_t)i)];
+    pc->off += (int64_t)len;
+}
+
 /* A GET of the whole object, its bytes checked. */
 static int mp_verify(struct comp *c, struct mp *m)
 {
-    struct once o = {.pattern = m->st->pattern, .kh = key_hash(m->key)};
+    struct pat_check pc = {.pattern = m->st->pattern, .kh = key_hash(m->key)};
+    struct cl_once o = {.on_body = pat_check_body, .ud = &pc};
     int r = mp_call(c, m, "GET", NULL, NULL, 0, &o);
-    if (r == 0 && (o.status != 200 || o.bad || o.off != m->size)) {
+    if (r == 0 && (o.status != 200 || pc.bad || pc.off != m->size)) {
         comp_set_reason(c, "multipart upload of %s: reading it back: %s", m->key,
                         o.status != 200 ? "not HTTP 200"
-                        : o.bad         ? "its bytes differ from the parts sent"
+                        : pc.bad        ? "its bytes differ from the parts sent"
                                         : "its length differs from the parts sent");
         r = -EIO;
     }
@@ -1300,7 +1237,7 @@ static int mp_verify(struct comp *c, struct mp *m)
 /* One upload: create, the parts in parallel, complete (abort when a step fails), check. */
 static int mp_one(struct comp *c, struct mp *m)
 {
-    struct once o = {0};
+    struct cl_once o = {0};
     int r = mp_call(c, m, "POST", "uploads", NULL, 0, &o);
     char *id = r == 0 && o.status == 200 ? xml_text(o.body.s, "UploadId") : NULL;
     if (r == 0 && !id) {
@@ -1402,7 +1339,7 @@ static void sweep_headers(void *ud, void **rs, int status, int64_t t)
 static int list_page(struct comp *c, struct s3_state *st, struct sweep *sw, char **token)
 {
     struct sbuf q = {0}, req = {0};
-    struct once o = {.body_max = 4 << 20};
+    struct cl_once o = {.body_max = 4 << 20};
     char uri[S3_KEY_MAX];
     snprintf(uri, sizeof(uri), "%s/", st->path_base);
     int r = sbuf_puts(&q, "list-type=2&max-keys=1000");
@@ -1515,7 +1452,7 @@ static int cleanup_keys(struct comp *c, struct s3_state *st)
 static int delete_bucket(struct comp *c, struct s3_state *st)
 {
     struct sbuf req = {0};
-    struct once o = {0};
+    struct cl_once o = {0};
     int r = build(st, &st->w[0], "DELETE", st->path_base[0] ? st->path_base : "/", NULL, NULL, NULL,
                   0, &req);
     r = r ? r : once_run(c, st, &req, &o);

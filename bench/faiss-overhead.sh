@@ -17,7 +17,7 @@
 # index once, keeps it in the workspace and loads it for each trial; no single-query
 # latency phase). faiss_direct reads that very index from sonde's workspace (so both
 # search one graph: HNSW built on several threads differs from build to build) and
-# searches at each efSearch. BENCH_REPEAT times (default 3) both tools alternately, sonde first
+# searches at each efSearch. BENCH_REPEAT times (default 5) both tools alternately, sonde first
 # in odd repeats, faiss_direct first in even ones, so that drift hits both; per point
 # the medians of the repeats. Both print their recall@10 against the same ground
 # truth: on one graph they must agree.
@@ -34,7 +34,7 @@ vectors=${BENCH_VECTORS:-50000}
 queries=${BENCH_QUERIES:-10000}
 threads=${BENCH_THREADS:-2}
 rounds=${BENCH_ROUNDS:-5}
-repeat=${BENCH_REPEAT:-3}
+repeat=${BENCH_REPEAT:-5}
 for v in vectors queries threads rounds repeat; do
   [[ ${!v} =~ ^[1-9][0-9]{0,6}$ ]] || { echo "$v must be a positive integer, got '${!v}'" >&2; exit 1; }
 done

@@ -76,6 +76,16 @@ static bool worse(float da, int64_t ia, float db, int64_t ib)
     return da > db || (da == db && ia > ib);
 }
 
+static void heap_swap(struct heap *h, size_t a, size_t b)
+{
+    float td = h->d[a];
+    int64_t ti = h->id[a];
+    h->d[a] = h->d[b];
+    h->id[a] = h->id[b];
+    h->d[b] = td;
+    h->id[b] = ti;
+}
+
 static void heap_sift_down(struct heap *h, size_t i)
 {
     for (;;) {
@@ -86,12 +96,7 @@ static void heap_sift_down(struct heap *h, size_t i)
             m = r;
         if (m == i)
             return;
-        float td = h->d[i];
-        int64_t ti = h->id[i];
-        h->d[i] = h->d[m];
-        h->id[i] = h->id[m];
-        h->d[m] = td;
-        h->id[m] = ti;
+        heap_swap(h, i, m);
         i = m;
     }
 }
@@ -113,12 +118,7 @@ static void heap_push(struct heap *h, float d, int64_t id)
         size_t p = (i - 1) / 2;
         if (!worse(h->d[i], h->id[i], h->d[p], h->id[p]))
             break;
-        float td = h->d[i];
-        int64_t ti = h->id[i];
-        h->d[i] = h->d[p];
-        h->id[i] = h->id[p];
-        h->d[p] = td;
-        h->id[p] = ti;
+        heap_swap(h, i, p);
         i = p;
     }
 }
@@ -129,12 +129,7 @@ static void heap_finish(struct heap *h)
     size_t n = h->n;
     while (h->n > 1) {
         size_t last = h->n - 1;
-        float td = h->d[0];
-        int64_t ti = h->id[0];
-        h->d[0] = h->d[last];
-        h->id[0] = h->id[last];
-        h->d[last] = td;
-        h->id[last] = ti;
+        heap_swap(h, 0, last);
         h->n--;
         heap_sift_down(h, 0);
     }

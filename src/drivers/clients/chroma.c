@@ -506,10 +506,7 @@ static void ch_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
         pthread_mutex_lock(&st->mu);
         if (!st->max_requests || st->requests < st->max_requests) {
             st->requests++;
-            if (r->status > 0) {
-                int cls = r->status / 100;
-                st->status_class[cls >= 1 && cls <= 5 ? cls : 0]++;
-            }
+            cl_count_status(st->status_class, r->status);
             if (r->err >= 0) {
                 st->errors[r->err]++;
                 st->op_failed[r->op]++;
@@ -1138,30 +1135,10 @@ static int hnsw_opt(struct comp *c, const char *key, int64_t *out)
 
 static int endpoint(struct comp *c, struct ch_state *st)
 {
-    const char *url = cl_opt_text(c->spec->with, "url"),
-               *target = cl_opt_text(c->spec->with, "target");
-    char *text = NULL;
-    if (url)
-        text = xstrdup(url);
-    else if (target) {
-        const struct comp *s = cl_target_service(c, target);
-        if (!s)
-            return -ENOENT;
-        text = xasprintf("http://%s:%s", s->host ? s->host : "127.0.0.1", s->port);
-    } else {
-        comp_set_reason(c, "set option 'url' or 'target' (the Chroma server)");
-        return -EINVAL;
-    }
-    struct cl_url u = {0};
-    int r = cl_base_url_parse(text, &u);
-    if (r < 0 || u.path[0]) {
-        comp_set_reason(c, "option 'url': expected http[s]://host[:port] (no path), got '%s'",
-                        text);
-        free(text);
-        cl_url_clear(&u);
-        return -EINVAL;
-    }
-    free(text);
+    struct cl_url u;
+    int r = cl_server_url(c, "the Chroma server", &u);
+    if (r < 0)
+        return r;
     st->host_header = u.host_header;
     st->cfg.host = u.host;
     st->cfg.port = u.port;

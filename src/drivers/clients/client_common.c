@@ -372,6 +372,14 @@ void cl_put_histogram(struct comp *c, const char *name, const struct hdr *h)
         comp_histogram(c, name, "ns", NULL, h);
 }
 
+void cl_count_status(uint64_t status_class[6], int status)
+{
+    if (status <= 0)
+        return;
+    int cls = status / 100;
+    status_class[cls >= 1 && cls <= 5 ? cls : 0]++;
+}
+
 uint64_t cl_total_errors(const uint64_t *errors, int nerr)
 {
     uint64_t n = 0;
@@ -500,6 +508,34 @@ int cl_base_url_parse(const char *text, struct cl_url *u)
     size_t n = r == 0 ? strlen(u->path) : 0;
     while (n && u->path[n - 1] == '/')
         u->path[--n] = '\0';
+    return r;
+}
+
+int cl_server_url(struct comp *c, const char *what, struct cl_url *u)
+{
+    const char *url = cl_opt_text(c->spec->with, "url"),
+               *target = cl_opt_text(c->spec->with, "target");
+    char *text = NULL;
+    memset(u, 0, sizeof(*u));
+    if (url) {
+        text = xstrdup(url);
+    } else if (target) {
+        const struct comp *s = cl_target_service(c, target);
+        if (!s)
+            return -ENOENT;
+        text = xasprintf("http://%s:%s", s->host ? s->host : "127.0.0.1", s->port);
+    } else {
+        comp_set_reason(c, "set option 'url' or 'target' (%s)", what);
+        return -EINVAL;
+    }
+    int r = cl_base_url_parse(text, u);
+    if (r < 0 || u->path[0]) {
+        comp_set_reason(c, "option 'url': expected http[s]://host[:port] (no path), got '%s'",
+                        text);
+        cl_url_clear(u);
+        r = -EINVAL;
+    }
+    free(text);
     return r;
 }
 

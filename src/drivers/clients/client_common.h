@@ -76,6 +76,10 @@ void cl_url_clear(struct cl_url *u);
 /* A base URL (a server's root, paths are appended): as cl_url_parse, but no
  * query, fragment or user info, and u->path without trailing '/'s. */
 int cl_base_url_parse(const char *text, struct cl_url *u);
+/* The server a client loads: its `url` option, or the service its `target` names
+ * (http://host:port), as a base URL without a path; `what` names the server in the
+ * reason set when neither option is there ("the S3 endpoint"). */
+int cl_server_url(struct comp *c, const char *what, struct cl_url *u);
 
 /* The value of environment variable name for the client: its recipe's `env:`
  * first, then sonde's environment; NULL when neither has it. */
@@ -142,6 +146,9 @@ void cl_put_hdr_summary(struct comp *c, const char *prefix, const struct hdr *h)
 /* The histogram h under name (in ns), when it has samples. */
 void cl_put_histogram(struct comp *c, const char *name, const struct hdr *h);
 uint64_t cl_total_errors(const uint64_t *errors, int nerr);
+/* Counts an answer's status in status_class ([1] 1xx ... [5] 5xx, [0] other); none
+ * when status <= 0 (no answer). */
+void cl_count_status(uint64_t status_class[6], int status);
 /* requests, ok, errors, errors_<class> and status_<class> (status_class:
  * other, 1xx ... 5xx) of nerr error classes. */
 void cl_put_counts(struct comp *c, uint64_t requests, uint64_t ok, const uint64_t *errors, int nerr,

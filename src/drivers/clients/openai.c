@@ -496,10 +496,7 @@ static void oai_on_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t
         pthread_mutex_lock(&st->mu);
         if (!st->max_requests || st->requests < st->max_requests) {
             st->requests++;
-            if (r->status > 0) {
-                int cls = r->status / 100;
-                st->status_class[cls >= 1 && cls <= 5 ? cls : 0]++;
-            }
+            cl_count_status(st->status_class, r->status);
             if (r->err >= 0) {
                 st->errors[r->err]++;
                 cl_secs_add(&st->secs, st->ws, t, 1, 0);

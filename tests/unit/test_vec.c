@@ -230,6 +230,7 @@ static void test_synthetic(void **state)
     assert_true(fabsf(n2 - 1) < 1e-5f);
     /* bad shapes */
     struct vec_synth bad = {VEC_SYNTH_CLUSTERED, 10, 1, 4, 11, 0.1, 1};
+    vec_dataset_free(&d);
     assert_int_equal(vec_synth_make(&bad, VEC_L2, &d, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "clusters"));
     vec_dataset_free(&a);

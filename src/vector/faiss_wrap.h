@@ -34,8 +34,8 @@ size_t fw_ntotal(const struct fw_index *ix);
 int fw_set_param(struct fw_index *ix, const char *name, double value, char *err, size_t errlen);
 /* k nearest of each of n queries: labels and distances n*k (as FAISS gives them:
  * squared L2, or the inner product for METRIC_INNER_PRODUCT). */
-int fw_search(struct fw_index *ix, size_t n, const float *x, size_t k, float *dist,
-              int64_t *labels, char *err, size_t errlen);
+int fw_search(struct fw_index *ix, size_t n, const float *x, size_t k, float *dist, int64_t *labels,
+              char *err, size_t errlen);
 /* The index serialised (faiss::write_index): its size in bytes, the index's memory
  * as FAISS itself stores it. */
 int fw_size(const struct fw_index *ix, size_t *bytes, char *err, size_t errlen);

@@ -48,12 +48,10 @@ void vec_nbrs_free(struct vec_nbrs *t);
  * max_rows rows. A malformed or truncated file: -EINVAL (-errno when it cannot be
  * read) and a message naming the file and what is wrong ("x.fvecs: row 12 says
  * dimension 0"). */
-int vec_file_read(const char *path, size_t max_rows, struct vec_mat *out, char *err,
-                  size_t errlen);
+int vec_file_read(const char *path, size_t max_rows, struct vec_mat *out, char *err, size_t errlen);
 /* Neighbour ids from an .ivecs file (rows of int32) or a 2-D int32/int64 .npy:
  * out->dist is NULL. */
-int vec_ids_read(const char *path, size_t max_rows, struct vec_nbrs *out, char *err,
-                 size_t errlen);
+int vec_ids_read(const char *path, size_t max_rows, struct vec_nbrs *out, char *err, size_t errlen);
 /* An ann-benchmarks .hdf5 file: its "train" and "test" datasets (float32, 2-D,
  * the same dimension), and "neighbors" (int) with "distances" (float) into *truth
  * when the file has them (else truth zeroed). Its "distance" attribute
@@ -94,8 +92,8 @@ struct vec_dataset {
 };
 
 /* Generates s into ds (metric m; cosine normalises the rows). */
-int vec_synth_make(const struct vec_synth *s, enum vec_metric m, struct vec_dataset *ds,
-                   char *err, size_t errlen);
+int vec_synth_make(const struct vec_synth *s, enum vec_metric m, struct vec_dataset *ds, char *err,
+                   size_t errlen);
 /* Gives every base row and every query a label in [0, labels) drawn from seed
  * (labels == 0: removes them). Part of the hash. */
 void vec_dataset_label(struct vec_dataset *ds, unsigned labels, uint64_t seed);

@@ -145,6 +145,24 @@ run() {
   # A clean environment in the root, but sonde's SONDE_* (its session tag finds the server).
   local keep=() n
   for n in $(compgen -e); do [[ $n == SONDE_* ]] && keep+=("$n=${!n}"); done
+  # the traps first: a signal while the server starts stops it too
+  local server=
+  stop() {
+    trap '' TERM INT HUP
+    [ -n "$server" ] || exit "$1" # a signal before the server started
+    kill -TERM "$server" 2>/dev/null || exit "$1"
+    local i
+    for ((i = 0; i < 10; i++)); do # its graceful part takes a few ms
+      alive "$server" || break
+      sleep 0.1
+    done
+    kill -KILL "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    exit "$1"
+  }
+  trap 'stop 143' TERM
+  trap 'stop 130' INT
+  trap 'stop 129' HUP
   # shellcheck disable=SC2016 # expanded by the inner shell
   unshare --mount --propagation private -- /bin/sh -c '
     r=$1 d=$2; shift 2
@@ -152,21 +170,6 @@ run() {
     exec chroot "$r" "$@"' sh "$root" "$data" env -i "$path_env" HOME=/root LANG=C.UTF-8 \
     "${keep[@]}" /opt/chroma/node_modules/.bin/chroma run --path /data --host "$host" --port "$port" &
   server=$!
-  stop() {
-    trap '' TERM INT HUP
-    kill -TERM "$server" 2>/dev/null || exit "$1"
-    local i
-    for ((i = 0; i < 10; i++)); do # its graceful part takes a few ms
-      alive "$server" || break
-      sleep 0.1
-    done
-    kill -KILL "$server" 2>/dev/null
-    wait "$server" 2>/dev/null
-    exit "$1"
-  }
-  trap 'stop 143' TERM
-  trap 'stop 130' INT
-  trap 'stop 129' HUP
   local rc=0
   wait "$server" || rc=$?
   # wait returns early when a trapped signal arrives; the trap then exits

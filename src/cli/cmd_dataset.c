@@ -200,7 +200,7 @@ static int dataset_make(struct cli *cli, int argc, char **argv)
         goto out;
     if (!cli->quiet)
         fflush(stdout); /* the neighbours take a while */
-    if ((r = vec_truth_compute(&ds, (size_t)k, 0, &truth, err, sizeof(err))) < 0) {
+    if ((r = vec_truth_compute(&ds, (size_t)k, 0, NULL, &truth, err, sizeof(err))) < 0) {
         cli_error("cannot compute the exact neighbours: %s", err);
         goto out;
     }

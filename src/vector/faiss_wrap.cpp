@@ -12,7 +12,6 @@
 #include <omp.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -31,6 +30,7 @@ static_assert(std::is_same<faiss::Index::idx_t, int64_t>::value,
 
 struct fw_index {
     std::unique_ptr<faiss::Index> index;
+    int threads; // OpenMP threads for this index's calls (0: the caller's setting)
 };
 
 namespace
@@ -41,16 +41,12 @@ namespace
 const char fw_version_string[] =
     FW_STR(FAISS_VERSION_MAJOR) "." FW_STR(FAISS_VERSION_MINOR) "." FW_STR(FAISS_VERSION_PATCH);
 
-// The count fw_set_threads was given (0: none). omp_set_num_threads changes only
-// the calling thread's setting, so every call that runs FAISS's parallel code
-// applies it again in its own thread.
-std::atomic<int> fw_threads{0};
-
-void apply_threads()
+// omp_set_num_threads changes only the calling thread's setting, so every call that
+// runs FAISS's parallel code applies the index's count again in its own thread.
+void apply_threads(const fw_index *ix)
 {
-    int n = fw_threads.load(std::memory_order_relaxed);
-    if (n > 0)
-        omp_set_num_threads(n);
+    if (ix->threads > 0)
+        omp_set_num_threads(ix->threads);
 }
 
 void set_err(char *err, size_t errlen, const char *msg)
@@ -117,12 +113,10 @@ const char *fw_version(void)
     return fw_version_string;
 }
 
-void fw_set_threads(int n)
+void fw_set_threads(struct fw_index *ix, int n)
 {
-    if (n <= 0)
-        return;
-    fw_threads.store(n, std::memory_order_relaxed);
-    omp_set_num_threads(n);
+    if (ix)
+        ix->threads = n > 0 ? n : omp_get_num_procs();
 }
 
 int fw_create(const char *factory, size_t dim, int inner_product, struct fw_index **out, char *err,
@@ -141,6 +135,7 @@ int fw_create(const char *factory, size_t dim, int inner_product, struct fw_inde
             faiss::index_factory(static_cast<int>(dim), factory, metric));
         std::unique_ptr<fw_index> ix(new fw_index);
         ix->index = std::move(index);
+        ix->threads = 0;
         *out = ix.release();
         return 0;
     });
@@ -160,7 +155,7 @@ int fw_train(struct fw_index *ix, size_t n, const float *x, char *err, size_t er
     if (!fits_idx(n))
         return fail(err, errlen, -EINVAL, "too many training vectors");
     return guarded(err, errlen, [&] {
-        apply_threads();
+        apply_threads(ix);
         ix->index->train(static_cast<faiss::Index::idx_t>(n), x);
         return 0;
     });
@@ -180,7 +175,7 @@ int fw_add(struct fw_index *ix, size_t n, const float *x, char *err, size_t errl
         return fail(err, errlen, -EINVAL,
                     "the index is not trained: it must be trained before vectors are added");
     return guarded(err, errlen, [&] {
-        apply_threads();
+        apply_threads(ix);
         ix->index->add(static_cast<faiss::Index::idx_t>(n), x);
         return 0;
     });
@@ -222,7 +217,7 @@ int fw_search(struct fw_index *ix, size_t n, const float *x, size_t k, float *di
     if (!ix->index->is_trained)
         return fail(err, errlen, -EINVAL, "the index is not trained");
     return guarded(err, errlen, [&] {
-        apply_threads();
+        apply_threads(ix);
         ix->index->search(static_cast<faiss::Index::idx_t>(n), x,
                           static_cast<faiss::Index::idx_t>(k), dist, labels);
         return 0;
@@ -310,6 +305,7 @@ int fw_read(const char *path, struct fw_index **out, char *err, size_t errlen)
         std::unique_ptr<faiss::Index> index(faiss::read_index(f));
         std::unique_ptr<fw_index> ix(new fw_index);
         ix->index = std::move(index);
+        ix->threads = 0;
         *out = ix.release();
         return 0;
     });

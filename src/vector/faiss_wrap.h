@@ -16,8 +16,9 @@ struct fw_index;
 
 /* FAISS's version ("1.7.3"). */
 const char *fw_version(void);
-/* OpenMP threads FAISS uses from now on (0: leave the default). */
-void fw_set_threads(int n);
+/* OpenMP threads FAISS uses for this index's train, add and search, in whichever
+ * thread calls them (0: every processor). Until set: the calling thread's setting. */
+void fw_set_threads(struct fw_index *ix, int n);
 
 /* An index from a factory string ("Flat", "IVF1024,Flat", "HNSW32", ...) over dim
  * dimensions; inner_product: METRIC_INNER_PRODUCT (else METRIC_L2). */

@@ -17,6 +17,7 @@
 #include <hdf5.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -975,9 +976,27 @@ bad:
     return rc;
 }
 
+static int hdf5_read(const char *path, struct vec_mat *train, struct vec_mat *test,
+                     struct vec_nbrs *truth, enum vec_metric *metric, bool *has_metric, char *err,
+                     size_t errlen);
+
+/* Debian's libhdf5 is not built thread-safe, and its error-printing setting is
+ * global: one reader at a time (two clients of one trial may read at once). */
+static pthread_mutex_t hdf5_mu = PTHREAD_MUTEX_INITIALIZER;
+
 int vec_hdf5_read(const char *path, struct vec_mat *train, struct vec_mat *test,
                   struct vec_nbrs *truth, enum vec_metric *metric, bool *has_metric, char *err,
                   size_t errlen)
+{
+    pthread_mutex_lock(&hdf5_mu);
+    int r = hdf5_read(path, train, test, truth, metric, has_metric, err, errlen);
+    pthread_mutex_unlock(&hdf5_mu);
+    return r;
+}
+
+static int hdf5_read(const char *path, struct vec_mat *train, struct vec_mat *test,
+                     struct vec_nbrs *truth, enum vec_metric *metric, bool *has_metric, char *err,
+                     size_t errlen)
 {
     memset(train, 0, sizeof(*train));
     memset(test, 0, sizeof(*test));

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,8 @@ static void heap_finish(struct heap *h)
 
 struct job {
     const struct vec_dataset *ds;
+    const atomic_bool *stop; /* checked once per base block */
+    bool stopped;
     const size_t *qs; /* the queries to answer (rows of out), NULL: all in order */
     size_t nq, k;
     struct vec_nbrs *out;
@@ -162,6 +165,10 @@ static void *work(void *arg)
         for (size_t q = q0; q < q1; q++)
             h[q - q0] = (struct heap){j->out->dist + q * j->k, j->out->ids + q * j->k, 0, j->k};
         for (size_t b0 = 0; b0 < ds->base.n; b0 += BBLOCK) {
+            if (j->stop && atomic_load(j->stop)) {
+                j->stopped = true;
+                return NULL;
+            }
             size_t b1 = b0 + BBLOCK < ds->base.n ? b0 + BBLOCK : ds->base.n;
             for (size_t q = q0; q < q1; q++) {
                 size_t qi = j->qs ? j->qs[q] : q;
@@ -198,7 +205,8 @@ static unsigned threads_for(unsigned threads, size_t nq)
 
 /* The exact k nearest of the queries qs[0..nq) (NULL: all, in order) into out. */
 static int brute(const struct vec_dataset *ds, const size_t *qs, size_t nq, size_t k,
-                 unsigned threads, struct vec_nbrs *out, char *err, size_t errlen)
+                 unsigned threads, const atomic_bool *stop, struct vec_nbrs *out, char *err,
+                 size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     if (k < 1 || k > K_MAX) {
@@ -216,28 +224,36 @@ static int brute(const struct vec_dataset *ds, const size_t *qs, size_t nq, size
     threads = threads_for(threads, nq);
     struct job jobs[THREADS_MAX];
     pthread_t tid[THREADS_MAX];
-    size_t blocks = (nq + QBLOCK - 1) / QBLOCK, started = 0;
+    bool started[THREADS_MAX] = {false};
+    size_t blocks = (nq + QBLOCK - 1) / QBLOCK;
     for (unsigned t = 0; t < threads; t++) {
         size_t b0 = blocks * t / threads, b1 = blocks * (t + 1) / threads;
-        jobs[t] =
-            (struct job){ds, qs, nq, k, out, b0 * QBLOCK, b1 * QBLOCK < nq ? b1 * QBLOCK : nq};
-        if (t + 1 < threads && pthread_create(&tid[t], NULL, work, &jobs[t]) == 0) {
-            started++;
-            continue;
-        }
+        jobs[t] = (struct job){
+            ds, stop, false, qs, nq, k, out, b0 * QBLOCK, b1 * QBLOCK < nq ? b1 * QBLOCK : nq};
         /* the last share (or one whose thread could not start) runs here */
-        work(&jobs[t]);
+        if (t + 1 < threads)
+            started[t] = pthread_create(&tid[t], NULL, work, &jobs[t]) == 0;
+        if (!started[t])
+            work(&jobs[t]);
     }
-    for (unsigned t = 0; t + 1 < threads; t++)
-        if (t < started)
+    bool stopped = false;
+    for (unsigned t = 0; t < threads; t++) {
+        if (started[t])
             pthread_join(tid[t], NULL);
+        stopped |= jobs[t].stopped;
+    }
+    if (stopped) {
+        vec_nbrs_free(out);
+        snprintf(err, errlen, "stopped before the ground truth was complete");
+        return -ECANCELED;
+    }
     return 0;
 }
 
 int vec_truth_compute(const struct vec_dataset *ds, size_t k, unsigned threads,
-                      struct vec_nbrs *out, char *err, size_t errlen)
+                      const atomic_bool *stop, struct vec_nbrs *out, char *err, size_t errlen)
 {
-    return brute(ds, NULL, ds->queries.n, k, threads, out, err, errlen);
+    return brute(ds, NULL, ds->queries.n, k, threads, stop, out, err, errlen);
 }
 
 /* ---- the cache ------------------------------------------------------------------------------- */
@@ -312,8 +328,9 @@ static void cache_store(const char *dir, const char *path, const struct vec_data
 
 /* Checks the file's neighbours of `check` queries spread over the set against exact
  * search, then fills *out with its first k ids and their distances. */
-static int use_file_truth(const struct vec_dataset *ds, size_t k, unsigned threads, size_t check,
-                          struct vec_nbrs *out, char *err, size_t errlen)
+static int use_file_truth(const struct vec_dataset *ds, size_t k, unsigned threads,
+                          const atomic_bool *stop, size_t check, struct vec_nbrs *out, char *err,
+                          size_t errlen)
 {
     const struct vec_nbrs *f = &ds->file_truth;
     size_t nq = ds->queries.n, dim = ds->base.dim;
@@ -324,7 +341,7 @@ static int use_file_truth(const struct vec_dataset *ds, size_t k, unsigned threa
         for (size_t i = 0; i < check; i++)
             qs[i] = i * nq / check;
         struct vec_nbrs ex;
-        int r = brute(ds, qs, check, k, threads, &ex, err, errlen);
+        int r = brute(ds, qs, check, k, threads, stop, &ex, err, errlen);
         for (size_t i = 0; r == 0 && i < check; i++) {
             size_t q = qs[i];
             size_t avail = 0;
@@ -357,25 +374,41 @@ static int use_file_truth(const struct vec_dataset *ds, size_t k, unsigned threa
     out->k = k;
     out->ids = xmalloc(nq * k * sizeof(int64_t));
     out->dist = xmalloc(nq * k * sizeof(float));
-    for (size_t q = 0; q < nq; q++)
+    struct heap h = {0};
+    for (size_t q = 0; q < nq; q++) {
+        /* the row as a k-best heap: sorted by (distance, id), nearest first, whatever
+         * order the file had; a repeated id is refused */
+        h = (struct heap){out->dist + q * k, out->ids + q * k, 0, k};
         for (size_t j = 0; j < k; j++) {
             int64_t id = f->ids[q * f->k + j];
-            out->ids[q * k + j] = id;
-            out->dist[q * k + j] = id >= 0 ? vec_distance(ds->metric, ds->queries.data + q * dim,
-                                                          ds->base.data + (size_t)id * dim, dim)
-                                           : INFINITY;
+            if (id < 0)
+                continue;
+            for (size_t i = 0; i < j; i++)
+                if (f->ids[q * f->k + i] == id) {
+                    snprintf(err, errlen, "the file's neighbours of query %zu name row %lld twice",
+                             q, (long long)id);
+                    vec_nbrs_free(out);
+                    return -EINVAL;
+                }
+            heap_push(&h,
+                      vec_distance(ds->metric, ds->queries.data + q * dim,
+                                   ds->base.data + (size_t)id * dim, dim),
+                      id);
         }
+        heap_finish(&h);
+    }
     return 0;
 }
 
-int vec_truth_get(const struct vec_dataset *ds, size_t k, unsigned threads, const char *cache_dir,
-                  size_t check, struct vec_nbrs *out, const char **source, char *err, size_t errlen)
+int vec_truth_get(const struct vec_dataset *ds, size_t k, unsigned threads, const atomic_bool *stop,
+                  const char *cache_dir, size_t check, struct vec_nbrs *out, const char **source,
+                  char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     *source = "computed";
     if (ds->file_truth.nq == ds->queries.n && ds->file_truth.k >= k && !ds->labels) {
         *source = "file";
-        return use_file_truth(ds, k, threads, check, out, err, errlen);
+        return use_file_truth(ds, k, threads, stop, check, out, err, errlen);
     }
     char *path = cache_dir ? cache_path(ds, k, cache_dir) : NULL;
     if (path && cache_load(path, ds, k, out) == 0) {
@@ -383,7 +416,7 @@ int vec_truth_get(const struct vec_dataset *ds, size_t k, unsigned threads, cons
         free(path);
         return 0;
     }
-    int r = vec_truth_compute(ds, k, threads, out, err, errlen);
+    int r = vec_truth_compute(ds, k, threads, stop, out, err, errlen);
     if (r == 0 && path)
         cache_store(cache_dir, path, ds, out);
     free(path);

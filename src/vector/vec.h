@@ -12,6 +12,7 @@
 
 #include "core/driver.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -121,17 +122,19 @@ float vec_distance(enum vec_metric m, const float *a, const float *b, size_t dim
 /* Exact k nearest base rows of every query, by brute force on `threads` threads
  * (0: the CPUs online); with labels, only base rows sharing the query's label.
  * Fewer than k candidates leave ids -1 at the end of a row. Ties at equal
- * distance are broken by the smaller id. */
+ * distance are broken by the smaller id. stop (NULL: none), once set, ends the
+ * computation within one block of base rows: -ECANCELED. */
 int vec_truth_compute(const struct vec_dataset *ds, size_t k, unsigned threads,
-                      struct vec_nbrs *out, char *err, size_t errlen);
+                      const atomic_bool *stop, struct vec_nbrs *out, char *err, size_t errlen);
 /* vec_truth_compute, or the copy cached under cache_dir (NULL: no cache) keyed by
  * the dataset's hash and k; a file's own neighbours are checked against exact
  * search on `check` queries first and used when they agree (-EINVAL with the first
- * disagreement otherwise). *cached says where it came from: "computed", "cache",
+ * disagreement otherwise; the file's order within a row does not matter, a repeated id
+ * is refused). *source says where it came from: "computed", "cache",
  * "file". */
-int vec_truth_get(const struct vec_dataset *ds, size_t k, unsigned threads, const char *cache_dir,
-                  size_t check, struct vec_nbrs *out, const char **source, char *err,
-                  size_t errlen);
+int vec_truth_get(const struct vec_dataset *ds, size_t k, unsigned threads, const atomic_bool *stop,
+                  const char *cache_dir, size_t check, struct vec_nbrs *out, const char **source,
+                  char *err, size_t errlen);
 
 /* recall@kk of one query's results ids[0..nres) (the first kk taken, kk <= truth.k):
  * the share of the true kk nearest found, where a result counts when it is a base

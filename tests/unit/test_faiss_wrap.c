@@ -115,9 +115,9 @@ static void test_flat_l2(void **state)
     const char *v = fw_version();
     assert_non_null(v);
     assert_non_null(strchr(v, '.'));
-    fw_set_threads(1);
     float *x = random_rows(N, DIM, 1);
     struct fw_index *ix = create("Flat", 0);
+    fw_set_threads(ix, 1);
     assert_int_equal(fw_needs_training(ix), 0);
     assert_int_equal(fw_ntotal(ix), 0);
     add(ix, N, x);

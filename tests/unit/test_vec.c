@@ -40,7 +40,7 @@ static void make(struct vec_dataset *ds, enum vec_metric m, const float *base, s
 static void truth(const struct vec_dataset *ds, size_t k, struct vec_nbrs *t)
 {
     char err[256];
-    if (vec_truth_compute(ds, k, 2, t, err, sizeof(err)) < 0)
+    if (vec_truth_compute(ds, k, 2, NULL, t, err, sizeof(err)) < 0)
         fail_msg("truth: %s", err);
 }
 
@@ -250,21 +250,21 @@ static void test_cache_and_file_truth(void **state)
     assert_int_equal(vec_synth_make(&s, VEC_L2, &ds, err, sizeof(err)), 0);
     struct vec_nbrs t1, t2, t3;
     const char *src;
-    assert_int_equal(vec_truth_get(&ds, 5, 2, cache, 0, &t1, &src, err, sizeof(err)), 0);
+    assert_int_equal(vec_truth_get(&ds, 5, 2, NULL, cache, 0, &t1, &src, err, sizeof(err)), 0);
     assert_string_equal(src, "computed");
-    assert_int_equal(vec_truth_get(&ds, 5, 2, cache, 0, &t2, &src, err, sizeof(err)), 0);
+    assert_int_equal(vec_truth_get(&ds, 5, 2, NULL, cache, 0, &t2, &src, err, sizeof(err)), 0);
     assert_string_equal(src, "cache");
     assert_memory_equal(t1.ids, t2.ids, 40 * 5 * sizeof(int64_t));
     assert_memory_equal(t1.dist, t2.dist, 40 * 5 * sizeof(float));
     vec_nbrs_free(&t2);
     /* another k is another entry; a damaged entry is computed again */
-    assert_int_equal(vec_truth_get(&ds, 6, 2, cache, 0, &t2, &src, err, sizeof(err)), 0);
+    assert_int_equal(vec_truth_get(&ds, 6, 2, NULL, cache, 0, &t2, &src, err, sizeof(err)), 0);
     assert_string_equal(src, "computed");
     vec_nbrs_free(&t2);
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "for f in %s/*-k5.bin; do truncate -s 100 \"$f\"; done", cache);
     assert_int_equal(system(cmd), 0);
-    assert_int_equal(vec_truth_get(&ds, 5, 2, cache, 0, &t2, &src, err, sizeof(err)), 0);
+    assert_int_equal(vec_truth_get(&ds, 5, 2, NULL, cache, 0, &t2, &src, err, sizeof(err)), 0);
     assert_string_equal(src, "computed");
     assert_memory_equal(t1.ids, t2.ids, 40 * 5 * sizeof(int64_t));
     vec_nbrs_free(&t2);
@@ -274,16 +274,39 @@ static void test_cache_and_file_truth(void **state)
     ds.file_truth.k = 5;
     ds.file_truth.ids = xmalloc(40 * 5 * sizeof(int64_t));
     memcpy(ds.file_truth.ids, t1.ids, 40 * 5 * sizeof(int64_t));
-    assert_int_equal(vec_truth_get(&ds, 5, 2, NULL, 10, &t3, &src, err, sizeof(err)), 0);
+    assert_int_equal(vec_truth_get(&ds, 5, 2, NULL, NULL, 10, &t3, &src, err, sizeof(err)), 0);
     assert_string_equal(src, "file");
     assert_memory_equal(t1.ids, t3.ids, 40 * 5 * sizeof(int64_t));
     assert_true(fabsf(t3.dist[7] - t1.dist[7]) <= 1e-6f);
     vec_nbrs_free(&t3);
+    /* the order within a row is the file's business: rows are sorted; a repeat is refused */
+    int64_t *row = ds.file_truth.ids + 7 * 5, tmp = row[0];
+    row[0] = row[4];
+    row[4] = tmp;
+    assert_int_equal(vec_truth_get(&ds, 5, 2, NULL, NULL, 10, &t3, &src, err, sizeof(err)), 0);
+    assert_memory_equal(t1.ids, t3.ids, 40 * 5 * sizeof(int64_t));
+    vec_nbrs_free(&t3);
+    row[4] = row[1];
+    assert_int_equal(vec_truth_get(&ds, 5, 2, NULL, NULL, 10, &t3, &src, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "twice"));
+    memcpy(ds.file_truth.ids, t1.ids, 40 * 5 * sizeof(int64_t));
     ds.file_truth.ids[4 * 5 + 1] = t1.ids[4 * 5 + 1] == 0 ? 1 : 0; /* query 4 (sampled) */
-    assert_int_equal(vec_truth_get(&ds, 5, 2, NULL, 10, &t3, &src, err, sizeof(err)), -EINVAL);
+    assert_int_equal(vec_truth_get(&ds, 5, 2, NULL, NULL, 10, &t3, &src, err, sizeof(err)),
+                     -EINVAL);
     assert_non_null(strstr(err, "disagree"));
     /* asking more neighbours than the file has: computed */
-    assert_int_equal(vec_truth_get(&ds, 7, 2, NULL, 10, &t3, &src, err, sizeof(err)), 0);
+    assert_int_equal(vec_truth_get(&ds, 7, 2, NULL, NULL, 10, &t3, &src, err, sizeof(err)), 0);
+    assert_string_equal(src, "computed");
+    vec_nbrs_free(&t3);
+    /* a stop ends the computation: nothing half-done is returned or cached */
+    atomic_bool stop = true;
+    assert_int_equal(vec_truth_get(&ds, 9, 2, &stop, cache, 0, &t3, &src, err, sizeof(err)),
+                     -ECANCELED);
+    assert_null(t3.ids);
+    assert_non_null(strstr(err, "stopped"));
+    stop = false;
+    assert_int_equal(vec_truth_get(&ds, 9, 2, &stop, cache, 0, &t3, &src, err, sizeof(err)), 0);
     assert_string_equal(src, "computed");
     vec_nbrs_free(&t3);
     vec_nbrs_free(&t1);

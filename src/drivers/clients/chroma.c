@@ -574,7 +574,7 @@ static void ingest_sent(void *ud, void **rs, int64_t intended, int64_t sent)
     r->q = pending_batch;
     r->s = sent;
     r->err = -1;
-    r->body = (struct sbuf){.max = CH_ERRTEXT_MAX};
+    r->body = (struct sbuf){.max = CH_ERRTEXT_MAX + 1}; /* + its NUL */
     *rs = r;
 }
 
@@ -1026,7 +1026,7 @@ static void *setup_main(void *arg)
     }
     if (r == 0 && !atomic_load(&st->stopping)) {
         set_phase(st, PH_TRUTH);
-        r = vec_truth_get(&st->ds, (size_t)st->k, 0, st->truth_dir, 10, &st->truth,
+        r = vec_truth_get(&st->ds, (size_t)st->k, 0, &st->stopping, st->truth_dir, 10, &st->truth,
                           &st->truth_source, err, sizeof(err));
         if (r < 0)
             comp_set_reason(&st->scratch, "ground truth: %s", err);

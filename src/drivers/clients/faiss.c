@@ -64,6 +64,8 @@ struct fx_param {
 
 struct fx_state {
     struct comp *c;
+    struct sv *dataset; /* the dataset block, loaded by the run's thread */
+    enum vec_metric metric;
     struct vec_dataset ds;
     struct vec_nbrs truth;
     const char *truth_source;
@@ -163,11 +165,9 @@ static int options(struct comp *c, struct fx_state *st)
     r = r ? r : read_recall_at(c, st);
     if (r < 0)
         return r;
-    char err[512];
-    r = vec_dataset_load(sv_get(w, "dataset"), metric, &st->ds, err, sizeof(err));
-    if (r < 0)
-        comp_set_reason(c, "with.dataset: %s", err);
-    return r;
+    st->metric = metric;
+    st->dataset = sv_clone(sv_get(w, "dataset"));
+    return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -185,13 +185,24 @@ static double secs_since(int64_t t0)
     return (double)(mono_ns() - t0) / NS_PER_S;
 }
 
-/* <cache>/index-<hash of dataset, factory, metric>.faiss and its build times beside */
+/* The vectors an index that needs training is trained on. */
+static size_t train_count(const struct fx_state *st)
+{
+    size_t n = st->ds.base.n;
+    return st->train_vectors > 0 && (size_t)st->train_vectors < n ? (size_t)st->train_vectors : n;
+}
+
+/* <cache>/index-<hash of the dataset, factory, metric, training set, FAISS
+ * version>.faiss and its build times beside */
 static char *index_path(const struct fx_state *st, const char *ext)
 {
     char hex[65], key[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", st->ds.hash[i]);
-    char *id = xasprintf("%s|%s|%d", hex, st->factory, (int)st->ds.metric);
+    /* everything the built index depends on: the data, the factory string, the
+     * metric, the vectors it was trained on and FAISS's version */
+    char *id = xasprintf("%s|%s|%d|%lld|%s", hex, st->factory, (int)st->ds.metric,
+                         (long long)train_count(st), fw_version());
     sha256_hex(id, strlen(id), key);
     free(id);
     return xasprintf("%s/index-%.32s.%s", st->cache_dir, key, ext);
@@ -250,17 +261,17 @@ static int build(struct fx_state *st, struct fw_index **ix)
     const struct vec_dataset *ds = &st->ds;
     if (st->cache && st->cache_dir && load_cached(st, ix) == 0) {
         st->from_cache = true;
+        fw_set_threads(*ix, st->threads);
         return 0;
     }
     int r =
         fw_create(st->factory, ds->base.dim, ds->metric != VEC_L2, ix, st->err, sizeof(st->err));
     if (r < 0)
         return r;
+    fw_set_threads(*ix, st->threads);
     if (fw_needs_training(*ix)) {
         atomic_store(&st->phase, "train");
-        size_t nt = st->train_vectors > 0 && (size_t)st->train_vectors < ds->base.n
-                        ? (size_t)st->train_vectors
-                        : ds->base.n;
+        size_t nt = train_count(st);
         int64_t t0 = mono_ns();
         r = fw_train(*ix, nt, ds->base.data, st->err, sizeof(st->err));
         st->train_s = secs_since(t0);
@@ -316,7 +327,7 @@ static int singles(struct fx_state *st, struct fw_index *ix)
     float *dist = xmalloc(k * sizeof(float));
     int64_t *ids = xmalloc(k * sizeof(int64_t));
     int r = hdr_init(1, FX_HDR_MAX, 3, &st->latency);
-    fw_set_threads(1);
+    fw_set_threads(ix, 1);
     for (int64_t i = 0; r == 0 && i < st->latency_queries && !atomic_load(&st->stop); i++) {
         size_t q = (size_t)i % nq;
         int64_t t0 = mono_ns();
@@ -324,7 +335,7 @@ static int singles(struct fx_state *st, struct fw_index *ix)
                       sizeof(st->err));
         hdr_record(st->latency, mono_ns() - t0);
     }
-    fw_set_threads(st->threads);
+    fw_set_threads(ix, st->threads);
     free(dist);
     free(ids);
     return r;
@@ -332,10 +343,16 @@ static int singles(struct fx_state *st, struct fw_index *ix)
 
 static int run(struct fx_state *st)
 {
-    fw_set_threads(st->threads);
+    atomic_store(&st->phase, "loading the dataset");
+    char err[sizeof(st->err) - 16];
+    int r = vec_dataset_load(st->dataset, st->metric, &st->ds, err, sizeof(err));
+    if (r < 0) {
+        snprintf(st->err, sizeof(st->err), "with.dataset: %s", err);
+        return r;
+    }
     atomic_store(&st->phase, "ground truth");
-    int r = vec_truth_get(&st->ds, st->k, (unsigned)st->threads, st->truth_dir, 10, &st->truth,
-                          &st->truth_source, st->err, sizeof(st->err));
+    r = vec_truth_get(&st->ds, st->k, (unsigned)st->threads, &st->stop, st->truth_dir, 10,
+                      &st->truth, &st->truth_source, st->err, sizeof(st->err));
     if (r < 0)
         return r;
     struct fw_index *ix = NULL;
@@ -395,7 +412,6 @@ static int faiss_start(struct comp *c)
         return r;
     st->cache_dir = comp_cache_dir(c, "faiss");
     st->truth_dir = comp_cache_dir(c, "truth");
-    comp_provenance(c, "dataset", st->ds.desc);
 #if SONDE_HAVE_FAISS
     comp_provenance(c, "faiss_version", fw_version());
 #endif
@@ -430,6 +446,7 @@ static void put_results(struct comp *c, struct fx_state *st)
 {
     size_t nq = st->ds.queries.n;
 
+    comp_provenance(c, "dataset", st->ds.desc);
     comp_metric(c, "vectors", NULL, NULL, (double)st->ds.base.n);
     comp_metric(c, "queries", NULL, NULL, (double)nq);
     comp_metric(c, "dim", NULL, NULL, (double)st->ds.base.dim);
@@ -499,6 +516,7 @@ static void faiss_cleanup(struct comp *c)
         atomic_store(&st->stop, true);
         pthread_join(st->thread, NULL);
     }
+    sv_free(st->dataset);
     vec_dataset_free(&st->ds);
     vec_nbrs_free(&st->truth);
     for (size_t i = 0; i < st->nparams; i++)

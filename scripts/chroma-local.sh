@@ -11,7 +11,8 @@
 # never used; a root built from another package-lock.json is rebuilt.
 # /proc and /dev (and DATA, at /data in the root) are mounted only inside a private
 # mount namespace (unshare --mount) that dies with the last process in it: no mount
-# outlives this script or the server, and deleting ROOT never walks into /dev.
+# outlives this script or the server, and deleting ROOT never walks into /dev. (Where
+# the machine is itself a chroot, a shell in the namespace unmounts them: enter().)
 # `run` keeps the server as its only child in the caller's process group: a SIGTERM,
 # SIGINT or SIGHUP to this script or to its group stops the server within about a second
 # (chroma's node process never exits after SIGTERM by itself, so it gets SIGKILL after
@@ -40,15 +41,45 @@ no_mounts() {
   fi
 }
 
-# Runs "$@" chrooted into $1 with /proc and /dev mounted in a private mount namespace.
+# Runs "$@" chrooted into ROOT with /proc, /dev (and DATA at /data, unless DATA is
+# empty) mounted in a mount namespace of its own:
+#   unshare --mount --propagation "$prop" -- /bin/sh -c "$enter_sh" sh ROOT DATA "$priv" CMD...
+# (ns_prop sets prop and priv).
+# Normally the namespace is private (unshare --propagation private), its mounts die with
+# it and the chrooted command is exec'd. Where / is not a mount point (this machine is
+# itself a chroot) that cannot be set: then propagation stays as it is, and a shell stays
+# in between to unmount what it mounted when the command ends or a signal stops it
+# (SIGTERM, then SIGKILL after 0.5 s).
+ns_prop() {
+  priv=1 prop=private
+  unshare --mount --propagation private true 2>/dev/null || { priv=0; prop=unchanged; }
+}
+# shellcheck disable=SC2016 # expanded by the inner shell
+enter_sh='
+    r=$1 d=$2 priv=$3; shift 3
+    undo() {
+      [ -z "$d" ] || umount -l "$r/data" 2>/dev/null
+      umount -l "$r/dev" 2>/dev/null; umount -l "$r/proc" 2>/dev/null
+    }
+    mount -t proc proc "$r/proc" && mount --bind /dev "$r/dev" &&
+      { [ -z "$d" ] || mount --bind "$d" "$r/data"; } || { undo; exit 1; }
+    [ "$priv" = 1 ] && exec chroot "$r" "$@"
+    chroot "$r" "$@" &
+    c=$!
+    trap "kill -TERM $c 2>/dev/null; sleep 0.5; kill -KILL $c 2>/dev/null" TERM INT HUP
+    while :; do
+      wait "$c"; rc=$?
+      kill -0 "$c" 2>/dev/null || break
+    done
+    undo
+    exit "$rc"'
+
+# Runs "$@" chrooted into $1 (setup: apt-get, npm).
 in_root() {
-  local root=$1; shift
-  # shellcheck disable=SC2016 # expanded by the inner shell
-  unshare --mount --propagation private -- /bin/sh -c '
-    r=$1; shift
-    mount -t proc proc "$r/proc" && mount --bind /dev "$r/dev" || exit 1
-    exec chroot "$r" "$@"' sh "$root" env -i "$path_env" HOME=/root LANG=C.UTF-8 \
-    DEBIAN_FRONTEND=noninteractive "$@"
+  local root=$1 priv prop; shift
+  ns_prop
+  unshare --mount --propagation "$prop" -- /bin/sh -c "$enter_sh" sh "$root" "" "$priv" \
+    env -i "$path_env" HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
 }
 
 # The Debian archive this machine uses (its apt sources), for debootstrap.
@@ -163,12 +194,11 @@ run() {
   trap 'stop 143' TERM
   trap 'stop 130' INT
   trap 'stop 129' HUP
-  # shellcheck disable=SC2016 # expanded by the inner shell
-  unshare --mount --propagation private -- /bin/sh -c '
-    r=$1 d=$2; shift 2
-    mount -t proc proc "$r/proc" && mount --bind /dev "$r/dev" && mount --bind "$d" "$r/data" || exit 1
-    exec chroot "$r" "$@"' sh "$root" "$data" env -i "$path_env" HOME=/root LANG=C.UTF-8 \
-    "${keep[@]}" /opt/chroma/node_modules/.bin/chroma run --path /data --host "$host" --port "$port" &
+  local priv prop
+  ns_prop
+  unshare --mount --propagation "$prop" -- /bin/sh -c "$enter_sh" sh "$root" "$data" "$priv" \
+    env -i "$path_env" HOME=/root LANG=C.UTF-8 "${keep[@]}" \
+    /opt/chroma/node_modules/.bin/chroma run --path /data --host "$host" --port "$port" &
   server=$!
   local rc=0
   wait "$server" || rc=$?

@@ -974,15 +974,8 @@ static int ingest(struct ch_state *st)
     cfg.make_request_ud = st;
     cfg.stream = &ingest_hooks;
     cfg.stream_ud = st;
-    cfg.connections = (unsigned)((uint64_t)st->ingest_conns < nb ? (uint64_t)st->ingest_conns : nb);
-    cfg.threads = st->cfg.threads < cfg.connections ? st->cfg.threads : cfg.connections;
-    cfg.model = LG_CLOSED;
-    cfg.max_requests = nb;
-    cfg.sends_bounded = true;
-    cfg.duration_ns = 0;
-    cfg.warmup_ns = 0;
-    cfg.think_ns = 0;
-    cfg.keep_second_hdrs = false;
+    cfg.connections = (unsigned)st->ingest_conns;
+    cl_bounded(&cfg, nb);
     int64_t t0 = mono_ns();
     int r = nb ? run_setup_engine(st, &cfg) : 0;
     st->ingest_ns = mono_ns() - t0;

@@ -288,6 +288,42 @@ static void once_done(void *ud, void **rs, bool ok, enum lg_err err, int64_t t)
     o->done = t;
 }
 
+void cl_bounded(struct lg_config *cfg, uint64_t n)
+{
+    cfg->model = LG_CLOSED;
+    cfg->max_requests = n;
+    cfg->sends_bounded = true;
+    cfg->duration_ns = cfg->warmup_ns = cfg->think_ns = 0;
+    cfg->keep_second_hdrs = false;
+    if (cfg->connections > n)
+        cfg->connections = (unsigned)n;
+    if (cfg->threads > cfg->connections)
+        cfg->threads = cfg->connections;
+}
+
+/* cl_start and cl_wait, the run freed; its statistics in *out (NULL: discarded). */
+static int run_whole(struct comp *c, const struct lg_config *cfg, struct lg_stats **out)
+{
+    struct lg_run *run = NULL;
+    struct lg_stats *s = NULL;
+    int r = cl_start(c, cfg, &run);
+    if (r == 0) {
+        bool waited = false;
+        r = cl_wait(c, run, &waited, &s);
+    }
+    lg_free(run);
+    if (out)
+        *out = s;
+    else
+        lg_stats_free(s);
+    return r;
+}
+
+int cl_run(struct comp *c, const struct lg_config *cfg)
+{
+    return run_whole(c, cfg, NULL);
+}
+
 int cl_once_run(struct comp *c, const struct lg_config *base, const struct sbuf *req,
                 const char *what, struct cl_once *o)
 {
@@ -302,24 +338,12 @@ int cl_once_run(struct comp *c, const struct lg_config *base, const struct sbuf 
     cfg.head = false;
     cfg.stream = &hooks;
     cfg.stream_ud = o;
-    cfg.threads = cfg.connections = 1;
-    cfg.model = LG_CLOSED;
-    cfg.max_requests = 1;
-    cfg.sends_bounded = true;
+    cl_bounded(&cfg, 1);
     cfg.duration_ns = CL_ONCE_LIMIT;
-    cfg.warmup_ns = 0;
-    cfg.think_ns = 0;
     cfg.expect_status = 0;
-    cfg.keep_second_hdrs = false;
     o->err = LG_ERR_COUNT; /* none yet: not even an attempt */
-    struct lg_run *run = NULL;
     struct lg_stats *s = NULL;
-    int r = cl_start(c, &cfg, &run);
-    if (r == 0) {
-        bool waited = false;
-        r = cl_wait(c, run, &waited, &s);
-    }
-    lg_free(run);
+    int r = run_whole(c, &cfg, &s);
     for (int e = 0; !o->status && o->err == LG_ERR_COUNT && s && e < LG_ERR_COUNT; e++)
         if (s->errors[e]) /* a failure outside any request: connect, TLS */
             o->err = e;

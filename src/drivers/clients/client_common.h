@@ -128,6 +128,14 @@ struct cl_once {
     void *ud; /* for on_body */
 };
 
+/* cfg as a run of exactly n requests outside the measured load (a prefill, the
+ * parts of an upload, a sweep, an ingest): closed loop, every request sent once
+ * (sends_bounded), no duration, warm-up or think time, no per-second histograms,
+ * connections (and threads) at most n. */
+void cl_bounded(struct lg_config *cfg, uint64_t n);
+/* Runs cfg to its end (cl_start, cl_wait), its statistics discarded. */
+int cl_run(struct comp *c, const struct lg_config *cfg);
+
 /* Sends req (the complete request) once with base's target; 0 when an answer came
  * (any status), else -EIO with the reason "no answer from <what>" (or why the
  * engine could not run it). */

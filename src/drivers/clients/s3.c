@@ -921,20 +921,6 @@ static int options(struct comp *c, struct s3_state *st, unsigned task, unsigned 
 
 /* ---- setup requests: the bucket, the prefill ------------------------------------------- */
 
-static int run_engine(struct comp *c, struct s3_state *st, struct lg_config *cfg,
-                      struct lg_stats **out)
-{
-    struct lg_run *run = NULL;
-    int r = cl_start(c, cfg, &run);
-    if (r == 0) {
-        bool waited = false;
-        r = cl_wait(c, run, &waited, out);
-    }
-    lg_free(run);
-    (void)st;
-    return r;
-}
-
 /* One signed request outside the load (the bucket, multipart steps): its status and
  * the start of its body. */
 static int once_run(struct comp *c, struct s3_state *st, const struct sbuf *req, struct cl_once *o)
@@ -987,19 +973,11 @@ static int create_bucket(struct comp *c, struct s3_state *st)
 static int prefill(struct comp *c, struct s3_state *st)
 {
     struct lg_config cfg = st->cfg;
-    struct lg_stats *s = NULL;
     cfg.threads = 1; /* request numbers 0, 1, ... in order: one per object */
-    cfg.model = LG_CLOSED;
-    cfg.max_requests = st->objects;
-    cfg.sends_bounded = true;
-    if (cfg.connections > st->objects)
-        cfg.connections = (unsigned)st->objects;
-    cfg.duration_ns = 0;
-    cfg.warmup_ns = 0;
-    cfg.think_ns = 0;
+    cl_bounded(&cfg, st->objects);
     st->prefilling = true;
     int64_t t0 = mono_ns();
-    int r = run_engine(c, st, &cfg, &s);
+    int r = cl_run(c, &cfg);
     st->prefill_ns = mono_ns() - t0;
     st->prefilling = false;
     uint64_t errs = 0;
@@ -1025,7 +1003,6 @@ static int prefill(struct comp *c, struct s3_state *st)
         hdr_reset(st->ops[k].latency);
         hdr_reset(st->ops[k].ttfb);
     }
-    lg_stats_free(s);
     return r;
 }
 
@@ -1136,16 +1113,9 @@ static int mp_parts(struct comp *c, struct mp *m)
     cfg.stream = &hooks;
     cfg.stream_ud = m;
     cfg.threads = 1;
-    cfg.connections = (unsigned)(parallel < m->nparts ? parallel : m->nparts);
-    cfg.model = LG_CLOSED;
-    cfg.max_requests = m->nparts;
-    cfg.sends_bounded = true;
-    cfg.duration_ns = 0;
-    cfg.warmup_ns = 0;
-    cfg.think_ns = 0;
-    struct lg_stats *s = NULL;
-    int r = run_engine(c, m->st, &cfg, &s);
-    lg_stats_free(s);
+    cfg.connections = (unsigned)parallel;
+    cl_bounded(&cfg, m->nparts);
+    int r = cl_run(c, &cfg);
     if (r == 0 && m->failed) {
         comp_set_reason(c, "multipart upload of %s: %u of %u parts failed%s%d", m->key, m->failed,
                         m->nparts, m->status ? " (HTTP " : "", m->status);
@@ -1377,19 +1347,13 @@ static int sweep_pass(struct comp *c, struct s3_state *st, int *pages, uint64_t 
     *pages += n;
     if (r == 0 && sw.n) {
         struct lg_config cfg = st->cfg;
-        struct lg_stats *s = NULL;
         cfg.make_request = sweep_make_request;
         cfg.make_request_ud = &sw;
         cfg.stream = &hooks;
         cfg.stream_ud = &sw;
         cfg.threads = 1;
-        cfg.connections = cfg.connections < sw.n ? cfg.connections : (unsigned)sw.n;
-        cfg.model = LG_CLOSED;
-        cfg.max_requests = sw.n;
-        cfg.sends_bounded = true;
-        cfg.duration_ns = cfg.warmup_ns = cfg.think_ns = 0;
-        r = run_engine(c, st, &cfg, &s);
-        lg_stats_free(s);
+        cl_bounded(&cfg, sw.n);
+        r = cl_run(c, &cfg);
         *deleted += sw.n - sw.failed;
     }
     *failed = sw.failed;

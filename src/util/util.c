@@ -343,36 +343,63 @@ out:
     return r;
 }
 
-int write_file_atomic(const char *path, const char *data, size_t len)
+int afile_open(struct afile *f, const char *path)
 {
-    char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-    int r = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        r = -errno;
-        goto out;
+    f->path = xstrdup(path);
+    f->tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+    f->rc = 0;
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->fd < 0) {
+        int r = -errno;
+        free(f->path);
+        free(f->tmp);
+        f->path = f->tmp = NULL;
+        return r;
     }
+    return 0;
+}
+
+void afile_write(struct afile *f, const void *data, size_t len)
+{
+    const char *p = data;
     size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, data + off, len - off);
+    while (f->rc == 0 && off < len) {
+        ssize_t n = write(f->fd, p + off, len - off);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            r = -errno;
-            break;
-        }
-        off += (size_t)n;
+        if (n < 0)
+            f->rc = -errno;
+        else
+            off += (size_t)n;
     }
-    if (r == 0 && fsync(fd) < 0)
+}
+
+int afile_commit(struct afile *f)
+{
+    int r = f->rc;
+    if (r == 0 && fsync(f->fd) < 0)
         r = -errno;
-    close(fd);
-    if (r == 0 && rename(tmp, path) < 0)
+    if (close(f->fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && rename(f->tmp, f->path) < 0)
         r = -errno;
     if (r < 0)
-        unlink(tmp);
-out:
-    free(tmp);
+        unlink(f->tmp);
+    free(f->path);
+    free(f->tmp);
+    f->path = f->tmp = NULL;
+    f->fd = -1;
     return r;
+}
+
+int write_file_atomic(const char *path, const char *data, size_t len)
+{
+    struct afile f;
+    int r = afile_open(&f, path);
+    if (r < 0)
+        return r;
+    afile_write(&f, data, len);
+    return afile_commit(&f);
 }
 
 char *path_join(const char *a, const char *b)

@@ -68,6 +68,16 @@ int mkdir_p(const char *path, unsigned mode);
 int read_file(const char *path, size_t max, char **out, size_t *len);
 /* Writes through a temporary file + rename, so readers see old or new, never half. */
 int write_file_atomic(const char *path, const char *data, size_t len);
+/* The same, written in pieces: afile_open creates PATH.tmp.PID (-errno), afile_write
+ * appends (the first error is kept, later writes do nothing), afile_commit syncs and
+ * renames it over path, or removes it when anything failed (-errno). */
+struct afile {
+    char *path, *tmp;
+    int fd, rc;
+};
+int afile_open(struct afile *f, const char *path);
+void afile_write(struct afile *f, const void *data, size_t len);
+int afile_commit(struct afile *f);
 char *path_join(const char *a, const char *b);
 /* Removes a directory tree (like rm -rf); missing is not an error. */
 int rm_rf(const char *path);

@@ -1071,10 +1071,8 @@ static int hdf5_read(const char *path, struct vec_mat *train, struct vec_mat *te
  */
 
 struct wr {
+    struct afile f;
     const char *path;
-    char *tmp;
-    int fd;
-    int rc;
     unsigned char buf[1 << 16];
     size_t len;
 };
@@ -1082,38 +1080,17 @@ struct wr {
 static int wr_open(struct wr *w, const char *path, char *err, size_t errlen)
 {
     w->path = path;
-    w->tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
     w->len = 0;
-    w->rc = 0;
-    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        int e = errno;
-        free(w->tmp);
-        w->tmp = NULL;
-        return fail(err, errlen, -e, path, "cannot create: %s", strerror(e));
-    }
-    return 0;
-}
-
-static void wr_flush(struct wr *w)
-{
-    size_t off = 0;
-    while (w->rc == 0 && off < w->len) {
-        ssize_t n = write(w->fd, w->buf + off, w->len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            w->rc = -errno;
-        else
-            off += (size_t)n;
-    }
-    w->len = 0;
+    int r = afile_open(&w->f, path);
+    return r < 0 ? fail(err, errlen, r, path, "cannot create: %s", strerror(-r)) : 0;
 }
 
 static void wr_u32(struct wr *w, uint32_t v)
 {
-    if (sizeof(w->buf) - w->len < 4)
-        wr_flush(w);
+    if (sizeof(w->buf) - w->len < 4) {
+        afile_write(&w->f, w->buf, w->len);
+        w->len = 0;
+    }
     put_le32(w->buf + w->len, v);
     w->len += 4;
 }
@@ -1121,20 +1098,9 @@ static void wr_u32(struct wr *w, uint32_t v)
 /* Flushes, syncs and renames into place; on any failure removes the temporary. */
 static int wr_close(struct wr *w, char *err, size_t errlen)
 {
-    wr_flush(w);
-    if (w->rc == 0 && fsync(w->fd) < 0)
-        w->rc = -errno;
-    if (close(w->fd) < 0 && w->rc == 0)
-        w->rc = -errno;
-    if (w->rc == 0 && rename(w->tmp, w->path) < 0)
-        w->rc = -errno;
-    if (w->rc < 0)
-        unlink(w->tmp);
-    free(w->tmp);
-    w->tmp = NULL;
-    if (w->rc < 0)
-        return fail(err, errlen, w->rc, w->path, "cannot write: %s", strerror(-w->rc));
-    return 0;
+    afile_write(&w->f, w->buf, w->len);
+    int r = afile_commit(&w->f);
+    return r < 0 ? fail(err, errlen, r, w->path, "cannot write: %s", strerror(-r)) : 0;
 }
 
 int vec_fvecs_write(const char *path, const struct vec_mat *m, char *err, size_t errlen)
@@ -1148,7 +1114,7 @@ int vec_fvecs_write(const char *path, const struct vec_mat *m, char *err, size_t
         free(w);
         return rc;
     }
-    for (size_t i = 0; i < m->n && w->rc == 0; i++) {
+    for (size_t i = 0; i < m->n && w->f.rc == 0; i++) {
         wr_u32(w, (uint32_t)m->dim);
         for (size_t j = 0; j < m->dim; j++) {
             uint32_t u;
@@ -1177,7 +1143,7 @@ int vec_ivecs_write(const char *path, const struct vec_nbrs *t, char *err, size_
         free(w);
         return rc;
     }
-    for (size_t i = 0; i < t->nq && w->rc == 0; i++) {
+    for (size_t i = 0; i < t->nq && w->f.rc == 0; i++) {
         wr_u32(w, (uint32_t)t->k);
         for (size_t j = 0; j < t->k; j++)
             wr_u32(w, (uint32_t)(int32_t)t->ids[i * t->k + j]);

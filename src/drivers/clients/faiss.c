@@ -238,9 +238,9 @@ static void store_cached(struct fx_state *st, const struct fw_index *ix)
     if (mkdir_p(st->cache_dir, 0755) < 0)
         return;
     char *path = index_path(st, "faiss"), *meta = index_path(st, "json");
-    char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
     char err[256];
-    if (fw_write(ix, tmp, err, sizeof(err)) == 0 && rename(tmp, path) == 0) {
+    /* fw_write replaces the file atomically; the build times follow it */
+    if (fw_write(ix, path, err, sizeof(err)) == 0) {
         json_t *j = json_pack("{s:f, s:f, s:s}", "train_s", st->train_s, "add_s", st->add_s,
                               "factory", st->factory);
         char *t = json_dumps(j, JSON_COMPACT);
@@ -248,10 +248,7 @@ static void store_cached(struct fx_state *st, const struct fw_index *ix)
             (void)write_file_atomic(meta, t, strlen(t));
         free(t);
         json_decref(j);
-    } else {
-        unlink(tmp);
     }
-    free(tmp);
     free(path);
     free(meta);
 }

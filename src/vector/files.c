@@ -250,10 +250,11 @@ static int texmex_shape(const struct rd *r, size_t elem, size_t max_rows, size_t
     return 0;
 }
 
-static int fvecs_read(struct rd *r, size_t max_rows, struct vec_mat *out)
+/* .fvecs (elem 4: float32, checked finite) or .bvecs (elem 1: uint8) rows as floats. */
+static int texmex_floats(struct rd *r, size_t elem, size_t max_rows, struct vec_mat *out)
 {
     size_t n, d, bytes;
-    int rc = texmex_shape(r, 4, max_rows, &n, &d);
+    int rc = texmex_shape(r, elem, max_rows, &n, &d);
     if (rc < 0)
         return rc;
     if (!mul3(n, d, sizeof(float), &bytes))
@@ -263,33 +264,19 @@ static int fvecs_read(struct rd *r, size_t max_rows, struct vec_mat *out)
         return rc;
     for (size_t i = 0; i < n; i++) {
         float *row = data + i * d;
-        copy_f32(row, r->p + i * (4 + 4 * d) + 4, d);
+        const unsigned char *src = r->p + i * (4 + elem * d) + 4;
+        if (elem == 1) {
+            for (size_t j = 0; j < d; j++)
+                row[j] = (float)src[j];
+            continue;
+        }
+        copy_f32(row, src, d);
         size_t j = first_nonfinite(row, d);
         if (j < d) {
             rc = rd_fail(r, -EINVAL, "row %zu has %s at column %zu", i, nonfinite_word(row[j]), j);
             free(data);
             return rc;
         }
-    }
-    *out = (struct vec_mat){.n = n, .dim = d, .data = data};
-    return 0;
-}
-
-static int bvecs_read(struct rd *r, size_t max_rows, struct vec_mat *out)
-{
-    size_t n, d, bytes;
-    int rc = texmex_shape(r, 1, max_rows, &n, &d);
-    if (rc < 0)
-        return rc;
-    if (!mul3(n, d, sizeof(float), &bytes))
-        return rd_fail(r, -EFBIG, "%zu rows of dimension %zu are too many", n, d);
-    float *data = rd_alloc(r, bytes, &rc);
-    if (!data)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        const unsigned char *src = r->p + i * (4 + d) + 4;
-        for (size_t j = 0; j < d; j++)
-            data[i * d + j] = (float)src[j];
     }
     *out = (struct vec_mat){.n = n, .dim = d, .data = data};
     return 0;
@@ -655,8 +642,8 @@ int vec_file_read(const char *path, size_t max_rows, struct vec_mat *out, char *
         return rc;
     if (kind != 3)
         madvise((void *)r.p, r.size, MADV_SEQUENTIAL);
-    rc = kind == 1   ? fvecs_read(&r, max_rows, out)
-         : kind == 2 ? bvecs_read(&r, max_rows, out)
+    rc = kind == 1   ? texmex_floats(&r, 4, max_rows, out)
+         : kind == 2 ? texmex_floats(&r, 1, max_rows, out)
                      : npy_vectors(&r, max_rows, out);
     rd_close(&r);
     return rc;

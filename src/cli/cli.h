@@ -56,5 +56,9 @@ int cmd_components(struct cli *cli, const char *role, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
 int cmd_report(struct cli *cli, int argc, char **argv);
 int cmd_dataset(struct cli *cli, int argc, char **argv);
+int cmd_grafana(struct cli *cli, int argc, char **argv);
+int cmd_metrics(struct cli *cli, int argc, char **argv);
+/* `sonde monitor start|stop|ps`: monitors without a benchmark */
+int cmd_monitor(struct cli *cli, int argc, char **argv);
 
 #endif

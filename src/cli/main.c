@@ -167,12 +167,20 @@ int main(int argc, char **argv)
         rc = cmd_stop(&cli, sub_argc, sub_argv);
     else if (!strcmp(cmd, "list"))
         rc = cmd_list(&cli, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "monitor") && sub_argc > 1 &&
+             (!strcmp(sub_argv[1], "start") || !strcmp(sub_argv[1], "stop") ||
+              !strcmp(sub_argv[1], "ps")))
+        rc = cmd_monitor(&cli, sub_argc, sub_argv);
     else if (!strcmp(cmd, "service") || !strcmp(cmd, "client") || !strcmp(cmd, "monitor"))
         rc = components_cmd(&cli, cmd, sub_argc, sub_argv);
     else if (!strcmp(cmd, "logs"))
         rc = cmd_logs(&cli, sub_argc, sub_argv);
     else if (!strcmp(cmd, "report"))
         rc = cmd_report(&cli, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "metrics"))
+        rc = cmd_metrics(&cli, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "grafana"))
+        rc = cmd_grafana(&cli, sub_argc, sub_argv);
     else if (!strcmp(cmd, "dataset"))
         rc = cmd_dataset(&cli, sub_argc, sub_argv);
     else if (!strcmp(cmd, "agent")) /* started inside batch jobs, not by users */
@@ -182,7 +190,7 @@ int main(int argc, char **argv)
     else {
         static const char *const cmds[] = {"recipe",  "run",    "status",  "stop", "list",
                                            "service", "client", "monitor", "logs", "report",
-                                           "dataset", "help",   NULL};
+                                           "dataset", "metrics", "grafana", "help", NULL};
         const char *s = str_suggest(cmd, cmds);
         cli_error("unknown command '%s'%s%s%s (see `sonde --help`)", cmd,
                   s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");

@@ -4,6 +4,7 @@
 #include <string.h>
 
 extern const struct driver_ops driver_service_generic;
+extern const struct driver_ops driver_service_prometheus;
 extern const struct driver_ops driver_client_exec;
 extern const struct driver_ops driver_client_http;
 extern const struct driver_ops driver_client_openai;
@@ -15,9 +16,12 @@ extern const struct driver_ops driver_client_faiss;
 extern const struct driver_ops driver_client_chroma;
 extern const struct driver_ops driver_monitor_node;
 extern const struct driver_ops driver_monitor_process;
+extern const struct driver_ops driver_monitor_gpu;
+extern const struct driver_ops driver_monitor_prometheus;
 
 const struct driver_ops *const driver_table[] = {
     &driver_service_generic,
+    &driver_service_prometheus,
     &driver_client_exec,
     &driver_client_http,
     &driver_client_openai,
@@ -29,6 +33,8 @@ const struct driver_ops *const driver_table[] = {
     &driver_client_chroma,
     &driver_monitor_node,
     &driver_monitor_process,
+    &driver_monitor_gpu,
+    &driver_monitor_prometheus,
     NULL,
 };
 

@@ -1,6 +1,7 @@
 /* probe.c — readiness probes: TCP connect, HTTP GET 2xx, a command exiting 0, a log line. */
 #include "core/probe.h"
 
+#include "util/net.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -21,92 +22,13 @@
 #define PROBE_STATUS_MAX   1024             /* bytes read for an HTTP status line */
 #define PROBE_DEFAULT_HOST "127.0.0.1"
 
-/* ---- sockets with a deadline ---- */
-
-/* Waits for events on fd until deadline: 1 ready, 0 timed out, -errno. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - mono_ns();
-        if (left <= 0)
-            return 0;
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int ms = (int)((left + 999999) / 1000000);
-        int r = poll(&pfd, 1, ms);
-        if (r > 0)
-            return 1;
-        if (r < 0 && errno != EINTR)
-            return -errno;
-    }
-}
-
-static int set_outcome(int err, char *detail, size_t dlen)
-{
-    if (err == ECONNREFUSED)
-        snprintf(detail, dlen, "connection refused");
-    else if (err == ETIMEDOUT)
-        snprintf(detail, dlen, "timed out");
-    else
-        snprintf(detail, dlen, "%s", strerror(err));
-    return 0;
-}
-
-/* Tries one address: 1 connected (*fd set), 0 failed (detail set). */
-static int connect_addr(const struct addrinfo *ai, int64_t deadline, int *fd, char *detail,
-                        size_t dlen)
-{
-    int s = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (s < 0)
-        return set_outcome(errno, detail, dlen);
-    int err = 0;
-    if (connect(s, ai->ai_addr, ai->ai_addrlen) < 0) {
-        err = errno;
-        if (err == EINPROGRESS) {
-            int w = wait_fd(s, POLLOUT, deadline);
-            socklen_t len = sizeof(err);
-            if (w == 0)
-                err = ETIMEDOUT;
-            else if (w < 0)
-                err = -w;
-            else if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-                err = errno;
-        }
-    }
-    if (err) {
-        close(s);
-        return set_outcome(err, detail, dlen);
-    }
-    *fd = s;
-    return 1;
-}
-
-/* 1 connected (*fd set), 0 not (detail set), -EINVAL for a bad host or port. */
-static int tcp_connect(const char *host, const char *port, int64_t deadline, int *fd, char *detail,
-                       size_t dlen)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    if (!port || !*port) {
-        snprintf(detail, dlen, "no port given");
-        return -EINVAL;
-    }
-    int g = getaddrinfo(host, port, &hints, &res);
-    if (g != 0) {
-        snprintf(detail, dlen, "cannot resolve %s:%s: %s", host, port, gai_strerror(g));
-        return g == EAI_NONAME || g == EAI_SERVICE ? -EINVAL : 0;
-    }
-    int r = 0;
-    for (const struct addrinfo *ai = res; ai && r == 0; ai = ai->ai_next)
-        r = connect_addr(ai, deadline, fd, detail, dlen);
-    freeaddrinfo(res);
-    return r;
-}
+/* ---- sockets ---- */
 
 static int probe_tcp(const struct probe_spec *p, int64_t deadline, char *detail, size_t dlen)
 {
     int fd = -1;
     int r =
-        tcp_connect(p->host ? p->host : PROBE_DEFAULT_HOST, p->port, deadline, &fd, detail, dlen);
+        net_connect(p->host ? p->host : PROBE_DEFAULT_HOST, p->port, deadline, &fd, detail, dlen);
     if (r == 1) {
         snprintf(detail, dlen, "connected");
         close(fd);
@@ -116,79 +38,13 @@ static int probe_tcp(const struct probe_spec *p, int64_t deadline, char *detail,
 
 /* ---- HTTP ---- */
 
-struct url {
-    char *host, *port, *hostport, *path;
-};
-
-static void url_free(struct url *u)
-{
-    free(u->host);
-    free(u->port);
-    free(u->hostport);
-    free(u->path);
-}
-
-/* http://host[:port][/path]; host may be [v6]. */
-static int url_parse(const char *s, struct url *u)
-{
-    memset(u, 0, sizeof(*u));
-    if (!s || strncasecmp(s, "http://", 7) != 0)
-        return -EINVAL;
-    const char *h = s + 7;
-    size_t hlen = strcspn(h, "/?#");
-    if (hlen == 0 || memchr(h, '@', hlen))
-        return -EINVAL;
-    u->hostport = xstrndup(h, hlen);
-    const char *colon = NULL;
-    if (h[0] == '[') {
-        const char *rb = memchr(h, ']', hlen);
-        if (!rb)
-            goto bad;
-        u->host = xstrndup(h + 1, (size_t)(rb - h - 1));
-        colon = rb[1] == ':' ? rb + 1 : NULL;
-        if (!colon && rb + 1 != h + hlen)
-            goto bad;
-    } else {
-        colon = memchr(h, ':', hlen);
-        u->host = xstrndup(h, colon ? (size_t)(colon - h) : hlen);
-    }
-    u->port = colon ? xstrndup(colon + 1, (size_t)(h + hlen - colon - 1)) : xstrdup("80");
-    if (!*u->host || !*u->port || strspn(u->port, "0123456789") != strlen(u->port))
-        goto bad;
-    u->path = h[hlen] == '/' ? xstrndup(h + hlen, strcspn(h + hlen, "#")) : xstrdup("/");
-    return 0;
-bad:
-    url_free(u);
-    return -EINVAL;
-}
-
-static int send_all(int fd, const char *buf, size_t len, int64_t deadline)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EAGAIN) {
-            int w = wait_fd(fd, POLLOUT, deadline);
-            if (w <= 0)
-                return w < 0 ? w : -ETIMEDOUT;
-            continue;
-        }
-        if (n < 0 && errno != EINTR)
-            return -errno;
-        if (n > 0) {
-            buf += n;
-            len -= (size_t)n;
-        }
-    }
-    return 0;
-}
-
 /* Reads until the end of the first line (or EOF / the limit). -ETIMEDOUT on deadline. */
 static int read_status_line(int fd, int64_t deadline, char *buf, size_t cap)
 {
     size_t len = 0;
     buf[0] = '\0';
     while (len + 1 < cap && !memchr(buf, '\n', len)) {
-        int w = wait_fd(fd, POLLIN, deadline);
+        int w = net_wait_fd(fd, POLLIN, deadline);
         if (w <= 0)
             return w < 0 ? w : -ETIMEDOUT;
         ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
@@ -216,18 +72,18 @@ static int parse_status(const char *line)
     return (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
 }
 
-static int http_exchange(int fd, const struct url *u, int64_t deadline, char *detail, size_t dlen)
+static int http_exchange(int fd, const struct net_url *u, int64_t deadline, char *detail, size_t dlen)
 {
     char *req = xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sonde\r\nAccept: */*\r\n"
                           "Connection: close\r\n\r\n",
                           u->path, u->hostport);
     char line[PROBE_STATUS_MAX];
-    int r = send_all(fd, req, strlen(req), deadline);
+    int r = net_send_all(fd, req, strlen(req), deadline);
     free(req);
     if (r == 0)
         r = read_status_line(fd, deadline, line, sizeof(line));
     if (r < 0)
-        return set_outcome(-r, detail, dlen);
+        return net_outcome(-r, detail, dlen);
     int code = parse_status(line);
     if (code < 0) {
         snprintf(detail, dlen, "%s", line[0] ? "malformed response" : "empty response");
@@ -239,8 +95,8 @@ static int http_exchange(int fd, const struct url *u, int64_t deadline, char *de
 
 static int probe_http(const struct probe_spec *p, int64_t deadline, char *detail, size_t dlen)
 {
-    struct url u;
-    if (url_parse(p->url, &u) < 0) {
+    struct net_url u;
+    if (net_url_parse(p->url, &u) < 0) {
         snprintf(detail, dlen, "%s",
                  p->url && strncasecmp(p->url, "http://", 7) == 0
                      ? "malformed URL"
@@ -248,12 +104,12 @@ static int probe_http(const struct probe_spec *p, int64_t deadline, char *detail
         return -EINVAL;
     }
     int fd = -1;
-    int r = tcp_connect(u.host, u.port, deadline, &fd, detail, dlen);
+    int r = net_connect(u.host, u.port, deadline, &fd, detail, dlen);
     if (r == 1) {
         r = http_exchange(fd, &u, deadline, detail, dlen);
         close(fd);
     }
-    url_free(&u);
+    net_url_free(&u);
     return r;
 }
 

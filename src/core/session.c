@@ -1495,3 +1495,29 @@ out:
     free(s.dir);
     return r;
 }
+
+/* ---- live values (placeholder) ---- */
+
+void comp_live_counter(struct comp *c, const char *name, const char *help, double total)
+{
+    (void)c, (void)name, (void)help, (void)total;
+}
+void comp_live_gauge(struct comp *c, const char *name, const char *help, const char *labels,
+                     double value)
+{
+    (void)c, (void)name, (void)help, (void)labels, (void)value;
+}
+void comp_live_histogram(struct comp *c, const char *name, const char *help, const double *le,
+                         const uint64_t *counts, size_t n, double sum)
+{
+    (void)c, (void)name, (void)help, (void)le, (void)counts, (void)n, (void)sum;
+}
+const char *session_exporter_target(const struct session *s)
+{
+    (void)s;
+    return NULL;
+}
+void comp_add_cpu(struct comp *c, int64_t ns)
+{
+    (void)c, (void)ns;
+}

@@ -81,6 +81,24 @@ int comp_series_point(struct comp *c, const char *name, const char *unit, const 
 struct hdr;
 int comp_histogram(struct comp *c, const char *name, const char *unit, const char *labels,
                    const struct hdr *h);
+/* Live values for sonde's Prometheus exporter (core/exporter.h); no-ops when the
+ * session runs none. The session adds the labels session, trial and component.
+ * name: the full Prometheus name (sonde_client_requests_total); labels: extra
+ * 'k="v"' pairs or NULL. Counters are given as their running total. */
+void comp_live_counter(struct comp *c, const char *name, const char *help, double total);
+void comp_live_gauge(struct comp *c, const char *name, const char *help, const char *labels,
+                     double value);
+/* A histogram: n finite upper bounds le[] (ascending) and n+1 per-bucket counts
+ * (not cumulative; the last is above the largest bound), with the sum. */
+void comp_live_histogram(struct comp *c, const char *name, const char *help, const double *le,
+                         const uint64_t *counts, size_t n, double sum);
+/* "HOST:PORT" of the session's exporter, or NULL when it runs none. */
+const char *session_exporter_target(const struct session *s);
+/* CPU time a driver spent on threads of its own (a scrape thread) for the
+ * component: added to what the session measures around its tick calls, and
+ * reported for monitors as monitor_cpu_seconds (and _percent of one core). */
+void comp_add_cpu(struct comp *c, int64_t ns);
+
 /* A live status line for a running client (e.g. "12.0/30 s, 48213 req/s,
  * p99 1.2 ms, 0 errors"), call it about once a second: on a terminal it is
  * redrawn in place; with -v and no terminal a line is printed every 10 s;

@@ -31,8 +31,10 @@ check "strong: recall@10 >= 0.9 ($(val strong recall)), recall@1 ($(val strong r
   py "$(val strong recall) >= 0.9 and $(val strong recall_at_1) >= 0.9 and $(val strong recall_queries) == 100"
 check "strong: every vector ingested and counted ($(val strong ingest_vectors), count $(val strong collection_count)), at $(val strong ingest_rate) vectors/s" \
   py "$(val strong ingest_vectors) == 5000 == $(val strong collection_count) and $(val strong ingest_rate) > 0 and $(val strong ingest_batch_latency_p50) > 0"
-check "strong: queries/s and latency, no errors ($(val strong qps) q/s, p50 $(val strong latency_p50) ms, $(val strong errors) errors)" \
-  py "$(val strong qps) > 10 and 0 < $(val strong latency_p50) <= $(val strong latency_p99) and $(val strong errors) == 0"
+# (p99 is reported only from 1000 answers on, which a slow machine may not reach in 2 s: the
+# maximum bounds the median instead)
+check "strong: queries/s and latency, no errors ($(val strong qps) q/s, p50 $(val strong latency_p50) ms, max $(val strong latency_max) ms, $(val strong errors) errors)" \
+  py "$(val strong qps) > 10 and 0 < $(val strong latency_p50) <= $(val strong latency_max) and $(val strong errors) == 0"
 run weak "collection: weak" "hnsw: {M: 4, construction_ef: 8, search_ef: 1}" "duration: 2s"
 check "weak: exit 0" test $? -eq 0
 check "weak: recall measured lower ($(val weak recall) vs $(val strong recall)), fewer perfect queries" \
@@ -117,8 +119,8 @@ before=$(pgrep -f "[c]hroma run" | sort)
 check "vector-chroma.yaml runs (one trial)" test $? -eq 0
 id=$(latest_id)
 save_report recipe
-check "its report: recall, queries/s, latency, ingest rate ($(val recipe recall), $(val recipe qps) q/s, p99 $(val recipe latency_p99) ms, $(val recipe ingest_rate) vectors/s)" \
-  py "$(val recipe recall) >= 0.9 and $(val recipe qps) > 0 and $(val recipe latency_p99) > 0 and $(val recipe ingest_rate) > 0"
+check "its report: recall, queries/s, latency, ingest rate ($(val recipe recall), $(val recipe qps) q/s, p50 $(val recipe latency_p50) ms, $(val recipe ingest_rate) vectors/s)" \
+  py "$(val recipe recall) >= 0.9 and $(val recipe qps) > 0 and $(val recipe latency_p50) > 0 and $(val recipe ingest_rate) > 0"
 check "its provenance: the server's version and the collection's settings" python3 -c "
 import json
 p = json.load(open('$WS/recipe.json'))

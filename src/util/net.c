@@ -1,0 +1,158 @@
+/* net.c — blocking TCP with a deadline, and http:// URLs. */
+#include "util/net.h"
+
+#include "util/util.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int net_wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - mono_ns();
+        if (left <= 0)
+            return 0;
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int ms = (int)((left + 999999) / 1000000);
+        int r = poll(&pfd, 1, ms);
+        if (r > 0)
+            return 1;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+int net_outcome(int err, char *detail, size_t dlen)
+{
+    if (err == ECONNREFUSED)
+        snprintf(detail, dlen, "connection refused");
+    else if (err == ETIMEDOUT)
+        snprintf(detail, dlen, "timed out");
+    else
+        snprintf(detail, dlen, "%s", strerror(err));
+    return 0;
+}
+
+/* Tries one address: 1 connected (*fd set), 0 failed (detail set). */
+static int connect_addr(const struct addrinfo *ai, int64_t deadline, int *fd, char *detail,
+                        size_t dlen)
+{
+    int s = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (s < 0)
+        return net_outcome(errno, detail, dlen);
+    int err = 0;
+    if (connect(s, ai->ai_addr, ai->ai_addrlen) < 0) {
+        err = errno;
+        if (err == EINPROGRESS) {
+            int w = net_wait_fd(s, POLLOUT, deadline);
+            socklen_t len = sizeof(err);
+            if (w == 0)
+                err = ETIMEDOUT;
+            else if (w < 0)
+                err = -w;
+            else if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                err = errno;
+        }
+    }
+    if (err) {
+        close(s);
+        return net_outcome(err, detail, dlen);
+    }
+    *fd = s;
+    return 1;
+}
+
+int net_connect(const char *host, const char *port, int64_t deadline, int *fd, char *detail,
+                size_t dlen)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (!port || !*port) {
+        snprintf(detail, dlen, "no port given");
+        return -EINVAL;
+    }
+    int g = getaddrinfo(host, port, &hints, &res);
+    if (g != 0) {
+        snprintf(detail, dlen, "cannot resolve %s:%s: %s", host, port, gai_strerror(g));
+        return g == EAI_NONAME || g == EAI_SERVICE ? -EINVAL : 0;
+    }
+    int r = 0;
+    for (const struct addrinfo *ai = res; ai && r == 0; ai = ai->ai_next)
+        r = connect_addr(ai, deadline, fd, detail, dlen);
+    freeaddrinfo(res);
+    return r;
+}
+
+int net_send_all(int fd, const char *buf, size_t len, int64_t deadline)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EAGAIN) {
+            int w = net_wait_fd(fd, POLLOUT, deadline);
+            if (w <= 0)
+                return w < 0 ? w : -ETIMEDOUT;
+            continue;
+        }
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        if (n > 0) {
+            buf += n;
+            len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+void net_url_free(struct net_url *u)
+{
+    free(u->host);
+    free(u->port);
+    free(u->hostport);
+    free(u->path);
+    memset(u, 0, sizeof(*u));
+}
+
+int net_url_parse(const char *s, struct net_url *u)
+{
+    memset(u, 0, sizeof(*u));
+    if (!s || strncasecmp(s, "http://", 7) != 0)
+        return -EINVAL;
+    const char *h = s + 7;
+    size_t hlen = strcspn(h, "/?#");
+    if (hlen == 0 || memchr(h, '@', hlen))
+        return -EINVAL;
+    u->hostport = xstrndup(h, hlen);
+    const char *colon = NULL;
+    if (h[0] == '[') {
+        const char *rb = memchr(h, ']', hlen);
+        if (!rb)
+            goto bad;
+        u->host = xstrndup(h + 1, (size_t)(rb - h - 1));
+        colon = rb[1] == ':' ? rb + 1 : NULL;
+        if (!colon && rb + 1 != h + hlen)
+            goto bad;
+    } else {
+        colon = memchr(h, ':', hlen);
+        u->host = xstrndup(h, colon ? (size_t)(colon - h) : hlen);
+    }
+    u->port = colon ? xstrndup(colon + 1, (size_t)(h + hlen - colon - 1)) : xstrdup("80");
+    if (!*u->host || !*u->port || strspn(u->port, "0123456789") != strlen(u->port))
+        goto bad;
+    if (h[hlen] == '/')
+        u->path = xstrndup(h + hlen, strcspn(h + hlen, "#"));
+    else if (h[hlen] == '?') /* "http://h:1?x": the path is "/" */
+        u->path = xasprintf("/%.*s", (int)strcspn(h + hlen, "#"), h + hlen);
+    else
+        u->path = xstrdup("/");
+    return 0;
+bad:
+    net_url_free(u);
+    return -EINVAL;
+}

@@ -1,0 +1,29 @@
+/* net.h — blocking TCP with a deadline, and http:// URLs: what readiness probes,
+ * scrapes and Prometheus queries share (the load engine has its own, non-blocking). */
+#ifndef SONDE_NET_H
+#define SONDE_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Waits for events on fd until deadline (mono_ns): 1 ready, 0 timed out, -errno. */
+int net_wait_fd(int fd, short events, int64_t deadline);
+/* Connects to host:port (numeric port) before deadline. 1 connected (*fd set,
+ * non-blocking, close-on-exec), 0 not (detail says why: "connection refused",
+ * "timed out"), -EINVAL for a host that does not resolve or a bad port. */
+int net_connect(const char *host, const char *port, int64_t deadline, int *fd, char *detail,
+                size_t dlen);
+/* Describes errno err in detail ("connection refused", "timed out", strerror); returns 0. */
+int net_outcome(int err, char *detail, size_t dlen);
+/* Sends all of buf before deadline: 0, -ETIMEDOUT or -errno. */
+int net_send_all(int fd, const char *buf, size_t len, int64_t deadline);
+
+/* http://host[:port][/path][?query]; host may be [v6]. */
+struct net_url {
+    char *host, *port, *hostport, *path; /* path includes the query; "/" when none */
+};
+/* 0, or -EINVAL (not http://, no host, a user part, a bad port). */
+int net_url_parse(const char *s, struct net_url *u);
+void net_url_free(struct net_url *u);
+
+#endif

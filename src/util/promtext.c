@@ -1,0 +1,8 @@
+/* promtext.c — placeholder, being written. */
+#include "util/promtext.h"
+
+int promtext_placeholder(void);
+int promtext_placeholder(void)
+{
+    return 0;
+}

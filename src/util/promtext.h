@@ -1,0 +1,4 @@
+/* promtext.h — placeholder, being written. */
+#ifndef SONDE_PROMTEXT_H
+#define SONDE_PROMTEXT_H
+#endif

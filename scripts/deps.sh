@@ -12,7 +12,7 @@ pkgs=(build-essential pkg-config meson ninja-build git
       postgresql postgresql-contrib procps tar gzip)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev clang libclang-rt-dev clang-format sqlite3 python3 openssl curl fio
-        mariadb-server debootstrap)
+        mariadb-server debootstrap prometheus prometheus-node-exporter)
   # s3rver (npm) for the s3 client's tests: Debian's node and npm unless some are there
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)

@@ -15,14 +15,18 @@
 
 static const char help_run[] =
     "usage: sonde run FILE [--set KEY=VALUE]... [--backend local|slurm] [--site NAME]\n"
-    "                 [--dry-run] [--workspace DIR] [--quiet]\n"
+    "                 [--exporter HOST:PORT] [--dry-run] [--workspace DIR] [--quiet]\n"
     "\n"
     "Runs every trial of a benchmark recipe, stores the results and writes the\n"
     "reports listed under `report.formats` (default text and json) into the\n"
     "session directory. Exit status: 0 done, 1 failed, 2 invalid recipe, 130 cancelled.\n"
     "\n"
     "  --site NAME   site profile for batch backends (sites/NAME.yaml; docs/slurm.md)\n"
-    "  --dry-run     with --backend slurm: print every job script, submit nothing\n";
+    "  --dry-run     with --backend slurm: print every job script, submit nothing\n"
+    "  --exporter HOST:PORT\n"
+    "                serve the session's live metrics for Prometheus at\n"
+    "                http://HOST:PORT/metrics (port 0: any free one, printed at the start;\n"
+    "                overrides the recipe's `exporter:`; docs/monitoring.md)\n";
 
 /* Writes report.<ext> for each format into the session directory. */
 static void write_reports(struct store *st, const struct session_row *row,
@@ -127,9 +131,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                                          {"backend", required_argument, NULL, 'b'},
                                          {"site", required_argument, NULL, 'S'},
                                          {"dry-run", no_argument, NULL, 'n'},
+                                         {"exporter", required_argument, NULL, 'E'},
                                          {NULL, 0, NULL, 0}};
     char **sets = NULL;
-    const char *backend_name = NULL, *site_name = NULL;
+    const char *backend_name = NULL, *site_name = NULL, *exporter = NULL;
     bool dry_run = false;
     int opt, rc = EXIT_USAGE;
     while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
@@ -141,6 +146,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
             site_name = optarg;
         else if (opt == 'n')
             dry_run = true;
+        else if (opt == 'E')
+            exporter = optarg;
         else if (cli_common_opt(cli, opt, optarg, help_run) <= 0)
             goto out;
     }
@@ -198,6 +205,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     }
     struct run_opts o = {
         .provenance = prov,
+        .exporter = exporter,
         .workspace = cli_workspace(cli),
         .backend = be,
         .site = site,

@@ -72,7 +72,8 @@ static int parse_status(const char *line)
     return (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
 }
 
-static int http_exchange(int fd, const struct net_url *u, int64_t deadline, char *detail, size_t dlen)
+static int http_exchange(int fd, const struct net_url *u, int64_t deadline, char *detail,
+                         size_t dlen)
 {
     char *req = xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sonde\r\nAccept: */*\r\n"
                           "Connection: close\r\n\r\n",

@@ -1177,8 +1177,8 @@ struct bench_ctx {
 };
 
 static const char *const bench_keys[] = {
-    "kind",    "name", "description", "backend", "site",     "matrix", "repeat",
-    "timeout", "env",  "services",    "clients", "monitors", "report", NULL};
+    "kind", "name",     "description", "backend",  "site",   "matrix",   "repeat", "timeout",
+    "env",  "services", "clients",     "monitors", "report", "exporter", NULL};
 
 static size_t text_size(const struct sv *v)
 {
@@ -1227,6 +1227,7 @@ static void check_top(struct bench_ctx *c)
     interp_top(c, "repeat", false);
     interp_top(c, "timeout", false);
     interp_top(c, "report", false);
+    interp_top(c, "exporter", false);
     const struct sv *v = sv_get(doc, "backend");
     if (v && want(v, SV_SCALAR, "a backend name like local", "backend", c->d) &&
         !recipe_name_valid(v->str, false))
@@ -1246,6 +1247,19 @@ static void check_top(struct bench_ctx *c)
     }
     if ((v = sv_get(doc, "timeout")))
         check_duration(v, "timeout", true, c->d, &c->timeout_ns);
+    if ((v = sv_get(doc, "exporter")) && v->kind != SV_NULL &&
+        want(v, SV_SCALAR, "an address like 127.0.0.1:9464 (port 0: any free one)", "exporter",
+             c->d)) {
+        const char *colon = strrchr(v->str, ':');
+        if (!colon || colon == v->str || !colon[1] ||
+            strspn(colon + 1, "0123456789") != strlen(colon + 1) || strlen(colon + 1) > 5 ||
+            atoi(colon + 1) > 65535)
+            diags_add(c->d, v->pos, "exporter", NULL,
+                      "expected HOST:PORT like 127.0.0.1:9464 (port 0: any free one), got %s",
+                      got(v));
+        else
+            c->b->exporter = xstrdup(v->str);
+    }
     if ((v = sv_get(doc, "env")) && check_scalar_map(v, "env", true, c->d) && v->kind == SV_MAP)
         c->env = v;
 }
@@ -1685,6 +1699,7 @@ void bench_free(struct bench_spec *b)
     free(b->backend);
     free(b->site);
     strv_free(b->report_formats);
+    free(b->exporter);
     free(b->resolved_yaml);
     free(b);
 }

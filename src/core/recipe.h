@@ -133,6 +133,7 @@ struct bench_spec {
     struct trial_spec *trials;
     size_t ntrials;
     char **report_formats; /* NULL-terminated, may be NULL */
+    char *exporter;        /* `exporter:` HOST:PORT of sonde's /metrics endpoint, or NULL */
     char *resolved_yaml;   /* every trial resolved, as shown by `recipe show --resolved` */
     char sha256[65];       /* of resolved_yaml */
 };

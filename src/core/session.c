@@ -5,6 +5,7 @@
 #include "version.h"
 #include "backends/image_cache.h"
 #include "backends/site.h"
+#include "core/exporter.h"
 #include "core/probe.h"
 #include "drivers/monitors/monitors.h"
 #include "store/store.h"
@@ -15,6 +16,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -45,12 +48,20 @@ struct session {
     struct comp **comps; /* started or starting components of the current trial */
     size_t ncomps;
     bool progress;
-    bool tty;            /* stderr is a terminal: the status line is redrawn in place */
-    bool status_shown;   /* a status line is on the terminal, not yet ended */
-    int64_t status_last; /* when a status line was last printed (not on a terminal) */
-    bool tearing_down;   /* a signal no longer interrupts stop steps */
-    char *tag;           /* "SONDE_SESSION_ID=<id>", in every component's environment */
-    int lock_fd;         /* <dir>/.lock, write-locked while this process runs the session */
+    bool tty;             /* stderr is a terminal: the status line is redrawn in place */
+    bool status_shown;    /* a status line is on the terminal, not yet ended */
+    int64_t status_last;  /* when a status line was last printed (not on a terminal) */
+    bool tearing_down;    /* a signal no longer interrupts stop steps */
+    char *tag;            /* "SONDE_SESSION_ID=<id>", in every component's environment */
+    struct exporter *exp; /* sonde's /metrics endpoint, or NULL */
+    /* Energy per result (derive_energy): what the trial's components recorded. */
+    double energy_j; /* the gpu monitors' total energy_j, NAN when none */
+    struct derived_in {
+        char *client;
+        double requests, output_tokens, bytes_in, bytes_out;
+    } * din;
+    size_t ndin;
+    int lock_fd; /* <dir>/.lock, write-locked while this process runs the session */
 };
 
 static volatile sig_atomic_t cancel_signal;
@@ -115,6 +126,15 @@ static void progress(struct session *s, const char *fmt, ...)
 
 /* ---- driver-facing API ---- */
 
+static void live_series_point(struct comp *c, const char *name, const char *unit,
+                              const char *labels, double value);
+static int64_t thread_cpu_ns(void);
+static void live_monitor_cpu(struct comp *c);
+static void record_monitor_cpu(struct comp *c);
+static void derive_energy(struct session *s);
+static void din_clear(struct session *s);
+static void put_label(struct sbuf *b, const char *name, const char *value);
+
 int comp_metric(struct comp *c, const char *name, const char *unit, const char *labels,
                 double value)
 {
@@ -126,6 +146,9 @@ int comp_metric(struct comp *c, const char *name, const char *unit, const char *
         .labels = (char *)labels,
         .value = value,
     };
+    if (c->spec->role == ROLE_MONITOR && !strcmp(c->spec->driver, "gpu") && !labels &&
+        !strcmp(name, "energy_j") && isfinite(value))
+        c->session->energy_j = (isnan(c->session->energy_j) ? 0 : c->session->energy_j) + value;
     int r = store_metric_put(c->session->st, c->session->id, &m);
     if (r < 0) /* never silent: a lost number must at least be said */
         log_warn("%s: cannot store metric %s: %s", c->name, name, store_errmsg(c->session->st));
@@ -142,7 +165,18 @@ int comp_series_point(struct comp *c, const char *name, const char *unit, const 
         r = store_series_append(c->session->st, sid, wall, value);
     if (r < 0)
         log_warn("%s: cannot store a point of %s: %s", c->name, name, store_errmsg(c->session->st));
+    live_series_point(c, name, unit, labels, value);
     return r;
+}
+
+void comp_batch_begin(struct comp *c)
+{
+    store_begin(c->session->st);
+}
+
+void comp_batch_end(struct comp *c)
+{
+    store_commit(c->session->st);
 }
 
 int comp_histogram(struct comp *c, const char *name, const char *unit, const char *labels,
@@ -585,6 +619,7 @@ static void comp_free(struct comp *c)
     free(c->host);
     free(c->port);
     free(c->reason);
+    free(c->live_labels);
     free(c);
 }
 
@@ -720,8 +755,10 @@ static int comp_create(struct session *s, const struct comp_spec *spec, struct c
     c->err_path = path_join(c->dir, "stderr.log");
     c->steps_path = path_join(c->dir, "steps.log");
     c->host = xstrdup(c->backend->service_host());
-    if (c->backend->batch && !(c->ops && c->ops->runs_command)) /* runs inside sonde */
+    if (c->backend->batch && !(c->ops && c->ops->runs_command)) { /* runs inside sonde */
+        free(c->host);
         c->host = xstrdup(backend_local.service_host());
+    }
     if (c->backend->batch) {
         c->job_name = xasprintf("sonde-%s-%s", s->id, spec->name);
         c->job_comment =
@@ -1022,7 +1059,11 @@ static int start_one(struct session *s, const struct comp_spec *spec, struct tri
                   "image: %s is ignored on the %s backend: the command runs on this machine "
                   "as it is (images run through Apptainer on slurm)",
                   c->spec->image, c->backend->name);
+    c->start_mono = mono_ns();
+    int64_t cpu0 = thread_cpu_ns();
     r = c->ops->start ? c->ops->start(c) : 0;
+    if (spec->role == ROLE_MONITOR)
+        c->cpu_ns += thread_cpu_ns() - cpu0;
     if (r < 0 && cancelled()) {
         t->cancel = true;
         return r;
@@ -1054,9 +1095,13 @@ static void stop_one(struct comp *c)
         c->ops->stop(c);
     if (proc_started(&c->proc)) /* also when the leader is gone: its group may live on */
         c->backend->stop(&c->proc, grace(c));
-    if (c->started && !c->finished && c->spec->role == ROLE_MONITOR && c->ops->finish) {
+    if (c->started && !c->finished && c->spec->role == ROLE_MONITOR) {
         c->finished = true;
-        c->ops->finish(c);
+        int64_t cpu0 = thread_cpu_ns();
+        if (c->ops->finish)
+            c->ops->finish(c);
+        c->cpu_ns += thread_cpu_ns() - cpu0;
+        record_monitor_cpu(c);
     }
 }
 
@@ -1087,11 +1132,14 @@ static bool tick_all(struct session *s, struct trial_run *t, int64_t now)
         if (!c->spec || !c->started || c->finished || c->spec->role == ROLE_SERVICE)
             continue;
         bool monitor = c->spec->role == ROLE_MONITOR;
+        int64_t cpu0 = monitor ? thread_cpu_ns() : 0;
         if (monitor)
             store_begin(s->st);
         int r = c->ops->tick ? c->ops->tick(c, now) : 0;
         if (monitor) {
             store_commit(s->st);
+            c->cpu_ns += thread_cpu_ns() - cpu0;
+            live_monitor_cpu(c);
             if (r < 0)
                 comp_warn(c, "sampling failed: %s", strerror(-r));
             continue;
@@ -1176,6 +1224,8 @@ static void teardown(struct session *s)
         if (c->spec && c->store_id)
             comp_record_end(c, failed ? "failed" : cut ? "stopped" : "done");
     }
+    derive_energy(s);
+    din_clear(s);
     for (size_t i = 0; i < s->ncomps; i++)
         comp_free(s->comps[i]);
     free(s->comps);
@@ -1242,6 +1292,19 @@ static int run_trial(struct session *s, const struct trial_spec *tr)
     store_trial_create(s->st, &row, &s->trial_id);
     free(mj);
     progress(s, "%s of %zu: %s", trial_ord(s), s->bench->ntrials, tr->label);
+    char *trial_labels = NULL;
+    if (s->exp) {
+        struct sbuf b = {0};
+        char idx[16];
+        snprintf(idx, sizeof(idx), "%u", tr->index + 1);
+        put_label(&b, "session", s->id);
+        put_label(&b, "trial", idx);
+        put_label(&b, "recipe", s->bench->name ? s->bench->name : "");
+        put_label(&b, "trial_label", tr->label ? tr->label : "");
+        trial_labels = sbuf_steal(&b);
+        exporter_set(s->exp, "sonde_trial_info", "the trial running (1), with its recipe and label",
+                     LIVE_GAUGE, trial_labels, 1);
+    }
     store_session_set_state(s->st, s->id, "starting", NULL);
     struct trial_run t = {0};
     for (size_t i = 0; i < tr->ncomps && !t.reason && !cancelled(); i++)
@@ -1254,6 +1317,12 @@ static int run_trial(struct session *s, const struct trial_spec *tr)
     }
     store_session_set_state(s->st, s->id, "stopping", NULL);
     teardown(s);
+    if (s->exp) { /* the trial's series end with it (Prometheus marks them stale) */
+        char *match = xasprintf(",trial=\"%u\",", tr->index + 1);
+        exporter_forget(s->exp, match);
+        free(match);
+    }
+    free(trial_labels);
     const char *state = t.reason ? "failed" : t.cancel ? "cancelled" : "done";
     store_trial_finish(s->st, s->trial_id, state, t.reason, wall_ns());
     if (t.reason) {
@@ -1433,6 +1502,39 @@ static int session_open(struct session *s, const struct run_opts *o, char *host)
     return 0;
 }
 
+/* sonde's /metrics endpoint: where --exporter or the recipe's `exporter:` says,
+ * else on a free loopback port when a trial has a prometheus service (which
+ * scrapes it); none otherwise. A given address that cannot be bound fails the
+ * session before any trial: the user asked for it. */
+static int start_exporter(struct session *s)
+{
+    const char *addr = s->opts->exporter ? s->opts->exporter : s->bench->exporter;
+    for (size_t i = 0; !addr && i < s->bench->ntrials; i++)
+        for (size_t k = 0; !addr && k < s->bench->trials[i].ncomps; k++)
+            if (s->bench->trials[i].comps[k].role == ROLE_SERVICE &&
+                !strcmp(s->bench->trials[i].comps[k].driver, "prometheus"))
+                addr = "127.0.0.1:0";
+    if (!addr)
+        return 0;
+    char err[320];
+    int r = exporter_start(addr, &s->exp, err, sizeof(err));
+    if (r < 0) {
+        store_session_set_state(s->st, s->id, "failed", err);
+        fprintf(stderr, "sonde: %s\n", err);
+        return r;
+    }
+    char *url = xasprintf("http://%s/metrics", exporter_target(s->exp));
+    prov(s, "exporter.url", url);
+    if (!s->opts->quiet) /* said even without -v: whoever scrapes it needs the port */
+        fprintf(stderr, "sonde: exporter: %s\n", url);
+    free(url);
+    struct sbuf b = {0};
+    put_label(&b, "session", s->id);
+    exporter_set(s->exp, "sonde_up", "1 while the sonde session runs", LIVE_GAUGE, b.s, 1);
+    sbuf_free(&b);
+    return 0;
+}
+
 int session_run(const struct bench_spec *b, const struct run_opts *o, char **session_id)
 {
     /* Progress goes to a terminal; piped output stays quiet unless asked (-v). */
@@ -1441,7 +1543,8 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
                         .opts = o,
                         .progress = !o->quiet && (tty || o->verbose),
                         .tty = tty,
-                        .lock_fd = -1};
+                        .lock_fd = -1,
+                        .energy_j = NAN};
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
     cancel_signal = 0;
@@ -1468,6 +1571,9 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
     }
     store_session_set_started(s.st, s.id, wall_ns());
     store_session_set_state(s.st, s.id, "starting", NULL);
+    r = start_exporter(&s);
+    if (r < 0)
+        goto out;
     int result = 0;
     for (size_t i = 0; i < b->ntrials && result == 0; i++)
         result = run_trial(&s, &b->trials[i]);
@@ -1484,6 +1590,7 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
     r = result;
     *session_id = xstrdup(s.id);
 out:
+    exporter_stop(s.exp);
     status_end(&s);
     proc_set_hurry(NULL, 0);
     restore_signals(old);
@@ -1496,28 +1603,221 @@ out:
     return r;
 }
 
-/* ---- live values (placeholder) ---- */
+/* ---- live values: sonde's exporter ---- */
+
+static struct derived_in *din_get(struct session *s, const char *client)
+{
+    for (size_t i = 0; i < s->ndin; i++)
+        if (strcmp(s->din[i].client, client) == 0)
+            return &s->din[i];
+    s->din = xrealloc(s->din, (s->ndin + 1) * sizeof(*s->din));
+    s->din[s->ndin] = (struct derived_in){.client = xstrdup(client)};
+    return &s->din[s->ndin++];
+}
+
+static void din_clear(struct session *s)
+{
+    for (size_t i = 0; i < s->ndin; i++)
+        free(s->din[i].client);
+    free(s->din);
+    s->din = NULL;
+    s->ndin = 0;
+    s->energy_j = NAN;
+}
+
+/* A label value in the text format: backslash, quote and newline escaped. */
+static void put_label(struct sbuf *b, const char *name, const char *value)
+{
+    sbuf_printf(b, "%s%s=\"", b->len ? "," : "", name);
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            sbuf_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            sbuf_puts(b, "\\n");
+        else
+            sbuf_add(b, p, 1);
+    }
+    sbuf_puts(b, "\"");
+}
+
+/* [a-zA-Z_][a-zA-Z0-9_]* (colons too in metric names): anything else becomes '_'. */
+static void sanitize_name(char *s, bool metric)
+{
+    for (char *p = s; *p; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
+                  (p > s && *p >= '0' && *p <= '9') || (metric && *p == ':');
+        if (!ok)
+            *p = '_';
+    }
+}
+
+static const char *live_labels(struct comp *c)
+{
+    if (!c->live_labels) {
+        struct sbuf b = {0};
+        char trial[16];
+        snprintf(trial, sizeof(trial), "%u", c->session->trial ? c->session->trial->index + 1 : 0);
+        put_label(&b, "session", c->session->id);
+        put_label(&b, "trial", trial);
+        put_label(&b, "component", c->spec->name);
+        c->live_labels = sbuf_steal(&b);
+    }
+    return c->live_labels;
+}
+
+/* The component's labels plus extra (JSON object text of scalar values). */
+static char *labels_with(struct comp *c, const char *json_labels)
+{
+    struct sbuf b = {0};
+    sbuf_puts(&b, live_labels(c));
+    json_t *o = json_labels && *json_labels ? json_loads(json_labels, 0, NULL) : NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        char *name = xstrdup(k), *val = NULL;
+        sanitize_name(name, false);
+        if (json_is_string(v))
+            val = xstrdup(json_string_value(v));
+        else if (json_is_number(v))
+            val = xasprintf("%.17g", json_number_value(v));
+        if (val && (!strcmp(name, "session") || !strcmp(name, "trial") ||
+                    !strcmp(name, "component"))) { /* Prometheus's way with a clash */
+            char *renamed = xasprintf("exported_%s", name);
+            put_label(&b, renamed, val);
+            free(renamed);
+        } else if (val) {
+            put_label(&b, name, val);
+        }
+        free(name);
+        free(val);
+    }
+    json_decref(o);
+    return sbuf_steal(&b);
+}
+
+static void note_client_total(struct comp *c, const char *name, double total)
+{
+    if (c->spec->role != ROLE_CLIENT)
+        return;
+    struct derived_in *d = din_get(c->session, c->spec->name);
+    if (!strcmp(name, "sonde_client_requests_total"))
+        d->requests = total;
+    else if (!strcmp(name, "sonde_client_output_tokens_total"))
+        d->output_tokens = total;
+    else if (!strcmp(name, "sonde_client_bytes_in_total"))
+        d->bytes_in = total;
+    else if (!strcmp(name, "sonde_client_bytes_out_total"))
+        d->bytes_out = total;
+}
 
 void comp_live_counter(struct comp *c, const char *name, const char *help, double total)
 {
-    (void)c, (void)name, (void)help, (void)total;
+    note_client_total(c, name, total);
+    if (c->session->exp)
+        exporter_set(c->session->exp, name, help, LIVE_COUNTER, live_labels(c), total);
 }
+
 void comp_live_gauge(struct comp *c, const char *name, const char *help, const char *labels,
                      double value)
 {
-    (void)c, (void)name, (void)help, (void)labels, (void)value;
+    if (!c->session->exp)
+        return;
+    char *l = labels_with(c, labels);
+    exporter_set(c->session->exp, name, help, LIVE_GAUGE, l, value);
+    free(l);
 }
+
 void comp_live_histogram(struct comp *c, const char *name, const char *help, const double *le,
                          const uint64_t *counts, size_t n, double sum)
 {
-    (void)c, (void)name, (void)help, (void)le, (void)counts, (void)n, (void)sum;
+    if (c->session->exp)
+        exporter_set_histogram(c->session->exp, name, help, live_labels(c), le, counts, n, sum);
 }
+
+/* A monitor's reading, live: the gauge sonde_<driver>_<series>. The prometheus
+ * monitor's points are another program's metrics: Prometheus scrapes those
+ * where they come from. */
+static void live_series_point(struct comp *c, const char *name, const char *unit,
+                              const char *labels, double value)
+{
+    if (!c->session->exp || c->spec->role != ROLE_MONITOR || !strcmp(c->spec->driver, "prometheus"))
+        return;
+    char *full = xasprintf("sonde_%s_%s", c->spec->driver, name);
+    sanitize_name(full, true);
+    bool u = unit && *unit;
+    char *help = xasprintf("%s monitor: %s%s%s%s", c->spec->driver, name, u ? " (" : "",
+                           u ? unit : "", u ? ")" : "");
+    comp_live_gauge(c, full, help, labels, value);
+    free(help);
+    free(full);
+}
+
 const char *session_exporter_target(const struct session *s)
 {
-    (void)s;
-    return NULL;
+    return s ? exporter_target(s->exp) : NULL;
 }
+
 void comp_add_cpu(struct comp *c, int64_t ns)
 {
-    (void)c, (void)ns;
+    if (ns > 0)
+        c->cpu_ns += ns;
+}
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void live_monitor_cpu(struct comp *c)
+{
+    if (c->session->exp)
+        exporter_set(c->session->exp, "sonde_monitor_cpu_seconds_total",
+                     "CPU time sonde spent in the monitor (sampling, parsing, storing)",
+                     LIVE_COUNTER, live_labels(c), (double)c->cpu_ns / 1e9);
+}
+
+/* At a monitor's end: the CPU it cost, as seconds and as a share of one core
+ * over the time it ran. */
+static void record_monitor_cpu(struct comp *c)
+{
+    double secs = (double)(mono_ns() - c->start_mono) / 1e9;
+    comp_metric(c, "monitor_cpu_seconds", "s", NULL, (double)c->cpu_ns / 1e9);
+    if (secs > 0)
+        comp_metric(c, "monitor_cpu_percent", "%", NULL, 100.0 * (double)c->cpu_ns / 1e9 / secs);
+    live_monitor_cpu(c);
+}
+
+/* Energy per result: the gpu monitors' energy over the trial divided by what
+ * each client completed (requests, output tokens, GiB moved), recorded on the
+ * first gpu monitor with the client's name as a label. */
+static void derive_energy(struct session *s)
+{
+    if (isnan(s->energy_j) || s->energy_j <= 0)
+        return;
+    struct comp *gpu = NULL;
+    for (size_t i = 0; i < s->ncomps && !gpu; i++)
+        if (s->comps[i]->spec && s->comps[i]->spec->role == ROLE_MONITOR &&
+            !strcmp(s->comps[i]->spec->driver, "gpu"))
+            gpu = s->comps[i];
+    if (!gpu)
+        return;
+    store_begin(s->st);
+    for (size_t i = 0; i < s->ndin; i++) {
+        const struct derived_in *d = &s->din[i];
+        json_t *o = json_pack("{s:s}", "client", d->client);
+        char *l = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(o);
+        if (d->requests > 0)
+            comp_metric(gpu, "energy_per_request_j", "J", l, s->energy_j / d->requests);
+        if (d->output_tokens > 0)
+            comp_metric(gpu, "energy_per_output_token_j", "J", l, s->energy_j / d->output_tokens);
+        double gib = (d->bytes_in + d->bytes_out) / (1024.0 * 1024.0 * 1024.0);
+        if (gib > 0)
+            comp_metric(gpu, "energy_per_gib_j", "J", l, s->energy_j / gib);
+        free(l);
+    }
+    store_commit(s->st);
 }

@@ -40,6 +40,10 @@ struct comp {
     bool started, finished;
     char *reason; /* why it failed, or NULL */
     void *priv;
+    /* The session's: CPU time spent for the component in sonde (ticks of a
+     * monitor, and what its driver adds with comp_add_cpu), since start_mono. */
+    int64_t cpu_ns, start_mono;
+    char *live_labels; /* session="..",trial="..",component=".." for the exporter */
 };
 
 /* Sets c->reason (replacing any earlier one). */
@@ -76,6 +80,11 @@ int comp_metric(struct comp *c, const char *name, const char *unit, const char *
                 double value);
 int comp_series_point(struct comp *c, const char *name, const char *unit, const char *labels,
                       int64_t wall_ns, double value);
+/* Groups the metrics and points a driver records outside tick/finish (e.g. many
+ * points pulled back in a service's stop) into one store transaction. Never
+ * hold one across anything that may block. */
+void comp_batch_begin(struct comp *c);
+void comp_batch_end(struct comp *c);
 /* Stores a histogram (util/hdr.h) of the current trial, encoded with hdr_encode;
  * unit is the unit of the recorded values (e.g. "ns"). */
 struct hdr;
@@ -121,6 +130,7 @@ struct run_opts {
     bool quiet;              /* no progress on stderr */
     bool verbose;            /* progress on stderr even when it is not a terminal */
     char *const *provenance; /* more "KEY=VALUE" provenance (e.g. image digests), may be NULL */
+    const char *exporter;    /* HOST:PORT for sonde's /metrics endpoint (overrides the recipe's) */
 };
 
 /* Runs a whole session; prints progress to stderr unless quiet. Returns 0 when

@@ -176,9 +176,19 @@ struct lg_stats {
     size_t nextra;
 };
 
+/* Live latency buckets (seconds, upper bounds) for sonde's exporter: cheap to
+ * count from every worker as requests complete, read while the run goes on. */
+#define LG_LIVE_BUCKETS 18
+extern const double lg_live_le[LG_LIVE_BUCKETS];
+
 struct lg_progress {
     int64_t elapsed_ns;
     uint64_t requests, errors;
+    /* Successful requests by latency: lat_buckets[i] ≤ lg_live_le[i] (and above
+     * the previous bound); the last counts those above every bound. */
+    uint64_t lat_buckets[LG_LIVE_BUCKETS + 1];
+    double lat_sum_s;
+    uint64_t bytes_in, bytes_out;
     double rate_last_s; /* requests completed in the last second */
     int64_t p99_last_s; /* ns, -1 when unknown */
     bool warming_up;

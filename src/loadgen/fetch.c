@@ -95,8 +95,9 @@ static int read_response(int fd, const char *url, int64_t deadline, int64_t time
         if (n == 0) {
             int e = http_resp_eof(&p);
             if (e != HTTP_EV_DONE) {
-                snprintf(err, errlen, "%s: the connection closed before the response was complete (%s)",
-                         url, http_strerror(e));
+                snprintf(err, errlen,
+                         "%s: the connection closed before the response was complete (%s)", url,
+                         http_strerror(e));
                 r = -EPROTO;
                 goto out;
             }

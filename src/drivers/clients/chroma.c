@@ -1283,6 +1283,7 @@ static int ch_tick(struct comp *c, int64_t now)
     int64_t last = __atomic_load_n(&st->last_ok, __ATOMIC_RELAXED);
     struct lg_progress p;
     lg_progress(st->run, &p);
+    cl_live(c, &p, true);
     pthread_mutex_lock(&st->mu);
     uint64_t fails = p.errors + (st->requests - st->ok); /* the engine's and the answers' */
     pthread_mutex_unlock(&st->mu);

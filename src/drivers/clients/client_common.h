@@ -106,6 +106,11 @@ int cl_start(struct comp *c, const struct lg_config *cfg, struct lg_run **run);
 bool cl_done(struct lg_run *run);
 /* True once a second (*at is the last time it was): a status line is due. */
 bool cl_status_due(int64_t *at, int64_t now);
+/* Sets the client's live values for sonde's exporter from the load engine's
+ * progress: requests, errors, bytes in/out and, with latency, the histogram of
+ * successful requests' latency (core/exporter.h has the names). */
+struct lg_progress;
+void cl_live(struct comp *c, const struct lg_progress *p, bool latency);
 /* Stops a run not yet waited for (driver_ops.stop). */
 void cl_stop(struct lg_run *run, bool waited);
 

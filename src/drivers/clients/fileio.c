@@ -280,6 +280,7 @@ struct fx_state {
     _Atomic unsigned running;
     int64_t fanout; /* batch backend: processes of the agent job (0: the tasks run in sonde) */
     int64_t status_at, last_bytes, last_at;
+    uint64_t live_in, live_out; /* bytes read and written so far, for the exporter */
     bool joined;
 };
 
@@ -426,6 +427,21 @@ static int fx_tick(struct comp *c, int64_t now)
         double secs = (double)(now - st->last_at) / 1e9;
         double rate = secs > 0 ? (double)(bytes - (uint64_t)st->last_bytes) / MIB / secs : 0;
         unsigned p = atomic_load(&st->prog.phase);
+        /* live totals: the bytes since the last look go to the phase's direction
+         * (rw phases mix both: counted as read) */
+        enum fx_rw ph = st->spec.phase[p];
+        uint64_t delta = bytes >= (uint64_t)st->last_bytes ? bytes - (uint64_t)st->last_bytes : 0;
+        if (ph == FX_WRITE || ph == FX_RANDWRITE)
+            st->live_out += delta;
+        else
+            st->live_in += delta;
+        comp_live_counter(c, "sonde_client_requests_total",
+                          "requests (operations, transactions, queries) completed",
+                          (double)atomic_load(&st->prog.ops));
+        comp_live_counter(c, "sonde_client_bytes_in_total", "bytes received (read)",
+                          (double)st->live_in);
+        comp_live_counter(c, "sonde_client_bytes_out_total", "bytes sent (written)",
+                          (double)st->live_out);
         comp_status(c, "%s, %.0f MiB/s, %llu operations",
                     st->spec.metadata ? "metadata" : fx_rw_names[st->spec.phase[p]], rate,
                     (unsigned long long)atomic_load(&st->prog.ops));

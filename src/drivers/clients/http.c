@@ -306,6 +306,7 @@ static void show_status(struct comp *c, struct http_state *st)
 {
     struct lg_progress p;
     lg_progress(st->run, &p);
+    cl_live(c, &p, true);
     char total[32] = "", p99[32] = "-";
     int64_t whole = st->cfg.warmup_ns + st->cfg.duration_ns;
     if (st->cfg.duration_ns > 0)

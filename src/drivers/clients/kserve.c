@@ -898,6 +898,7 @@ static int ks_tick(struct comp *c, int64_t now)
     if (cl_status_due(&st->status_at, now)) {
         struct lg_progress p;
         lg_progress(st->run, &p);
+        cl_live(c, &p, true);
         pthread_mutex_lock(&st->mu);
         uint64_t ok = st->ok, errs = cl_total_errors(st->errors, KE_COUNT);
         pthread_mutex_unlock(&st->mu);

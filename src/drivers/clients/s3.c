@@ -1487,6 +1487,7 @@ static int s3_tick(struct comp *c, int64_t now)
     if (cl_status_due(&st->status_at, now)) {
         struct lg_progress p;
         lg_progress(st->run, &p);
+        cl_live(c, &p, true);
         comp_status(c, "%.1f s, %.0f op/s, %llu operations, %llu errors",
                     (double)p.elapsed_ns / 1e9, p.rate_last_s, (unsigned long long)p.requests,
                     (unsigned long long)p.errors);

@@ -321,6 +321,7 @@ static int sql_tick(struct comp *c, int64_t now)
     if (cl_status_due(&st->status_at, now)) {
         struct lg_progress p;
         const char *phase = sql_run_progress(st->run, &p);
+        cl_live(c, &p, false);
         if (strcmp(phase, "run"))
             comp_status(c, "%s", phase);
         else

@@ -12,8 +12,13 @@ export SONDE_HOME=$(mktemp -d /var/tmp/sonde-test.XXXXXX 2>/dev/null || mktemp -
 chmod 755 "$SONDE_HOME"
 meson test -C "$dir" --print-errorlogs --no-rebuild --num-processes 2 2>&1 | tee "$dir/test-output.txt"
 status=${PIPESTATUS[0]}
+# The GPU checks (tests/gpu/) need an NVIDIA GPU: run where there is one, and
+# counted as skipped, visibly, where there is none.
+gpu=0
+tests/gpu/gpu-check.sh "$dir/sonde" 2>&1 | tee "$dir/gpu-output.txt"
+gpu=${PIPESTATUS[0]}
 rm -rf "$SONDE_HOME"
-python3 - "$dir/meson-logs/testlog.json" <<'PY'
+python3 - "$dir/meson-logs/testlog.json" "$gpu" <<'PY'
 import json, sys
 ok = bad = skip = 0
 for line in open(sys.argv[1]):
@@ -21,6 +26,11 @@ for line in open(sys.argv[1]):
     if r["result"] in ("OK", "EXPECTEDFAIL"): ok += 1
     elif r["result"] == "SKIP": skip += 1
     else: bad += 1
-print(f"{ok} passed, {bad + skip} failed")
+gpu = int(sys.argv[2])
+if gpu == 0: ok += 1
+elif gpu != 77: bad += 1
+note = ", 1 skipped (tests/gpu: no NVIDIA GPU here)" if gpu == 77 else ""
+print(f"{ok} passed, {bad + skip} failed{note}")
 PY
+[ "$gpu" -eq 0 ] || [ "$gpu" -eq 77 ] || status=1
 exit $status

@@ -1753,6 +1753,12 @@ static void live_series_point(struct comp *c, const char *name, const char *unit
     free(full);
 }
 
+bool comp_cancelled(const struct comp *c)
+{
+    (void)c;
+    return cancelled();
+}
+
 const char *session_exporter_target(const struct session *s)
 {
     return s ? exporter_target(s->exp) : NULL;

@@ -101,6 +101,8 @@ void comp_live_gauge(struct comp *c, const char *name, const char *help, const c
  * (not cumulative; the last is above the largest bound), with the sum. */
 void comp_live_histogram(struct comp *c, const char *name, const char *help, const double *le,
                          const uint64_t *counts, size_t n, double sum);
+/* Whether the session was asked to stop (a signal): a driver's long wait ends then. */
+bool comp_cancelled(const struct comp *c);
 /* "HOST:PORT" of the session's exporter, or NULL when it runs none. */
 const char *session_exporter_target(const struct session *s);
 /* CPU time a driver spent on threads of its own (a scrape thread) for the

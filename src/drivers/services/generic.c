@@ -18,6 +18,10 @@ static const struct opt_def generic_opts[] = {
      "anyway afterwards",
      NULL, NULL},
     {"stop_timeout", OPT_DURATION, false, "30s", "limit for the stop command", NULL, NULL},
+    {"metrics", OPT_STR, false, NULL,
+     "path of its Prometheus metrics (e.g. /metrics): a prometheus service listed after it "
+     "scrapes http://HOST:PORT/PATH",
+     NULL, NULL},
     {NULL, 0, false, NULL, NULL, NULL, NULL},
 };
 

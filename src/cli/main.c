@@ -24,10 +24,20 @@ static const char usage_text[] =
     "  list [--json]                    all sessions, newest last\n"
     "  service ps|check [SESSION]       services of a session; check probes them\n"
     "  client ps|check [SESSION]        clients of a session; check their exit status\n"
-    "  monitor ps [SESSION]             monitors of a session\n"
+    "  monitor ps SESSION               monitors of a session\n"
     "  logs SESSION [COMPONENT] [--follow] [--save FILE.tar.gz]\n"
+    "Monitoring without a benchmark:\n"
+    "  monitor start [--interval 1s] [--node] [--process] [--gpu] [--scrape URL]...\n"
+    "                [--exporter HOST:PORT] [--duration D] [--name NAME]\n"
+    "                                   watch this machine in the background; prints the session\n"
+    "  monitor ps [--all]               the monitor sessions (--all: ended ones too)\n"
+    "  monitor stop SESSION|NAME|--all  stop them\n"
     "Results:\n"
     "  report SESSION [--format text|json|csv|md] [--output FILE]\n"
+    "  metrics SESSION [--follow] [--csv FILE] [--trial N] [--name REGEX]\n"
+    "                                   metrics and series; --follow prints points as stored\n"
+    "  grafana export SESSION|--family F DIR\n"
+    "                                   Grafana dashboards and provisioning files\n"
     "Vector datasets:\n"
     "  dataset make --kind K --vectors N --queries Q --dim D DIR\n"
     "                                   synthetic vectors (.fvecs) and their exact neighbours\n"
@@ -188,8 +198,8 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "help"))
         rc = (fputs(usage_text, stdout), 0);
     else {
-        static const char *const cmds[] = {"recipe",  "run",    "status",  "stop", "list",
-                                           "service", "client", "monitor", "logs", "report",
+        static const char *const cmds[] = {"recipe",  "run",     "status",  "stop", "list",
+                                           "service", "client",  "monitor", "logs", "report",
                                            "dataset", "metrics", "grafana", "help", NULL};
         const char *s = str_suggest(cmd, cmds);
         cli_error("unknown command '%s'%s%s%s (see `sonde --help`)", cmd,

@@ -1273,6 +1273,14 @@ static char *matrix_json(const struct trial_spec *tr)
 }
 
 /* Runs one trial; returns 0 done, 1 failed, 2 cancelled. */
+static bool trial_has_clients(const struct trial_spec *tr)
+{
+    for (size_t i = 0; i < tr->ncomps; i++)
+        if (tr->comps[i].role == ROLE_CLIENT)
+            return true;
+    return false;
+}
+
 static int run_trial(struct session *s, const struct trial_spec *tr)
 {
     s->trial = tr;
@@ -1323,6 +1331,10 @@ static int run_trial(struct session *s, const struct trial_spec *tr)
         free(match);
     }
     free(trial_labels);
+    /* A trial of monitors only (`sonde monitor start`) has no end of its own
+     * but its timeout: a stop is its normal end. */
+    if (t.cancel && !trial_has_clients(tr))
+        t.cancel = false;
     const char *state = t.reason ? "failed" : t.cancel ? "cancelled" : "done";
     store_trial_finish(s->st, s->trial_id, state, t.reason, wall_ns());
     if (t.reason) {
@@ -1575,8 +1587,20 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
     if (r < 0)
         goto out;
     int result = 0;
-    for (size_t i = 0; i < b->ntrials && result == 0; i++)
+    for (size_t i = 0; i < b->ntrials && result == 0 && !cancelled(); i++)
         result = run_trial(&s, &b->trials[i]);
+    bool any_clients = false;
+    for (size_t i = 0; i < b->ntrials; i++)
+        any_clients |= trial_has_clients(&b->trials[i]);
+    if (result == 0 && cancelled() && any_clients)
+        result = 2; /* a signal between two trials */
+    if (result == 0 && cancelled()) { /* monitors only, stopped: done, and said why */
+        const char *sig = sigabbrev_np(cancel_signal);
+        char *why = xasprintf("stopped by SIG%s", sig ? sig : "?");
+        store_session_set_state(s.st, s.id, "done", why);
+        free(why);
+        result = -1; /* the state is set */
+    }
     proc_guardian_stop();
     prov_owned(&s, "session.ended", iso8601(wall_ns()));
     if (result == 2) {
@@ -1587,7 +1611,7 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
     } else if (result == 0) {
         store_session_set_state(s.st, s.id, "done", NULL);
     }
-    r = result;
+    r = result < 0 ? 0 : result;
     *session_id = xstrdup(s.id);
 out:
     exporter_stop(s.exp);

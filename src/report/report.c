@@ -460,33 +460,127 @@ static void emit_metrics(struct emit *e, const struct rdata *d, int64_t trial_id
     table_free(&t);
 }
 
+/* Series over time: the trial's span cut into SERIES_SAMPLES equal windows;
+ * each cell is the stored point nearest the middle of its window ("-" when the
+ * window holds none), so the values shown are real samples, not averages. */
+#define SERIES_SAMPLES   8
+#define SERIES_MAX_SHOWN 200 /* series tabled per trial; the JSON report has them all */
+
+struct span {
+    int64_t start, end; /* wall ns; end > start */
+};
+
+/* The span a trial's (or the session's, trial_id 0) series are shown over:
+ * start to end, or to now while it runs. */
+static struct span series_span(const struct rdata *d, int64_t trial_id)
+{
+    const struct trial_row *tr = trial_by_id(d, trial_id);
+    struct span sp = {tr ? tr->started : d->s.started, tr ? tr->ended : d->s.ended};
+    if (sp.end <= sp.start)
+        sp.end = wall_ns();
+    return sp;
+}
+
+/* Offset from the span's start for a column heading: +12.3s, +4m05s, +2h07m. */
+static char *fmt_offset(int64_t ns)
+{
+    double s = (double)(ns < 0 ? 0 : ns) / 1e9;
+    if (s < 60)
+        return xasprintf("+%.1fs", s);
+    long long w = (long long)s;
+    if (w < 3600)
+        return xasprintf("+%lldm%02llds", w / 60, w % 60);
+    return xasprintf("+%lldh%02lldm", w / 3600, w / 60 % 60);
+}
+
+static int64_t window_mid(const struct span *sp, size_t k)
+{
+    double w = (double)(sp->end - sp->start) / SERIES_SAMPLES;
+    return sp->start + (int64_t)(w * ((double)k + 0.5));
+}
+
+/* The cells of one series over the span's windows (points sorted by time). */
+static void sample_cells(const struct point *p, size_t n, const struct span *sp, char **cells)
+{
+    double w = (double)(sp->end - sp->start) / SERIES_SAMPLES;
+    size_t i = 0;
+    for (size_t k = 0; k < SERIES_SAMPLES; k++) {
+        int64_t lo = sp->start + (int64_t)(w * (double)k);
+        int64_t hi = k + 1 == SERIES_SAMPLES ? sp->end + 1 : sp->start + (int64_t)(w * (k + 1.0));
+        int64_t mid = window_mid(sp, k), best_d = INT64_MAX;
+        const struct point *best = NULL;
+        for (; i < n && p[i].t < lo; i++)
+            ;
+        for (size_t j = i; j < n && p[j].t < hi; j++) {
+            int64_t dist = p[j].t > mid ? p[j].t - mid : mid - p[j].t;
+            if (dist < best_d)
+                best = &p[j], best_d = dist;
+        }
+        cells[k] = best ? fmt_num(best->v) : xstrdup("-");
+    }
+}
+
+static void emit_more(struct emit *e, size_t more)
+{
+    if (!more)
+        return;
+    fprintf(e->out, "%*s... and %zu more series (all of them: the JSON report, `sonde metrics`)\n",
+            e->md ? 0 : (e->level >= 3 ? 2 * (e->level - 1) : 2), "", more);
+    if (e->md)
+        fputc('\n', e->out);
+}
+
 static int emit_series(struct emit *e, struct store *st, const struct rdata *d, int64_t trial_id)
 {
-    struct table t;
+    struct table t, g;
     int ret = 0;
+    size_t shown = 0, more = 0;
+    struct span sp = series_span(d, trial_id);
     table_init(&t, 8);
     table_add(&t, (const char *const[]){"COMPONENT", "SERIES", "UNIT", "LABELS", "N", "MIN", "MEAN",
                                         "MAX"});
+    table_init(&g, 4 + SERIES_SAMPLES);
+    char *head[4 + SERIES_SAMPLES] = {xstrdup("COMPONENT"), xstrdup("SERIES"), xstrdup("LABELS"),
+                                      xstrdup("UNIT")};
+    for (size_t k = 0; k < SERIES_SAMPLES; k++)
+        head[4 + k] = fmt_offset(window_mid(&sp, k) - sp.start);
+    table_add_owned(&g, head);
     for (size_t i = 0; i < d->nse && ret == 0; i++) {
         const struct series_row *s = &d->se[i];
         struct point *p = NULL;
         size_t n = 0;
-        if (s->trial_id != trial_id || (ret = store_series_points(st, s->id, &p, &n)) < 0)
+        if (s->trial_id != trial_id)
+            continue;
+        if (shown == SERIES_MAX_SHOWN) {
+            more++;
+            continue;
+        }
+        if ((ret = store_series_points(st, s->id, &p, &n)) < 0)
             continue;
         struct summary sm = summarize(p, n);
-        free(p);
         bool any = sm.n > 0;
         table_add_owned(&t, (char *[]){xstrdup(s->component), xstrdup(s->name), xstrdup(s->unit),
                                        fmt_kv_json(s->labels), xasprintf("%zu", sm.n),
                                        any ? fmt_num(sm.min) : xstrdup("-"),
                                        any ? fmt_num(sm.mean) : xstrdup("-"),
                                        any ? fmt_num(sm.max) : xstrdup("-")});
+        char *row[4 + SERIES_SAMPLES] = {xstrdup(s->component), xstrdup(s->name),
+                                         fmt_kv_json(s->labels), xstrdup(s->unit)};
+        sample_cells(p, n, &sp, row + 4);
+        table_add_owned(&g, row);
+        free(p);
+        shown++;
     }
     if (ret == 0 && t.nrows > 1) {
         emit_heading(e, 3, "Series");
         emit_table(e, &t);
+        emit_more(e, more);
+        emit_heading(e, 3, "Series over time (the point nearest each offset from the start)");
+        emit_table(e, &g);
+        emit_more(e, more);
     }
     table_free(&t);
+    table_free(&g);
     return ret;
 }
 

@@ -1311,3 +1311,87 @@ int store_histogram_list(struct store *st, const char *session, int64_t trial_id
     return stmt_collect(st, s, sizeof(**rows), STORE_LIST_MAX, fill_histogram, free_histograms,
                         (void **)rows, n);
 }
+
+/* ---- reads for `sonde metrics` ---------------------------------------------------------------
+ * Prepared per call (not cached in stmt_sql[]): they run once per series or
+ * once a second, where preparing costs nothing worth caching. */
+
+static int prepare_once(struct store *st, const char *sql, sqlite3_stmt **out)
+{
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+    return rc == SQLITE_OK ? 0 : db_fail(st, rc);
+}
+
+int store_series_stats(struct store *st, int64_t series_id, struct series_stats *out)
+{
+    static const char sql[] =
+        "SELECT COUNT(*), MIN(t), MAX(t), MIN(v), AVG(v), MAX(v), (SELECT v FROM series_points"
+        " WHERE series_id = ?1 ORDER BY t DESC, rowid DESC LIMIT 1) FROM series_points"
+        " WHERE series_id = ?1";
+    sqlite3_stmt *s = NULL;
+    int ret = prepare_once(st, sql, &s);
+    if (ret < 0)
+        return ret;
+    sqlite3_bind_int64(s, 1, series_id);
+    ret = stmt_step(st, s);
+    if (ret == 1) {
+        struct series_stats r = {.n = (size_t)sqlite3_column_int64(s, 0)};
+        if (r.n) {
+            r.first = sqlite3_column_int64(s, 1);
+            r.last = sqlite3_column_int64(s, 2);
+            r.min = sqlite3_column_double(s, 3);
+            r.mean = sqlite3_column_double(s, 4);
+            r.max = sqlite3_column_double(s, 5);
+            r.last_value = sqlite3_column_double(s, 6);
+        }
+        *out = r;
+    }
+    sqlite3_finalize(s);
+    return ret < 0 ? ret : 0;
+}
+
+static void fill_point_row(sqlite3_stmt *s, void *row)
+{
+    struct point_row *p = row;
+    p->seq = sqlite3_column_int64(s, 0);
+    p->series_id = sqlite3_column_int64(s, 1);
+    p->t = sqlite3_column_int64(s, 2);
+    p->v = sqlite3_column_double(s, 3);
+}
+
+int store_points_after(struct store *st, const char *session, int64_t after, size_t max,
+                       struct point_row **rows, size_t *n)
+{
+    /* CROSS JOIN keeps the points' rowid range as the outer loop: new points
+     * are found at the end of the table, whatever the session's size. */
+    static const char sql[] = "SELECT p.rowid, p.series_id, p.t, p.v FROM series_points p"
+                              " CROSS JOIN series s ON s.id = p.series_id"
+                              " WHERE p.rowid > ?2 AND s.session_id = ?1 ORDER BY p.rowid LIMIT ?3";
+    if (max == 0 || max > ((size_t)1 << 20)) {
+        set_err(st, "points per read must be 1..%zu", (size_t)1 << 20);
+        return -EINVAL;
+    }
+    sqlite3_stmt *s = NULL;
+    int ret = prepare_once(st, sql, &s);
+    if (ret < 0)
+        return ret;
+    bind_text(s, 1, session);
+    sqlite3_bind_int64(s, 2, after);
+    sqlite3_bind_int64(s, 3, (int64_t)max);
+    ret = stmt_collect(st, s, sizeof(**rows), max, fill_point_row, free_points, (void **)rows, n);
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int store_points_last_seq(struct store *st, int64_t *seq)
+{
+    sqlite3_stmt *s = NULL;
+    int ret = prepare_once(st, "SELECT COALESCE(MAX(rowid), 0) FROM series_points", &s);
+    if (ret < 0)
+        return ret;
+    ret = stmt_step(st, s);
+    if (ret == 1)
+        *seq = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return ret < 0 ? ret : 0;
+}

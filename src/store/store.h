@@ -170,4 +170,28 @@ int store_event_add(struct store *st, const char *session, int64_t trial_id, con
 int store_event_list(struct store *st, const char *session, struct event_row **rows, size_t *n);
 void event_rows_free(struct event_row *rows, size_t n);
 
+/* ---- reads for `sonde metrics` (aggregates and live points) ---- */
+
+/* Aggregates of one series' points: count, first/last time, min, mean, max and
+ * the value of the last point (by time). Zeroes when the series has no point. */
+struct series_stats {
+    size_t n;
+    int64_t first, last;
+    double min, mean, max, last_value;
+};
+int store_series_stats(struct store *st, int64_t series_id, struct series_stats *out);
+
+/* A stored point with its insertion order (seq grows with every point stored). */
+struct point_row {
+    int64_t seq, series_id, t;
+    double v;
+};
+/* The session's points stored after seq `after` (0: from the first), oldest
+ * first, at most max (1..1<<20) of them. */
+int store_points_after(struct store *st, const char *session, int64_t after, size_t max,
+                       struct point_row **rows, size_t *n);
+/* The largest seq of any point in the store (0 when none): pass it to
+ * store_points_after to follow only the points stored from now on. */
+int store_points_last_seq(struct store *st, int64_t *seq);
+
 #endif

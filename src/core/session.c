@@ -1593,7 +1593,7 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
     for (size_t i = 0; i < b->ntrials; i++)
         any_clients |= trial_has_clients(&b->trials[i]);
     if (result == 0 && cancelled() && any_clients)
-        result = 2; /* a signal between two trials */
+        result = 2;                   /* a signal between two trials */
     if (result == 0 && cancelled()) { /* monitors only, stopped: done, and said why */
         const char *sig = sigabbrev_np(cancel_signal);
         char *why = xasprintf("stopped by SIG%s", sig ? sig : "?");

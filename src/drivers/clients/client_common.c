@@ -445,18 +445,23 @@ void cl_counts_from_extra(const struct lg_stats *s, uint64_t *requests, uint64_t
         status_class[i] = lg_extra_count(s, status_names[i]);
 }
 
+void cl_live_totals(struct comp *c, double requests, double bytes_in, double bytes_out)
+{
+    if (requests >= 0)
+        comp_live_counter(c, "sonde_client_requests_total",
+                          "requests (operations, transactions, queries) completed", requests);
+    if (bytes_in >= 0)
+        comp_live_counter(c, "sonde_client_bytes_in_total", "bytes received (read)", bytes_in);
+    if (bytes_out >= 0)
+        comp_live_counter(c, "sonde_client_bytes_out_total", "bytes sent (written)", bytes_out);
+}
+
 void cl_live(struct comp *c, const struct lg_progress *p, bool latency)
 {
-    comp_live_counter(c, "sonde_client_requests_total",
-                      "requests (operations, transactions, queries) completed",
-                      (double)p->requests);
+    bool bytes = p->bytes_in || p->bytes_out;
+    cl_live_totals(c, (double)p->requests, bytes ? (double)p->bytes_in : -1,
+                   bytes ? (double)p->bytes_out : -1);
     comp_live_counter(c, "sonde_client_errors_total", "requests that failed", (double)p->errors);
-    if (p->bytes_in || p->bytes_out) {
-        comp_live_counter(c, "sonde_client_bytes_in_total", "bytes received (read)",
-                          (double)p->bytes_in);
-        comp_live_counter(c, "sonde_client_bytes_out_total", "bytes sent (written)",
-                          (double)p->bytes_out);
-    }
     if (latency)
         comp_live_histogram(c, "sonde_client_request_duration_seconds",
                             "latency of successful requests, from the intended send time",
@@ -469,8 +474,7 @@ void cl_put_counts(struct comp *c, uint64_t requests, uint64_t ok, const uint64_
     comp_metric(c, "requests", NULL, NULL, (double)requests);
     comp_metric(c, "ok", NULL, NULL, (double)ok);
     /* the final totals (live values stop at the last tick) */
-    comp_live_counter(c, "sonde_client_requests_total",
-                      "requests (operations, transactions, queries) completed", (double)requests);
+    cl_live_totals(c, (double)requests, -1, -1);
     comp_live_counter(c, "sonde_client_errors_total", "requests that failed",
                       (double)cl_total_errors(errors, nerr));
     comp_metric(c, "errors", NULL, NULL, (double)cl_total_errors(errors, nerr));

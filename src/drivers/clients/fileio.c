@@ -435,13 +435,8 @@ static int fx_tick(struct comp *c, int64_t now)
             st->live_out += delta;
         else
             st->live_in += delta;
-        comp_live_counter(c, "sonde_client_requests_total",
-                          "requests (operations, transactions, queries) completed",
-                          (double)atomic_load(&st->prog.ops));
-        comp_live_counter(c, "sonde_client_bytes_in_total", "bytes received (read)",
-                          (double)st->live_in);
-        comp_live_counter(c, "sonde_client_bytes_out_total", "bytes sent (written)",
-                          (double)st->live_out);
+        cl_live_totals(c, (double)atomic_load(&st->prog.ops), (double)st->live_in,
+                       (double)st->live_out);
         comp_status(c, "%s, %.0f MiB/s, %llu operations",
                     st->spec.metadata ? "metadata" : fx_rw_names[st->spec.phase[p]], rate,
                     (unsigned long long)atomic_load(&st->prog.ops));
@@ -553,9 +548,15 @@ static void fx_put_results(struct comp *c, const struct fx_spec *sp, const struc
 {
     bool used[FX_OP_COUNT];
     fx_spec_ops(sp, used);
-    for (int op = 0; op < FX_OP_COUNT; op++)
+    uint64_t ops = 0;
+    for (int op = 0; op < FX_OP_COUNT; op++) {
         if (used[op])
             put_op(c, s, (enum fx_op)op, ntasks > 1);
+        ops += used[op] ? xcount(s, fx_op_names[op], "ops") : 0;
+    }
+    /* the final totals (the live ones stop at the last tick) */
+    cl_live_totals(c, (double)ops, (double)xcount(s, fx_op_names[FX_OP_READ], "bytes"),
+                   (double)xcount(s, fx_op_names[FX_OP_WRITE], "bytes"));
     if (!sp->metadata && sp->open_per_io && used[FX_OP_READ]) { /* one read = one sample */
         int64_t last = xvalue(s, "read", "last_ns", LG_EXTRA_MAX, 0);
         if (last > 0)

@@ -1301,6 +1301,13 @@ static int run_trial(struct session *s, const struct trial_spec *tr)
     free(mj);
     progress(s, "%s of %zu: %s", trial_ord(s), s->bench->ntrials, tr->label);
     char *trial_labels = NULL;
+    if (s->exp && tr->index > 0) {
+        /* The last trial's series end as this one begins (Prometheus marks them
+         * stale): until then its final counts stay there to be scraped. */
+        char *match = xasprintf(",trial=\"%u\",", tr->index);
+        exporter_forget(s->exp, match);
+        free(match);
+    }
     if (s->exp) {
         struct sbuf b = {0};
         char idx[16];
@@ -1325,11 +1332,6 @@ static int run_trial(struct session *s, const struct trial_spec *tr)
     }
     store_session_set_state(s->st, s->id, "stopping", NULL);
     teardown(s);
-    if (s->exp) { /* the trial's series end with it (Prometheus marks them stale) */
-        char *match = xasprintf(",trial=\"%u\",", tr->index + 1);
-        exporter_forget(s->exp, match);
-        free(match);
-    }
     free(trial_labels);
     /* A trial of monitors only (`sonde monitor start`) has no end of its own
      * but its timeout: a stop is its normal end. */

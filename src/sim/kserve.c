@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,28 +325,53 @@ static void model_metadata(const struct ks_model *m, struct sbuf *b)
     sbuf_add(b, "}", 1);
 }
 
+/* Triton's per-model counters (names and meaning as in Triton's metrics
+ * documentation); the durations are in whole microseconds, as Triton's. */
+static const struct {
+    const char *name, *help;
+    size_t off; /* of the atomic_llong in struct ks_model */
+    bool ns;    /* the counter holds nanoseconds: written as microseconds */
+} ks_metrics[] = {
+    {"nv_inference_request_success", "Number of successful inference requests, all batch sizes",
+     offsetof(struct ks_model, success), false},
+    {"nv_inference_request_failure", "Number of failed inference requests, all batch sizes",
+     offsetof(struct ks_model, failure), false},
+    {"nv_inference_count", "Number of inferences performed (a batch of N is N inferences)",
+     offsetof(struct ks_model, count), false},
+    {"nv_inference_exec_count", "Number of model executions performed (one per successful request)",
+     offsetof(struct ks_model, exec), false},
+    {"nv_inference_request_duration_us",
+     "Cumulative inference request duration in microseconds (successful requests: the --delay "
+     "draw plus batch x --kserve-item-delay)",
+     offsetof(struct ks_model, request_ns), true},
+    {"nv_inference_queue_duration_us",
+     "Cumulative inference queuing duration in microseconds (the --delay draws)",
+     offsetof(struct ks_model, queue_ns), true},
+    {"nv_inference_compute_infer_duration_us",
+     "Cumulative compute inference duration in microseconds (batch x --kserve-item-delay)",
+     offsetof(struct ks_model, compute_ns), true},
+};
+
 static void metrics_text(const struct sim_config *cfg, struct sbuf *b)
 {
-    static const char *const names[4][2] = {
-        {"nv_inference_request_success",
-         "Number of successful inference requests, all batch sizes"},
-        {"nv_inference_request_failure", "Number of failed inference requests, all batch sizes"},
-        {"nv_inference_count", "Number of inferences performed (a batch of N is N inferences)"},
-        {"nv_inference_exec_count",
-         "Number of model executions performed (one per successful request)"},
-    };
-    for (int k = 0; k < 4; k++) {
-        const char *name = names[k][0];
-        sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, names[k][1], name);
+    for (size_t k = 0; k < sizeof(ks_metrics) / sizeof(ks_metrics[0]); k++) {
+        const char *name = ks_metrics[k].name;
+        sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, ks_metrics[k].help, name);
         for (size_t i = 0; i < cfg->ks_nmodels; i++) {
             struct ks_model *m = cfg->ks_models[i];
-            long long v = atomic_load(k == 0   ? &m->success
-                                      : k == 1 ? &m->failure
-                                      : k == 2 ? &m->count
-                                               : &m->exec);
-            sbuf_printf(b, "%s{model=\"%s\",version=\"%s\"} %lld\n", name, m->name, m->version, v);
+            long long v = atomic_load((atomic_llong *)((char *)m + ks_metrics[k].off));
+            sbuf_printf(b, "%s{model=\"%s\",version=\"%s\"} %lld\n", name, m->name, m->version,
+                        ks_metrics[k].ns ? v / 1000 : v);
         }
     }
+}
+
+void ks_account(struct sim_config *cfg, int m, int64_t delay_ns, int64_t extra_ns)
+{
+    struct ks_model *mod = cfg->ks_models[m];
+    atomic_fetch_add(&mod->request_ns, delay_ns + extra_ns);
+    atomic_fetch_add(&mod->queue_ns, delay_ns);
+    atomic_fetch_add(&mod->compute_ns, extra_ns);
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -746,7 +772,7 @@ int64_t ks_infer(struct sim_config *cfg, int m, const char *body, size_t len, bo
         req_fail(q, "the request body is not valid JSON");
     else
         resp = infer_check(q, root);
-    int64_t batch = q->batch < 0 ? 1 : q->batch, extra = 0;
+    int64_t batch = q->batch < 0 ? 1 : q->batch, extra = -1;
     char *text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
     if (text) {
         atomic_fetch_add(&mod->success, 1);

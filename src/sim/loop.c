@@ -56,6 +56,7 @@ struct resp {
     int model;
     uint8_t kind;
     bool close, head, injected;
+    bool ks_ok;    /* --kserve: an infer that succeeded (its times go into the metrics) */
     uint8_t fault; /* --openai: an injected ERR_TRUNCATE..ERR_STALL, or ERR_NONE */
     int status;
     int sse_next;    /* SSE: -1 before the headers, then the next event index */
@@ -73,10 +74,12 @@ struct job {
     struct job *prev, *next; /* the worker's admission FIFO while J_WAITING */
     unsigned slot;           /* its index in c->q */
     uint8_t state;
-    int64_t t0, ta;  /* read complete, admitted */
-    int64_t tok_due; /* due time of token `sent` */
-    int64_t sent;    /* tokens written */
-    int64_t chunk;   /* tokens in the piece now scheduled */
+    int64_t t0, ta;    /* read complete, admitted */
+    int64_t first_tok; /* due time of token 0 (ta + the --ttft draw) */
+    int64_t last_due;  /* due time of the last piece written */
+    int64_t tok_due;   /* due time of token `sent` */
+    int64_t sent;      /* tokens written */
+    int64_t chunk;     /* tokens in the piece now scheduled */
 
     /* an injected ERR_TRUNCATE..ERR_STALL (or ERR_NONE): it replaces (badjson:
      * precedes) the piece that starts at token fault_at */
@@ -124,6 +127,7 @@ struct worker {
     int64_t accept_paused_until;
     struct sim_totals totals;
     struct job *wait_head, *wait_tail; /* --openai admission FIFO */
+    struct oai_stats *stats;           /* --openai: this worker's histograms */
     struct sbuf scratch;
 };
 
@@ -225,6 +229,14 @@ static void job_schedule(struct worker *w, struct job *j)
     j->c->q[j->slot].due = j->tok_due + itl_sum(w, j->chunk - 1);
 }
 
+/* --kv-cache-tokens: the tokens held by running requests (a prompt from
+ * admission, each output token from its piece), released when they end. */
+static void kv_add(struct sim_config *cfg, int64_t n)
+{
+    if (cfg->kv_tokens > 0)
+        atomic_fetch_add(&cfg->oai_kv_used, n);
+}
+
 static bool slot_take(struct sim_config *cfg)
 {
     long long n = atomic_load(&cfg->oai_running);
@@ -251,8 +263,9 @@ static void admit_waiting(struct worker *w, int64_t t)
         atomic_fetch_sub(&w->cfg->oai_waiting, 1);
         j->state = J_RUNNING;
         j->ta = t > j->t0 ? t : j->t0;
-        j->tok_due = j->ta + sim_delay_draw(&w->cfg->ttft, &w->rng);
+        j->tok_due = j->first_tok = j->ta + sim_delay_draw(&w->cfg->ttft, &w->rng);
         j->sent = 0;
+        kv_add(w->cfg, j->q.prompt_tokens); /* the prompt's KV entries, from admission */
         job_schedule(w, j);
         struct conn *c = j->c;
         int64_t due = c->q[j->slot].due;
@@ -285,6 +298,15 @@ static void slot_release(struct worker *w, int64_t t)
         if (write(cfg->oai_wake_fd, &one, sizeof(one)) < 0)
             log_warn("sonde-sim: cannot wake the workers: %s", strerror(errno));
     }
+}
+
+/* A running job ends (finished, broken or dropped) at t: its KV tokens and
+ * its slot are freed. */
+static void job_end(struct worker *w, struct job *j, int64_t t)
+{
+    kv_add(w->cfg, -(j->q.prompt_tokens + j->sent));
+    j->state = J_DONE;
+    slot_release(w, t);
 }
 
 static void job_unlink(struct worker *w, struct job *j)
@@ -326,10 +348,8 @@ static void drop_jobs(struct conn *c, unsigned from)
         r->text = NULL;
         if (!r->job)
             continue;
-        if (r->job->state == J_RUNNING) {
-            r->job->state = J_DONE;
-            slot_release(w, mono_ns());
-        }
+        if (r->job->state == J_RUNNING)
+            job_end(w, r->job, mono_ns());
         job_free(r->job);
         r->job = NULL;
     }
@@ -550,6 +570,22 @@ static bool emit_sse(struct conn *c, struct resp *r)
     return true;
 }
 
+/* The piece of j due at `due` carries its tokens: into the histograms (the
+ * first token's TTFT; the gaps between the piece's tokens and the one before,
+ * each observed as their mean: exact with one token per piece or a fixed
+ * --itl) and the KV tokens. */
+static void observe_piece(struct worker *w, struct job *j, int64_t due)
+{
+    int64_t gaps = j->sent == 0 ? j->chunk - 1 : j->chunk;
+    int64_t from = j->sent == 0 ? j->first_tok : j->last_due;
+    if (j->sent == 0)
+        oai_observe(w->stats, OAI_H_TTFT, j->first_tok - j->t0, 1);
+    if (gaps > 0)
+        oai_observe(w->stats, OAI_H_ITL, (due - from) / gaps, gaps);
+    j->last_due = due;
+    kv_add(w->cfg, j->chunk);
+}
+
 /* Emits the next piece of a generation; returns true when it is complete. */
 static bool emit_oai(struct conn *c, struct resp *r)
 {
@@ -567,11 +603,11 @@ static bool emit_oai(struct conn *c, struct resp *r)
         return false;
     }
     if (fault == ERR_TRUNCATE || fault == ERR_MIDSTREAM) {
-        j->state = J_DONE; /* not a finished generation for the metrics */
-        slot_release(w, r->due);
+        job_end(w, j, r->due); /* not a finished generation for the metrics */
         r->close = r->close || fault == ERR_TRUNCATE; /* a clean close once written */
         return true;
     }
+    observe_piece(w, j, r->due);
     j->sent += j->chunk;
     if (j->sent < j->q.n_out) {
         j->tok_due = r->due + itl_sum(w, 1);
@@ -580,10 +616,10 @@ static bool emit_oai(struct conn *c, struct resp *r)
     }
     atomic_fetch_add(&cfg->oai_prompt_tokens, j->q.prompt_tokens);
     atomic_fetch_add(&cfg->oai_gen_tokens, j->q.n_out);
-    atomic_fetch_add(&cfg->oai_queue_ns, j->ta - j->t0);
     atomic_fetch_add(&cfg->oai_success, 1);
-    j->state = J_DONE;
-    slot_release(w, r->due); /* the slot frees when the last token is due */
+    oai_observe(w->stats, OAI_H_E2E, r->due - j->t0, 1);
+    oai_observe(w->stats, OAI_H_QUEUE, j->ta - j->t0, 1);
+    job_end(w, j, r->due); /* the slot frees when the last token is due */
     return true;
 }
 
@@ -878,12 +914,16 @@ static void enqueue(struct conn *c, int64_t now)
 {
     const struct sim_config *cfg = c->w->cfg;
     struct resp *r = &c->cur;
-    if (r->kind == R_OAI)
+    if (r->kind == R_OAI) {
         r->due = NEVER;
-    else if (r->kind != R_REJECT)
-        r->due = now + sim_delay_draw(&cfg->delay, &c->w->rng) + r->extra_ns;
-    else
+    } else if (r->kind != R_REJECT) {
+        int64_t d = sim_delay_draw(&cfg->delay, &c->w->rng);
+        r->due = now + d + r->extra_ns;
+        if (r->ks_ok)
+            ks_account(c->w->cfg, r->model, d, r->extra_ns);
+    } else {
         r->due = now;
+    }
     r->base = r->due + cfg->sse_first_ns;
     unsigned slot = (c->qhead + c->qlen) % MAX_PENDING;
     c->q[slot] = *r;
@@ -950,7 +990,9 @@ static void ks_finish(struct conn *c)
 {
     struct resp *r = &c->cur;
     struct sbuf out = {0};
-    r->extra_ns = ks_infer(c->w->cfg, r->model, c->bbuf, c->blen, r->close, &out);
+    int64_t extra = ks_infer(c->w->cfg, r->model, c->bbuf, c->blen, r->close, &out);
+    r->ks_ok = extra >= 0;
+    r->extra_ns = extra > 0 ? extra : 0;
     free(c->bbuf);
     c->bbuf = NULL;
     r->text_len = out.len;
@@ -1225,6 +1267,7 @@ static void worker_shutdown(struct worker *w)
 static int worker_init(struct worker *w, struct sim_config *cfg, int lfd, int index)
 {
     *w = (struct worker){.cfg = cfg, .lfd = lfd};
+    w->stats = cfg->oai_stats ? &cfg->oai_stats[index] : NULL;
     rng_seed(&w->rng, cfg->seed + (uint64_t)index);
     (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     w->ep = epoll_create1(EPOLL_CLOEXEC);

@@ -171,6 +171,8 @@ int main(int argc, char **argv)
     cfg.body = make_body(cfg.size);
     if (cfg.openai && cfg.max_concurrency > 0 && cfg.threads > 1)
         cfg.oai_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (cfg.openai)
+        cfg.oai_stats = xcalloc((size_t)cfg.threads, sizeof(*cfg.oai_stats));
     struct thread_arg *ta = xcalloc((size_t)cfg.threads, sizeof(*ta));
     if (sfd < 0 || cfg.stop_fd < 0 || start_threads(&cfg, ta) < 0)
         return 1;
@@ -181,6 +183,7 @@ int main(int argc, char **argv)
     if (cfg.oai_wake_fd >= 0)
         close(cfg.oai_wake_fd);
     free(ta);
+    free(cfg.oai_stats);
     sim_config_free(&cfg);
     return r;
 }

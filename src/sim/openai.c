@@ -363,6 +363,48 @@ void oai_full(const struct sim_config *cfg, const struct oai_req *q, enum sim_er
     sbuf_add(out, d->s, fault == ERR_TRUNCATE ? d->len / 2 : d->len);
 }
 
+/* ---- metrics ------------------------------------------------------------- */
+
+/* Bucket bounds (seconds) of vLLM's histograms of the same names (vLLM's
+ * vllm/v1/metrics/loggers.py), so that a dashboard reads the simulator as it
+ * reads vLLM. */
+static const double ttft_le[] = {0.001, 0.005, 0.01, 0.02,  0.04,  0.06,  0.08, 0.1,
+                                 0.25,  0.5,   0.75, 1.0,   2.5,   5.0,   7.5,  10.0,
+                                 20.0,  40.0,  80.0, 160.0, 640.0, 2560.0};
+static const double itl_le[] = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4, 0.5,
+                                0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
+static const double req_le[] = {0.3,  0.5,   0.8,   1.0,   1.5,   2.0,    2.5,
+                                5.0,  10.0,  15.0,  20.0,  30.0,  40.0,   50.0,
+                                60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
+
+static const struct {
+    const double *le;
+    size_t n;
+} hist_le[OAI_NHIST] = {
+    [OAI_H_TTFT] = {ttft_le, sizeof(ttft_le) / sizeof(double)},
+    [OAI_H_ITL] = {itl_le, sizeof(itl_le) / sizeof(double)},
+    [OAI_H_E2E] = {req_le, sizeof(req_le) / sizeof(double)},
+    [OAI_H_QUEUE] = {req_le, sizeof(req_le) / sizeof(double)},
+};
+
+void oai_observe(struct oai_stats *s, enum oai_hist k, int64_t ns, int64_t times)
+{
+    if (!s || times <= 0)
+        return;
+    if (ns < 0)
+        ns = 0;
+    struct sim_hist *h = &s->h[k];
+    size_t b = 0;
+    while (b < hist_le[k].n && (double)ns > hist_le[k].le[b] * 1e9)
+        b++;
+    /* one writer per worker: a relaxed load and store, no locked add */
+    atomic_store_explicit(&h->n[b], atomic_load_explicit(&h->n[b], memory_order_relaxed) + times,
+                          memory_order_relaxed);
+    atomic_store_explicit(&h->sum_ns,
+                          atomic_load_explicit(&h->sum_ns, memory_order_relaxed) + ns * times,
+                          memory_order_relaxed);
+}
+
 static void metric(struct sbuf *d, const char *name, const char *type, const char *help,
                    const char *model, double v)
 {
@@ -370,10 +412,51 @@ static void metric(struct sbuf *d, const char *name, const char *type, const cha
                 type, name, model, v);
 }
 
+/* Histogram k summed over the workers, as NAME_bucket{le}, NAME_sum, NAME_count. */
+static void histogram(const struct sim_config *cfg, struct sbuf *d, const char *name,
+                      const char *help, enum oai_hist k)
+{
+    long long n[SIM_HIST_MAX + 1] = {0}, sum_ns = 0;
+    for (int t = 0; cfg->oai_stats && t < cfg->threads; t++) {
+        const struct sim_hist *h = &cfg->oai_stats[t].h[k];
+        for (size_t b = 0; b <= hist_le[k].n; b++)
+            n[b] += atomic_load_explicit(&h->n[b], memory_order_relaxed);
+        sum_ns += atomic_load_explicit(&h->sum_ns, memory_order_relaxed);
+    }
+    sbuf_printf(d, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    long long cum = 0;
+    for (size_t b = 0; b <= hist_le[k].n; b++) {
+        cum += n[b];
+        if (b < hist_le[k].n)
+            sbuf_printf(d, "%s_bucket{model_name=\"%s\",le=\"%g\"} %lld\n", name, cfg->model,
+                        hist_le[k].le[b], cum);
+        else
+            sbuf_printf(d, "%s_bucket{model_name=\"%s\",le=\"+Inf\"} %lld\n", name, cfg->model,
+                        cum);
+    }
+    sbuf_printf(d, "%s_sum{model_name=\"%s\"} %.9f\n%s_count{model_name=\"%s\"} %lld\n", name,
+                cfg->model, (double)sum_ns / 1e9, name, cfg->model, cum);
+}
+
+/* The KV-cache use: with --kv-cache-tokens, the running requests' tokens over
+ * that capacity (at most 1); otherwise running / --max-concurrency (0 when
+ * unlimited). */
+static double kv_usage(const struct sim_config *cfg, double running)
+{
+    if (cfg->kv_tokens > 0) {
+        double u = (double)atomic_load(&cfg->oai_kv_used) / (double)cfg->kv_tokens;
+        return u < 0 ? 0 : u > 1 ? 1 : u;
+    }
+    return cfg->max_concurrency > 0 ? running / cfg->max_concurrency : 0.0;
+}
+
+/* vLLM's names, types and label (model_name), from vLLM's Prometheus logger
+ * (vllm/v1/metrics/loggers.py) and its "Production Metrics" page. */
 static void metrics_text(struct sim_config *cfg, struct sbuf *d)
 {
     double running = (double)atomic_load(&cfg->oai_running);
     double waiting = (double)atomic_load(&cfg->oai_waiting);
+    double kv = kv_usage(cfg, running);
     const char *m = cfg->model;
     metric(d, "vllm:num_requests_running", "gauge", "Number of requests generating now.", m,
            running);
@@ -385,15 +468,20 @@ static void metrics_text(struct sim_config *cfg, struct sbuf *d)
            m, (double)atomic_load(&cfg->oai_gen_tokens));
     metric(d, "vllm:request_success_total", "counter", "Requests that finished generating.", m,
            (double)atomic_load(&cfg->oai_success));
-    metric(d, "vllm:request_queue_time_seconds_sum", "counter",
-           "Seconds the finished requests waited for admission, summed.", m,
-           (double)atomic_load(&cfg->oai_queue_ns) / 1e9);
-    metric(d, "vllm:request_queue_time_seconds_count", "counter",
-           "Finished requests whose queue time is in the sum.", m,
-           (double)atomic_load(&cfg->oai_success));
+    metric(d, "vllm:kv_cache_usage_perc", "gauge",
+           "KV-cache usage, 1 means 100 percent (the simulator's model: see docs/sim.md).", m, kv);
     metric(d, "vllm:gpu_cache_usage_perc", "gauge",
-           "Running requests / --max-concurrency (0 when unlimited).", m,
-           cfg->max_concurrency > 0 ? running / cfg->max_concurrency : 0.0);
+           "KV-cache usage, 1 means 100 percent (vLLM's name before 0.9).", m, kv);
+    histogram(cfg, d, "vllm:time_to_first_token_seconds",
+              "Time from arrival to the first token, in seconds.", OAI_H_TTFT);
+    histogram(cfg, d, "vllm:inter_token_latency_seconds", "Time between output tokens, in seconds.",
+              OAI_H_ITL);
+    histogram(cfg, d, "vllm:time_per_output_token_seconds",
+              "Time between output tokens, in seconds (vLLM's name before 0.11).", OAI_H_ITL);
+    histogram(cfg, d, "vllm:e2e_request_latency_seconds",
+              "Time from arrival to the last token of finished requests, in seconds.", OAI_H_E2E);
+    histogram(cfg, d, "vllm:request_queue_time_seconds",
+              "Time finished requests waited for admission, in seconds.", OAI_H_QUEUE);
 }
 
 static const char *error_type(int status)

@@ -49,6 +49,8 @@ static const char usage[] =
     "  --output-tokens N      --openai: output length without max_tokens (16)\n"
     "  --max-concurrency N    --openai: requests generating at once (0: unlimited)\n"
     "  --model NAME           --openai: the model name (sim-model)\n"
+    "  --kv-cache-tokens N    --openai: KV-cache capacity in tokens for the KV-cache usage\n"
+    "                         metric (0: running / --max-concurrency)\n"
     "  --help, --version\n";
 
 static int fail(const char *opt, const char *val, const char *why)
@@ -174,6 +176,7 @@ enum {
     OPT_OUTPUT_TOKENS,
     OPT_MAX_CONC,
     OPT_MODEL,
+    OPT_KV_TOKENS,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -206,6 +209,7 @@ static const struct option long_opts[] = {
     {"output-tokens", required_argument, NULL, OPT_OUTPUT_TOKENS},
     {"max-concurrency", required_argument, NULL, OPT_MAX_CONC},
     {"model", required_argument, NULL, OPT_MODEL},
+    {"kv-cache-tokens", required_argument, NULL, OPT_KV_TOKENS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -316,6 +320,9 @@ static int apply(int opt, const char *arg, struct sim_config *c)
     case OPT_OUTPUT_TOKENS:
         return parse_int(arg, 1, OAI_MAX_TOKENS, &v) ? fail(name, arg, "expected 1..1000000")
                                                      : (c->output_tokens = v, 0);
+    case OPT_KV_TOKENS:
+        return parse_int(arg, 0, INT64_MAX / 4, &v) ? fail(name, arg, "expected an integer >= 0")
+                                                    : (c->kv_tokens = v, 0);
     case OPT_MAX_CONC:
         return parse_int(arg, 0, 1000000, &v) ? fail(name, arg, "expected 0..1000000")
                                               : (c->max_concurrency = (int)v, 0);
@@ -368,6 +375,10 @@ static int check_combination(const struct sim_config *c)
     }
     if (c->openai && c->sse_events > 0) {
         fprintf(stderr, "sonde-sim: --openai and --sse cannot be combined\n");
+        return -EINVAL;
+    }
+    if (c->kv_tokens > 0 && !c->openai) {
+        fprintf(stderr, "sonde-sim: --kv-cache-tokens needs --openai\n");
         return -EINVAL;
     }
     if (c->error_kind >= ERR_TRUNCATE && !c->openai) {

@@ -27,6 +27,31 @@ struct sim_delay {
 
 struct ks_model; /* --kserve: below */
 
+/* --openai: the latency histograms of one worker. Only that worker writes
+ * them (relaxed load + store, no locked instruction on the token path); a
+ * /metrics answer in any worker sums all workers' with relaxed loads. */
+#define SIM_HIST_MAX 24 /* finite bucket bounds at most */
+
+struct sim_hist {
+    atomic_llong n[SIM_HIST_MAX + 1]; /* per bucket, not cumulative; then above the last */
+    atomic_llong sum_ns;
+};
+
+enum oai_hist {
+    OAI_H_TTFT,  /* arrival to the first token's scheduled time */
+    OAI_H_ITL,   /* the gaps between consecutive tokens */
+    OAI_H_E2E,   /* arrival to the last token, finished generations */
+    OAI_H_QUEUE, /* arrival to admission, finished generations */
+    OAI_NHIST
+};
+
+struct oai_stats {
+    struct sim_hist h[OAI_NHIST];
+};
+
+/* Records `times` observations of ns in histogram k of a worker's stats. */
+void oai_observe(struct oai_stats *s, enum oai_hist k, int64_t ns, int64_t times);
+
 /* The kinds after ERR_HANG break a streamed generation (--openai only; docs/sim.md). */
 enum sim_error {
     ERR_NONE,
@@ -78,12 +103,15 @@ struct sim_config {
     int stop_fd;            /* eventfd: readable once the server must stop */
     atomic_llong responses; /* counted only when max_requests > 0 */
 
+    int64_t kv_tokens; /* --kv-cache-tokens: the modelled KV-cache capacity (0: none) */
+
     /* --openai, shared by all workers. */
     int oai_wake_fd;          /* eventfd written when a slot frees and others wait */
     atomic_llong oai_running; /* requests generating now (admission counter) */
     atomic_llong oai_waiting; /* requests in the workers' admission FIFOs */
     atomic_llong oai_prompt_tokens, oai_gen_tokens, oai_success, oai_ids;
-    atomic_llong oai_queue_ns; /* summed queue time of the finished generations */
+    atomic_llong oai_kv_used;    /* with kv_tokens: tokens the running requests hold */
+    struct oai_stats *oai_stats; /* one per worker (index), allocated by main */
 };
 
 /* Totals of one worker, summed by main for the exit summary. */
@@ -111,6 +139,7 @@ struct ks_model {
     struct ks_tensor in[KS_MAX_INPUTS];
     int nin;
     atomic_llong success, failure, count, exec;
+    atomic_llong request_ns, queue_ns, compute_ns; /* summed over the successful infers */
 };
 
 /* --kserve-model SPEC: adds a model; NULL, or why SPEC is wrong. */
@@ -129,9 +158,15 @@ int ks_head(struct sim_config *cfg, const char *method, size_t mlen, const char 
 
 /* Parses and checks an infer body for model m; appends the whole response
  * (200 with the outputs, or 400) and counts it in the model's metrics.
- * Returns the extra delay: the batch size times --kserve-item-delay. */
+ * Returns the extra delay of a successful infer (the batch size times
+ * --kserve-item-delay, >= 0), or -1 after a 400. */
 int64_t ks_infer(struct sim_config *cfg, int m, const char *body, size_t len, bool close,
                  struct sbuf *out);
+
+/* Adds a successful infer's times to model m's duration counters: delay_ns
+ * (the --delay draw, which the simulator counts as queue time) and extra_ns
+ * (batch x --kserve-item-delay, counted as compute time). */
+void ks_account(struct sim_config *cfg, int m, int64_t delay_ns, int64_t extra_ns);
 
 /* ---- --openai (openai.c) ---- */
 

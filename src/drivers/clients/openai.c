@@ -795,6 +795,13 @@ static int oai_start(struct comp *c)
     return r;
 }
 
+/* The token totals for sonde's exporter. */
+static void live_tokens(struct comp *c, uint64_t out, uint64_t prompt)
+{
+    comp_live_counter(c, "sonde_client_output_tokens_total", "output tokens received", (double)out);
+    comp_live_counter(c, "sonde_client_input_tokens_total", "prompt tokens sent", (double)prompt);
+}
+
 static int oai_tick(struct comp *c, int64_t now)
 {
     struct oai_state *st = c->priv;
@@ -806,11 +813,10 @@ static int oai_tick(struct comp *c, int64_t now)
         struct lg_progress p;
         lg_progress(st->run, &p);
         pthread_mutex_lock(&st->mu);
-        uint64_t ok = st->ok, tokens = st->out_tokens;
+        uint64_t ok = st->ok, tokens = st->out_tokens, prompt = st->prompt_tokens;
         pthread_mutex_unlock(&st->mu);
         cl_live(c, &p, true);
-        comp_live_counter(c, "sonde_client_output_tokens_total", "output tokens received",
-                          (double)tokens);
+        live_tokens(c, tokens, prompt);
         if (p.warming_up)
             comp_status(c, "%.1f s, warming up", (double)p.elapsed_ns / 1e9);
         else
@@ -887,8 +893,7 @@ static void oai_put_rates(struct comp *c, const struct oai_state *st, const stru
     uint64_t out = lg_extra_count(s, "output_tokens"), prompt = lg_extra_count(s, "prompt_tokens");
     double window = (double)s->window_ns / 1e9, per = window > 0 ? 1 / window : 0;
     comp_metric(c, "output_tokens", NULL, NULL, (double)out);
-    comp_live_counter(c, "sonde_client_output_tokens_total", "output tokens received", (double)out);
-    comp_live_counter(c, "sonde_client_input_tokens_total", "prompt tokens sent", (double)prompt);
+    live_tokens(c, out, prompt);
     comp_metric(c, "prompt_tokens", NULL, NULL, (double)prompt);
     comp_metric(c, "throughput", "req/s", NULL, (double)requests * per);
     comp_metric(c, "output_tokens_per_s", "tok/s", NULL, (double)out * per);

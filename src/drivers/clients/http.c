@@ -348,6 +348,7 @@ static void put_counts(struct comp *c, const struct lg_stats *s)
     cl_put_counts(c, s->requests, s->ok, s->errors, LG_ERR_COUNT, cl_lg_err_name, s->status_class);
     comp_metric(c, "bytes_in", "B", NULL, (double)s->bytes_in);
     comp_metric(c, "bytes_out", "B", NULL, (double)s->bytes_out);
+    cl_live_totals(c, -1, (double)s->bytes_in, (double)s->bytes_out); /* the final totals */
     comp_metric(c, "connects", NULL, NULL, (double)s->connects);
     double window = (double)s->window_ns / 1e9;
     comp_metric(c, "throughput", "req/s", NULL, window > 0 ? (double)s->requests / window : 0);

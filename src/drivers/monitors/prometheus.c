@@ -1,11 +1,1219 @@
-/* prometheus.c — placeholder, being written. */
+/* prometheus.c — the `prometheus` monitor: scrapes a Prometheus / OpenMetrics
+ * endpoint every interval and records the selected families.
+ *
+ * Scrapes run on a thread of the monitor's own, so a slow or hanging endpoint
+ * stalls neither the session loop nor the other monitors: the thread fetches
+ * (http_fetch, bounded by `timeout` and `max_bytes`), parses (util/promtext.h),
+ * keeps the samples of the selected families and labels and queues the result;
+ * tick() takes the finished scrapes under the mutex and records them.
+ *
+ * The thread owns the series table (a sample's name and labels → a series id);
+ * it publishes each series' description (name, labels as JSON, kind) in chunks
+ * that never move, so tick() reads them without the lock once it has seen their
+ * count, which is published with the scrape that used them. Memory: at most
+ * max_series series (and 4096 more remembered as dropped), their names and
+ * labels together at most max_bytes; one response of at most max_bytes; at most
+ * 16 finished scrapes queued (the oldest goes first). The state both
+ * sides share is reference-counted: at finish a scrape still in flight is
+ * abandoned (the thread is detached and frees the state when that fetch ends),
+ * so stopping never waits out a long timeout.
+ *
+ * What is recorded: gauges, untyped and unknown samples and summary quantiles
+ * as series points, with _mean and _max per series at the end; counters (and
+ * the _sum/_count of summaries, the _count of histograms) as per-second rates
+ * between consecutive scrapes (a counter that goes down is a reset: no point);
+ * histograms as the distribution of the trial (last minus first scrape):
+ * p50/p90/p99 interpolated inside the bucket as Prometheus's histogram_quantile
+ * does, mean, count and the bucket deltas. */
 #include "core/session.h"
+#include "loadgen/fetch.h"
+#include "util/net.h"
+#include "util/promtext.h"
+#include "util/util.h"
 
-static const struct opt_def prometheus_opts[] = {{.name = NULL}};
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PM_DEFAULT_INTERVAL_NS ((int64_t)1000000000)
+#define PM_MAX_DEFAULT_TIMEOUT ((int64_t)10000000000)
+#define PM_DEFAULT_MAX_SERIES  5000
+#define PM_MAX_MAX_SERIES      1000000
+#define PM_DEFAULT_MAX_BYTES   ((int64_t)16 << 20)
+#define PM_MIN_MAX_BYTES       ((int64_t)1 << 10)
+#define PM_MAX_MAX_BYTES       ((int64_t)1 << 30)
+#define PM_QUEUE_MAX           16                   /* finished scrapes waiting for tick() */
+#define PM_CHUNK               256                  /* series descriptions per chunk */
+#define PM_STOP_GRACE_NS       ((int64_t)300000000) /* for a scrape in flight at finish */
+#define PM_QUANTILES           3
+#define PM_DROPPED             UINT32_MAX /* the id of a series beyond max_series */
+#define PM_DROPPED_KEYS        4096       /* series beyond max_series remembered as such */
+
+/* OpenMetrics first (counters' _created stay inside their family), then 0.0.4. */
+#define PM_ACCEPT                                                                                  \
+    "Accept: application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.5,"     \
+    "*/*;q=0.1"
+
+enum pm_kind {
+    PK_GAUGE,   /* a point per scrape; _mean and _max */
+    PK_COUNTER, /* a rate per interval */
+    PK_BUCKET,  /* histogram bucket: first and last values */
+    PK_HSUM,    /* histogram _sum: first and last */
+    PK_HCOUNT,  /* histogram _count: first and last, and a rate */
+};
+
+/* One series, immutable once published. */
+struct pm_meta {
+    char *name;   /* the sample's name */
+    char *labels; /* its labels as a JSON object text (histogram parts: without le); NULL: none */
+    char *family;
+    enum pm_kind kind;
+    double le; /* PK_BUCKET: the bound, and as written */
+    char *le_text;
+    uint32_t group; /* histogram parts: which histogram (family + labels without le) */
+};
+
+/* A key → id table (open addressing), the thread's own. */
+struct pm_slot {
+    uint64_t hash, seen; /* seen: the last scrape the key came in */
+    char *key;
+    size_t klen;
+    uint32_t id;
+};
+struct pm_tab {
+    struct pm_slot *s;
+    size_t cap, n;
+};
+
+/* A finished scrape. */
+struct pm_result {
+    struct pm_result *next;
+    int64_t wall, mono, dur_ns;
+    char *error;       /* why the scrape failed, NULL when it did not */
+    char *parse_error; /* the first bad line's message, or NULL */
+    size_t bad_lines, dups, dropped;
+    size_t n, cap;
+    uint32_t *ids;
+    double *vals;
+};
+
+struct pm_filter {
+    char *label;
+    regex_t re;
+};
+
+/* What the monitor and its scrape thread share. */
+struct pm_shared {
+    atomic_int refs;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* Options (read-only once the thread runs). */
+    char *url;
+    int64_t interval, timeout;
+    size_t max_bytes, max_series;
+    regex_t *match;
+    size_t nmatch;
+    struct pm_filter *filters;
+    size_t nfilters;
+    /* Series descriptions: chunk pointers allocated up front, so they never move. */
+    struct pm_meta **chunks;
+    /* Under mu. */
+    bool stop, exited;
+    size_t nmeta; /* published descriptions */
+    struct pm_result *head, *tail;
+    size_t nq, lost; /* queued results; results dropped from a full queue */
+    int64_t cpu_ns;
+    /* The thread's own. */
+    size_t created; /* descriptions written (published with the next result) */
+    struct pm_tab series, groups;
+    size_t key_bytes; /* of the series table's keys: at most max_bytes */
+    uint64_t scrape_no;
+    struct sbuf key;
+    char fam[256]; /* the family of the last filter decision, and the decision */
+    bool fam_keep, fam_valid;
+};
+
+/* Per-series recording state, tick() side. */
+struct pm_state {
+    bool seen, has_prev;
+    double first, last; /* histogram parts */
+    double prev;        /* counters: the value and time of the previous scrape */
+    int64_t prev_mono;
+    double sum, max; /* gauges */
+    uint64_t n;
+    double inc, dt; /* counters: increases and the time they span */
+};
+
+/* A histogram (family + labels without le), tick() side. */
+struct pm_group {
+    const struct pm_meta *any; /* a part of it, for the family and labels */
+    long sum_id, count_id;     /* -1: not seen */
+    uint32_t *buckets;
+    size_t nb, cap;
+};
+
+struct pm_priv {
+    struct pm_shared *sh;
+    pthread_t th;
+    bool thread_running; /* created and neither joined nor detached */
+    struct pm_state *st;
+    size_t nst, capst;
+    struct pm_group *g;
+    size_t ng, capg;
+    uint64_t scrapes, errors;
+    double dur_sum_ms;
+    size_t bad_lines, dups, dropped_max;
+    char *first_error, *first_parse_error;
+    bool warned_dropped;
+    bool abandoned; /* a scrape was in flight when the thread was stopped */
+    size_t lost;    /* finished scrapes dropped from a full queue */
+};
+
+/* ---- shared state ---------------------------------------------------------------------------- */
+
+static void result_free(struct pm_result *r)
+{
+    if (r) {
+        free(r->error);
+        free(r->parse_error);
+        free(r->ids);
+        free(r->vals);
+        free(r);
+    }
+}
+
+static void tab_free(struct pm_tab *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->s[i].key);
+    free(t->s);
+    memset(t, 0, sizeof(*t));
+}
+
+static struct pm_meta *meta_at(const struct pm_shared *sh, size_t id)
+{
+    return &sh->chunks[id / PM_CHUNK][id % PM_CHUNK];
+}
+
+static void shared_free(struct pm_shared *sh)
+{
+    for (size_t i = 0; i < sh->created; i++) {
+        struct pm_meta *m = meta_at(sh, i);
+        free(m->name);
+        free(m->labels);
+        free(m->family);
+        free(m->le_text);
+    }
+    for (size_t i = 0; sh->chunks && i * PM_CHUNK < sh->max_series; i++)
+        free(sh->chunks[i]);
+    free(sh->chunks);
+    while (sh->head) {
+        struct pm_result *r = sh->head;
+        sh->head = r->next;
+        result_free(r);
+    }
+    for (size_t i = 0; i < sh->nmatch; i++)
+        regfree(&sh->match[i]);
+    free(sh->match);
+    for (size_t i = 0; i < sh->nfilters; i++) {
+        free(sh->filters[i].label);
+        regfree(&sh->filters[i].re);
+    }
+    free(sh->filters);
+    tab_free(&sh->series);
+    tab_free(&sh->groups);
+    sbuf_free(&sh->key);
+    free(sh->url);
+    pthread_cond_destroy(&sh->cv);
+    pthread_mutex_destroy(&sh->mu);
+    free(sh);
+}
+
+static void shared_unref(struct pm_shared *sh)
+{
+    if (sh && atomic_fetch_sub(&sh->refs, 1) == 1)
+        shared_free(sh);
+}
+
+/* ---- the series table (scrape thread) -------------------------------------------------------- */
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void tab_grow(struct pm_tab *t)
+{
+    size_t cap = t->cap ? 2 * t->cap : 256;
+    struct pm_slot *s = xcalloc(cap, sizeof(*s));
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->s[i].key)
+            continue;
+        size_t j = t->s[i].hash & (cap - 1);
+        while (s[j].key)
+            j = (j + 1) & (cap - 1);
+        s[j] = t->s[i];
+    }
+    free(t->s);
+    t->s = s;
+    t->cap = cap;
+}
+
+/* The slot of key, or the empty slot where it would go. */
+static struct pm_slot *tab_find(struct pm_tab *t, const char *key, size_t klen, uint64_t h)
+{
+    if (t->n + 1 > t->cap / 10 * 7)
+        tab_grow(t);
+    size_t j = h & (t->cap - 1);
+    while (t->s[j].key &&
+           !(t->s[j].hash == h && t->s[j].klen == klen && memcmp(t->s[j].key, key, klen) == 0))
+        j = (j + 1) & (t->cap - 1);
+    return &t->s[j];
+}
+
+static void tab_put(struct pm_tab *t, struct pm_slot *s, const char *key, size_t klen, uint64_t h,
+                    uint32_t id)
+{
+    s->key = xmalloc(klen ? klen : 1);
+    memcpy(s->key, key, klen);
+    s->klen = klen;
+    s->hash = h;
+    s->id = id;
+    t->n++;
+}
+
+/* ---- one scrape (scrape thread) -------------------------------------------------------------- */
+
+/* Whether a regex matches all of s. */
+static bool full_match(const regex_t *re, const char *s)
+{
+    regmatch_t m;
+    return regexec(re, s, 1, &m, 0) == 0 && m.rm_so == 0 && s[m.rm_eo] == '\0';
+}
+
+/* A family is kept when a `match` regex matches its name in full; a counter
+ * family also when one matches its name with _total (OpenMetrics names the
+ * family without it, 0.0.4 with it), so `x_total` selects it in both. */
+static bool family_kept(struct pm_shared *sh, const char *family, enum prom_type t)
+{
+    if (sh->fam_valid && strcmp(sh->fam, family) == 0)
+        return sh->fam_keep;
+    bool keep = sh->nmatch == 0;
+    char *total = t == PROM_COUNTER ? xasprintf("%s_total", family) : NULL;
+    for (size_t i = 0; i < sh->nmatch && !keep; i++)
+        keep = full_match(&sh->match[i], family) || (total && full_match(&sh->match[i], total));
+    free(total);
+    sh->fam_valid = strlen(family) < sizeof(sh->fam);
+    if (sh->fam_valid)
+        snprintf(sh->fam, sizeof(sh->fam), "%s", family);
+    sh->fam_keep = keep;
+    return keep;
+}
+
+static const char *label_value(const struct prom_sample *s, const char *name)
+{
+    for (size_t i = 0; i < s->nlabels; i++)
+        if (strcmp(s->labels[i].name, name) == 0)
+            return s->labels[i].value;
+    return "";
+}
+
+/* `labels:` filters: a missing label counts as "" (as in Prometheus). */
+static bool labels_kept(const struct pm_shared *sh, const struct prom_sample *s)
+{
+    for (size_t i = 0; i < sh->nfilters; i++)
+        if (!full_match(&sh->filters[i].re, label_value(s, sh->filters[i].label)))
+            return false;
+    return true;
+}
+
+/* How a sample is recorded; false: it is not (_created, info). */
+static bool sample_kind(const struct prom_sample *s, enum pm_kind *k)
+{
+    switch (s->part) {
+    case PROM_PART_CREATED:
+    case PROM_PART_INFO:
+        return false;
+    case PROM_PART_TOTAL:
+        *k = PK_COUNTER;
+        return true;
+    case PROM_PART_BUCKET:
+        *k = s->type == PROM_HISTOGRAM ? PK_BUCKET : PK_GAUGE;
+        return true;
+    case PROM_PART_SUM:
+        *k = s->type == PROM_HISTOGRAM ? PK_HSUM : PK_COUNTER;
+        return true;
+    case PROM_PART_COUNT:
+        *k = s->type == PROM_HISTOGRAM ? PK_HCOUNT : PK_COUNTER;
+        return true;
+    default: /* gauges, untyped, unknown, stateset, quantiles, gaugehistogram gsum/gcount */
+        *k = PK_GAUGE;
+        return true;
+    }
+}
+
+/* The labels sorted by name (Prometheus ignores their order), skipping `skip`. */
+static size_t sorted_labels(const struct prom_sample *s, const char *skip,
+                            const struct prom_label **out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nlabels; i++) {
+        if (skip && strcmp(s->labels[i].name, skip) == 0)
+            continue;
+        size_t j = n++;
+        while (j > 0 && strcmp(out[j - 1]->name, s->labels[i].name) > 0) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = &s->labels[i];
+    }
+    return n;
+}
+
+/* A key: the name, then each label as name NUL value NUL (values hold no NUL). */
+static void make_key(struct sbuf *b, const char *name, const struct prom_label *const *l, size_t n)
+{
+    b->len = 0;
+    sbuf_add(b, name, strlen(name) + 1);
+    for (size_t i = 0; i < n; i++) {
+        sbuf_add(b, l[i]->name, strlen(l[i]->name) + 1);
+        sbuf_add(b, l[i]->value, l[i]->value_len + 1);
+    }
+}
+
+/* The labels as a JSON object text; NULL when there are none. */
+static char *labels_json(const struct prom_label *const *l, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, l[i]->name, json_stringn(l[i]->value, l[i]->value_len));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return s;
+}
+
+/* The id of a histogram (family + labels without le), created when new. */
+static uint32_t group_id(struct pm_shared *sh, const struct prom_sample *s)
+{
+    const struct prom_label *l[PROMTEXT_MAX_LABELS];
+    size_t n = sorted_labels(s, "le", l);
+    make_key(&sh->key, s->family, l, n);
+    uint64_t h = hash_bytes(sh->key.s, sh->key.len);
+    struct pm_slot *slot = tab_find(&sh->groups, sh->key.s, sh->key.len, h);
+    if (!slot->key)
+        tab_put(&sh->groups, slot, sh->key.s, sh->key.len, h, (uint32_t)sh->groups.n);
+    return slot->id;
+}
+
+/* Writes the description of a new series (published with the scrape's result). */
+static uint32_t new_series(struct pm_shared *sh, const struct prom_sample *s, enum pm_kind k)
+{
+    uint32_t id = (uint32_t)sh->created;
+    if (id % PM_CHUNK == 0 && !sh->chunks[id / PM_CHUNK])
+        sh->chunks[id / PM_CHUNK] = xcalloc(PM_CHUNK, sizeof(struct pm_meta));
+    struct pm_meta *m = meta_at(sh, id);
+    const struct prom_label *l[PROMTEXT_MAX_LABELS];
+    bool hist = k == PK_BUCKET || k == PK_HSUM || k == PK_HCOUNT;
+    size_t n = sorted_labels(s, hist ? "le" : NULL, l);
+    *m = (struct pm_meta){.name = xstrdup(s->name),
+                          .labels = labels_json(l, n),
+                          .family = xstrdup(s->family),
+                          .kind = k};
+    if (k == PK_BUCKET) {
+        const char *le = label_value(s, "le");
+        promtext_value(le, strlen(le), &m->le); /* the parser checked it */
+        m->le_text = xstrdup(le);
+    }
+    if (hist)
+        m->group = group_id(sh, s);
+    sh->created++;
+    return id;
+}
+
+struct scrape {
+    struct pm_shared *sh;
+    struct pm_result *res;
+};
+
+static void result_add(struct pm_result *r, uint32_t id, double v)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 256;
+        r->ids = xrealloc(r->ids, r->cap * sizeof(*r->ids));
+        r->vals = xrealloc(r->vals, r->cap * sizeof(*r->vals));
+    }
+    r->ids[r->n] = id;
+    r->vals[r->n++] = v;
+}
+
+/* The parser's callback: keeps the samples selected, one per series and scrape. */
+static int on_sample(const struct prom_sample *s, void *ud)
+{
+    struct scrape *x = ud;
+    struct pm_shared *sh = x->sh;
+    enum pm_kind k;
+    if (!sample_kind(s, &k) || !family_kept(sh, s->family, s->type) || !labels_kept(sh, s))
+        return 0;
+    const struct prom_label *l[PROMTEXT_MAX_LABELS];
+    size_t n = sorted_labels(s, NULL, l);
+    make_key(&sh->key, s->name, l, n);
+    uint64_t h = hash_bytes(sh->key.s, sh->key.len);
+    struct pm_slot *slot = tab_find(&sh->series, sh->key.s, sh->key.len, h);
+    if (slot->key && slot->seen == sh->scrape_no) {
+        x->res->dups++; /* the same series twice in one page: the first counts */
+        return 0;
+    }
+    bool room = sh->key_bytes + sh->key.len <= sh->max_bytes; /* memory bound */
+    if (!slot->key && room && sh->created < sh->max_series) {
+        tab_put(&sh->series, slot, sh->key.s, sh->key.len, h, 0);
+        slot->id = new_series(sh, s, k); /* may grow the group table, not this one */
+        sh->key_bytes += sh->key.len;
+    } else if (!slot->key && room && sh->series.n - sh->created < PM_DROPPED_KEYS) {
+        tab_put(&sh->series, slot, sh->key.s, sh->key.len, h, PM_DROPPED); /* remembered */
+        sh->key_bytes += sh->key.len;
+    } else if (!slot->key) {
+        x->res->dropped++; /* too many dropped to remember them: each sample counts */
+        return 0;
+    }
+    slot->seen = sh->scrape_no;
+    if (slot->id == PM_DROPPED) {
+        x->res->dropped++;
+        return 0;
+    }
+    result_add(x->res, slot->id, s->value);
+    return 0;
+}
+
+static void parse_body(struct pm_shared *sh, const struct fetch_result *f, struct pm_result *r)
+{
+    struct scrape x = {.sh = sh, .res = r};
+    struct prom_stats st;
+    sh->fam_valid = false;
+    promtext_parse(f->body, f->len, promtext_is_openmetrics(f->content_type), on_sample, &x, &st);
+    r->bad_lines = st.bad_lines;
+    if (st.error[0])
+        r->parse_error = xstrdup(st.error);
+    if (st.samples == 0 && st.bad_lines > 0)
+        r->error = xasprintf("%s: malformed response (%s): %s", sh->url,
+                             f->content_type[0] ? f->content_type : "no content type", st.error);
+}
+
+static struct pm_result *scrape_once(struct pm_shared *sh)
+{
+    struct pm_result *r = xcalloc(1, sizeof(*r));
+    const char *hdrs[] = {PM_ACCEPT, NULL};
+    struct fetch_result f;
+    char err[512];
+    int64_t t0 = mono_ns();
+    sh->scrape_no++;
+    int e =
+        http_fetch("GET", sh->url, hdrs, NULL, 0, sh->timeout, sh->max_bytes, &f, err, sizeof(err));
+    if (e < 0)
+        r->error = xstrdup(err);
+    else if (f.status != 200)
+        r->error = xasprintf("%s: HTTP status %d", sh->url, f.status);
+    else
+        parse_body(sh, &f, r);
+    fetch_result_free(&f);
+    r->mono = mono_ns();
+    r->wall = wall_ns();
+    r->dur_ns = r->mono - t0;
+    return r;
+}
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Queues a result and publishes the descriptions it refers to (under mu). */
+static void queue_result(struct pm_shared *sh, struct pm_result *r)
+{
+    sh->nmeta = sh->created;
+    if (sh->nq >= PM_QUEUE_MAX) { /* tick() has not run for a long while: keep the newest */
+        struct pm_result *old = sh->head;
+        sh->head = old->next;
+        if (!sh->head)
+            sh->tail = NULL;
+        result_free(old);
+        sh->nq--;
+        sh->lost++;
+    }
+    if (sh->tail)
+        sh->tail->next = r;
+    else
+        sh->head = r;
+    sh->tail = r;
+    sh->nq++;
+}
+
+static void wait_until(struct pm_shared *sh, int64_t due)
+{
+    while (!sh->stop) {
+        int64_t now = mono_ns();
+        if (now >= due)
+            return;
+        struct timespec ts = {.tv_sec = (time_t)(due / 1000000000), .tv_nsec = due % 1000000000};
+        pthread_cond_timedwait(&sh->cv, &sh->mu, &ts);
+    }
+}
+
+static void *scrape_main(void *arg)
+{
+    struct pm_shared *sh = arg;
+    int64_t due = mono_ns();
+    pthread_mutex_lock(&sh->mu);
+    for (;;) {
+        wait_until(sh, due);
+        if (sh->stop)
+            break;
+        pthread_mutex_unlock(&sh->mu);
+        struct pm_result *r = scrape_once(sh);
+        int64_t cpu = thread_cpu_ns();
+        pthread_mutex_lock(&sh->mu);
+        sh->cpu_ns = cpu;
+        if (sh->stop) { /* abandoned: nobody takes it any more */
+            result_free(r);
+            break;
+        }
+        queue_result(sh, r);
+        due += sh->interval;
+        int64_t now = mono_ns();
+        if (due < now) /* the scrape took longer than the interval: next one now, no burst */
+            due = now;
+    }
+    sh->exited = true;
+    pthread_cond_broadcast(&sh->cv);
+    pthread_mutex_unlock(&sh->mu);
+    shared_unref(sh);
+    return NULL;
+}
+
+/* ---- options --------------------------------------------------------------------------------- */
+
+/* "^(re)$": regexes select whole names and values. */
+static int compile_full(regex_t *re, const char *text, char *err, size_t errlen)
+{
+    int r = regcomp(re, text, REG_EXTENDED | REG_NOSUB); /* alone first: "a)|(b" is not one */
+    if (r == 0) {
+        regfree(re);
+        char *p = xasprintf("^(%s)$", text);
+        r = regcomp(re, p, REG_EXTENDED);
+        free(p);
+    }
+    if (r != 0) { /* re is not compiled: nothing to free */
+        regerror(r, re, err, errlen);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int64_t pm_interval(const struct comp_spec *spec)
+{
+    return spec->interval_ns > 0 ? spec->interval_ns : PM_DEFAULT_INTERVAL_NS;
+}
+
+static int int_opt(const struct sv *with, const char *key, int64_t def, int64_t *out)
+{
+    const struct sv *v = sv_get(with, key);
+    *out = def;
+    return v ? sv_as_int(v, out) : 0;
+}
+
+static int size_opt(const struct sv *with, const char *key, int64_t def, int64_t *out)
+{
+    const struct sv *v = sv_get(with, key);
+    *out = def;
+    return v ? sv_as_size(v, out) : 0;
+}
+
+/* Fills the options of sh from the component's (validated) with:. */
+static int read_options(struct comp *c, struct pm_shared *sh)
+{
+    const struct sv *w = c->spec->with;
+    char err[256];
+    int64_t ms = 0, mb = 0;
+    sh->url = xstrdup(sv_str(w, "url", NULL));
+    sh->interval = pm_interval(c->spec);
+    sh->timeout = comp_opt_duration(c, "timeout", NULL);
+    if (sh->timeout <= 0)
+        sh->timeout = sh->interval < PM_MAX_DEFAULT_TIMEOUT ? sh->interval : PM_MAX_DEFAULT_TIMEOUT;
+    if (int_opt(w, "max_series", PM_DEFAULT_MAX_SERIES, &ms) < 0 || ms < 1 ||
+        ms > PM_MAX_MAX_SERIES || size_opt(w, "max_bytes", PM_DEFAULT_MAX_BYTES, &mb) < 0 ||
+        mb < PM_MIN_MAX_BYTES || mb > PM_MAX_MAX_BYTES || !sh->url) {
+        comp_set_reason(c, "bad options (url, max_series or max_bytes)");
+        return -EINVAL;
+    }
+    sh->max_series = (size_t)ms;
+    sh->max_bytes = (size_t)mb;
+    const struct sv *m = sv_get(w, "match");
+    sh->match = xcalloc(m ? m->n + 1 : 1, sizeof(*sh->match));
+    for (size_t i = 0; m && m->kind == SV_SEQ && i < m->n; i++, sh->nmatch++)
+        if (compile_full(&sh->match[i], m->kids[i]->str, err, sizeof(err)) < 0) {
+            comp_set_reason(c, "match[%zu] '%s': %s", i, m->kids[i]->str, err);
+            return -EINVAL;
+        }
+    const struct sv *l = sv_get(w, "labels");
+    sh->filters = xcalloc(l ? l->n + 1 : 1, sizeof(*sh->filters));
+    for (size_t i = 0; l && l->kind == SV_MAP && i < l->n; i++, sh->nfilters++) {
+        if (compile_full(&sh->filters[i].re, l->kids[i]->str, err, sizeof(err)) < 0) {
+            comp_set_reason(c, "labels.%s '%s': %s", l->kids[i]->key, l->kids[i]->str, err);
+            return -EINVAL;
+        }
+        sh->filters[i].label = xstrdup(l->kids[i]->key);
+    }
+    return 0;
+}
+
+/* ---- recording (tick side) ------------------------------------------------------------------- */
+
+static struct pm_group *group_get(struct pm_priv *p, uint32_t g)
+{
+    while (p->ng <= g) {
+        if (p->ng == p->capg) {
+            p->capg = p->capg ? 2 * p->capg : 16;
+            p->g = xrealloc(p->g, p->capg * sizeof(*p->g));
+        }
+        p->g[p->ng++] = (struct pm_group){.sum_id = -1, .count_id = -1};
+    }
+    return &p->g[g];
+}
+
+/* Takes in the descriptions published up to n: their state, their histograms. */
+static void sync_series(struct pm_priv *p, size_t n)
+{
+    if (n > p->capst) {
+        p->capst = n > 2 * p->capst ? n : 2 * p->capst;
+        p->st = xrealloc(p->st, p->capst * sizeof(*p->st));
+    }
+    for (; p->nst < n; p->nst++) {
+        p->st[p->nst] = (struct pm_state){0};
+        const struct pm_meta *m = meta_at(p->sh, p->nst);
+        if (m->kind == PK_GAUGE || m->kind == PK_COUNTER)
+            continue;
+        struct pm_group *g = group_get(p, m->group);
+        g->any = m;
+        if (m->kind == PK_HSUM)
+            g->sum_id = (long)p->nst;
+        else if (m->kind == PK_HCOUNT)
+            g->count_id = (long)p->nst;
+        else {
+            if (g->nb == g->cap) {
+                g->cap = g->cap ? 2 * g->cap : 16;
+                g->buckets = xrealloc(g->buckets, g->cap * sizeof(*g->buckets));
+            }
+            g->buckets[g->nb++] = (uint32_t)p->nst;
+        }
+    }
+}
+
+/* A counter's rate since the previous scrape; none across a reset. */
+static void record_rate(struct comp *c, const struct pm_meta *m, struct pm_state *s, double v,
+                        const struct pm_result *r)
+{
+    if (!isfinite(v))
+        return;
+    if (s->has_prev && r->mono > s->prev_mono && v >= s->prev) {
+        double dt = (double)(r->mono - s->prev_mono) / 1e9;
+        comp_series_point(c, m->name, "/s", m->labels, r->wall, (v - s->prev) / dt);
+        s->inc += v - s->prev;
+        s->dt += dt;
+    }
+    s->prev = v;
+    s->prev_mono = r->mono;
+    s->has_prev = true;
+}
+
+/* A histogram part: its first and last values of the trial. */
+static void keep_span(struct pm_state *s, double v)
+{
+    if (!isfinite(v))
+        return;
+    if (!s->seen)
+        s->first = v;
+    s->seen = true;
+    s->last = v;
+}
+
+static void record_value(struct comp *c, struct pm_priv *p, uint32_t id, double v,
+                         const struct pm_result *r)
+{
+    const struct pm_meta *m = meta_at(p->sh, id);
+    struct pm_state *s = &p->st[id];
+    switch (m->kind) {
+    case PK_GAUGE:
+        if (!isfinite(v))
+            return;
+        comp_series_point(c, m->name, NULL, m->labels, r->wall, v);
+        s->sum += v;
+        s->max = s->n == 0 || v > s->max ? v : s->max;
+        s->n++;
+        return;
+    case PK_COUNTER:
+        record_rate(c, m, s, v, r);
+        return;
+    case PK_HCOUNT:
+        record_rate(c, m, s, v, r);
+        keep_span(s, v);
+        return;
+    case PK_BUCKET:
+    case PK_HSUM:
+        keep_span(s, v);
+        return;
+    }
+}
+
+static void keep_first(char **slot, const char *msg)
+{
+    if (!*slot && msg)
+        *slot = xstrdup(msg);
+}
+
+static void record_result(struct comp *c, struct pm_priv *p, const struct pm_result *r)
+{
+    p->scrapes++;
+    p->dur_sum_ms += (double)r->dur_ns / 1e6;
+    p->bad_lines += r->bad_lines;
+    keep_first(&p->first_parse_error, r->parse_error);
+    if (r->error) {
+        p->errors++;
+        keep_first(&p->first_error, r->error);
+        return;
+    }
+    p->dups += r->dups;
+    if (r->dropped > p->dropped_max)
+        p->dropped_max = r->dropped;
+    if (r->dropped && !p->warned_dropped) {
+        p->warned_dropped = true;
+        comp_warn(c,
+                  "scrape of %s: new series beyond max_series (%zu) (or their names and labels "
+                  "beyond max_bytes) are dropped: dropped_series counts them; narrow 'match' "
+                  "or raise 'max_series'",
+                  p->sh->url, p->sh->max_series);
+    }
+    for (size_t i = 0; i < r->n; i++)
+        record_value(c, p, r->ids[i], r->vals[i], r);
+}
+
+/* Records the scrapes the thread finished since the last call. */
+static void take_results(struct comp *c, struct pm_priv *p)
+{
+    struct pm_shared *sh = p->sh;
+    pthread_mutex_lock(&sh->mu);
+    struct pm_result *r = sh->head;
+    size_t n = sh->nmeta;
+    sh->head = sh->tail = NULL;
+    sh->nq = 0;
+    pthread_mutex_unlock(&sh->mu);
+    sync_series(p, n);
+    while (r) {
+        struct pm_result *next = r->next;
+        record_result(c, p, r);
+        result_free(r);
+        r = next;
+    }
+}
+
+/* ---- the end of a trial ---------------------------------------------------------------------- */
+
+struct bucket {
+    double le, count;
+    const char *le_text;
+};
+
+static int by_le(const void *a, const void *b)
+{
+    double x = ((const struct bucket *)a)->le, y = ((const struct bucket *)b)->le;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of cumulative buckets sorted by le, the last being +Inf, as
+ * Prometheus's histogram_quantile computes it: linear inside the bucket that
+ * holds the rank; in the +Inf bucket, the largest finite bound. NaN when empty. */
+static double bucket_quantile(const struct bucket *b, size_t n, double q)
+{
+    if (n < 2 || !isinf(b[n - 1].le) || !(b[n - 1].count > 0))
+        return NAN;
+    double rank = q * b[n - 1].count;
+    size_t i = 0;
+    while (i < n - 1 && b[i].count < rank)
+        i++;
+    if (i == n - 1)
+        return b[n - 2].le;
+    if (i == 0 && b[0].le <= 0)
+        return b[0].le;
+    double start = i == 0 ? 0 : b[i - 1].le, below = i == 0 ? 0 : b[i - 1].count;
+    double in = b[i].count - below;
+    return in > 0 ? start + (b[i].le - start) * (rank - below) / in : b[i].le;
+}
+
+/* A part's change over the trial: last - first, or last alone after a reset. */
+static double delta(const struct pm_state *s, bool reset)
+{
+    return !s->seen ? 0 : reset ? s->last : s->last - s->first;
+}
+
+/* The histogram's labels with le (as the endpoint wrote it). */
+static char *with_le(const char *labels, const char *le)
+{
+    json_t *o = labels ? json_loads(labels, 0, NULL) : NULL;
+    if (!o)
+        o = json_object();
+    json_object_set_new(o, "le", json_string(le));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return s;
+}
+
+static void metric_f(struct comp *c, const char *family, const char *suffix, const char *unit,
+                     const char *labels, double v)
+{
+    if (!isfinite(v))
+        return;
+    char *name = xasprintf("%s%s", family, suffix);
+    comp_metric(c, name, unit, labels, v);
+    free(name);
+}
+
+/* The trial's distribution of one histogram: last minus first scrape. */
+static void summarize_histogram(struct comp *c, struct pm_priv *p, const struct pm_group *g)
+{
+    static const struct {
+        double q;
+        const char *sfx;
+    } qs[PM_QUANTILES] = {{0.5, "_p50"}, {0.9, "_p90"}, {0.99, "_p99"}};
+    if (!g->any || g->nb == 0)
+        return;
+    const struct pm_state *cnt = g->count_id >= 0 ? &p->st[g->count_id] : NULL;
+    bool reset = cnt && cnt->seen && cnt->last < cnt->first;
+    struct bucket *b = xcalloc(g->nb, sizeof(*b));
+    for (size_t i = 0; i < g->nb; i++) {
+        b[i].le = meta_at(p->sh, g->buckets[i])->le;
+        b[i].le_text = meta_at(p->sh, g->buckets[i])->le_text;
+        b[i].count = delta(&p->st[g->buckets[i]], reset);
+    }
+    qsort(b, g->nb, sizeof(*b), by_le);
+    for (size_t i = 1; i < g->nb; i++) /* deltas of cumulative counts stay monotonic */
+        if (b[i].count < b[i - 1].count)
+            b[i].count = b[i - 1].count;
+    const char *fam = g->any->family, *labels = g->any->labels;
+    for (size_t k = 0; k < PM_QUANTILES; k++)
+        metric_f(c, fam, qs[k].sfx, NULL, labels, bucket_quantile(b, g->nb, qs[k].q));
+    double n = cnt ? delta(cnt, reset) : b[g->nb - 1].count;
+    metric_f(c, fam, "_count", NULL, labels, n);
+    if (g->sum_id >= 0 && n > 0)
+        metric_f(c, fam, "_mean", NULL, labels, delta(&p->st[g->sum_id], reset) / n);
+    for (size_t i = 0; i < g->nb; i++) {
+        char *l = with_le(labels, b[i].le_text);
+        metric_f(c, fam, "_bucket", NULL, l, b[i].count);
+        free(l);
+    }
+    free(b);
+}
+
+static void summarize(struct comp *c, struct pm_priv *p)
+{
+    for (size_t i = 0; i < p->nst; i++) {
+        const struct pm_meta *m = meta_at(p->sh, i);
+        const struct pm_state *s = &p->st[i];
+        if (m->kind == PK_GAUGE && s->n > 0) {
+            metric_f(c, m->name, "_mean", NULL, m->labels, s->sum / (double)s->n);
+            metric_f(c, m->name, "_max", NULL, m->labels, s->max);
+        } else if ((m->kind == PK_COUNTER || m->kind == PK_HCOUNT) && s->dt > 0) {
+            metric_f(c, m->name, "_rate_mean", "/s", m->labels, s->inc / s->dt);
+        }
+    }
+    for (size_t i = 0; i < p->ng; i++)
+        summarize_histogram(c, p, &p->g[i]);
+}
+
+/* msg without the "URL: " that fetch errors start with (the warning names it once). */
+static const char *after_url(const char *msg, const char *url)
+{
+    size_t n = strlen(url);
+    return strncmp(msg, url, n) == 0 && strncmp(msg + n, ": ", 2) == 0 ? msg + n + 2 : msg;
+}
+
+static void report(struct comp *c, struct pm_priv *p)
+{
+    const char *url = p->sh->url;
+    comp_metric(c, "scrapes", NULL, NULL, (double)p->scrapes);
+    comp_metric(c, "scrape_errors", NULL, NULL, (double)p->errors);
+    if (p->scrapes)
+        comp_metric(c, "scrape_duration_mean", "ms", NULL, p->dur_sum_ms / (double)p->scrapes);
+    comp_metric(c, "bad_lines", NULL, NULL, (double)p->bad_lines);
+    comp_metric(c, "dropped_series", NULL, NULL, (double)p->dropped_max);
+    comp_metric(c, "duplicate_samples", NULL, NULL, (double)p->dups);
+    if (p->scrapes == 0)
+        comp_warn(c, "scrape of %s: none finished during the trial%s", url,
+                  p->abandoned ? " (the one in flight at its end was abandoned)" : "");
+    if (p->errors)
+        comp_warn(c, "scrape of %s: %llu of %llu failed: %s", url, (unsigned long long)p->errors,
+                  (unsigned long long)p->scrapes,
+                  p->first_error ? after_url(p->first_error, url) : "?");
+    if (p->lost)
+        comp_warn(c,
+                  "scrape of %s: %zu finished scrapes were not recorded: the session loop did "
+                  "not take them in time (%d at most wait)",
+                  url, p->lost, PM_QUEUE_MAX);
+    if (p->bad_lines || p->dups)
+        comp_warn(c,
+                  "scrape of %s: %zu malformed lines skipped%s%s%s, %zu duplicate samples ignored",
+                  url, p->bad_lines, p->first_parse_error ? " (first: " : "",
+                  p->first_parse_error ? p->first_parse_error : "", p->first_parse_error ? ")" : "",
+                  p->dups);
+}
+
+/* Stops the thread: joined when it is between scrapes or ends one within a
+ * short grace; else detached, its scrape abandoned (it frees the shared state
+ * when that fetch returns, bounded by the timeout). */
+static void stop_thread(struct pm_priv *p)
+{
+    struct pm_shared *sh = p->sh;
+    if (!p->thread_running)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    sh->stop = true;
+    pthread_cond_broadcast(&sh->cv);
+    int64_t due = mono_ns() + PM_STOP_GRACE_NS;
+    struct timespec ts = {.tv_sec = (time_t)(due / 1000000000), .tv_nsec = due % 1000000000};
+    while (!sh->exited && pthread_cond_timedwait(&sh->cv, &sh->mu, &ts) != ETIMEDOUT)
+        ;
+    bool exited = sh->exited;
+    pthread_mutex_unlock(&sh->mu);
+    if (exited)
+        pthread_join(p->th, NULL);
+    else
+        pthread_detach(p->th);
+    p->abandoned = !exited;
+    p->thread_running = false;
+}
+
+/* ---- the driver ------------------------------------------------------------------------------ */
+
+static struct pm_shared *shared_new(void)
+{
+    struct pm_shared *sh = xcalloc(1, sizeof(*sh));
+    atomic_init(&sh->refs, 1);
+    pthread_mutex_init(&sh->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sh->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    sh->key.max = PROMTEXT_MAX_LINE + 2 * PROMTEXT_MAX_LABELS + 16;
+    return sh;
+}
+
+static int pm_start(struct comp *c)
+{
+    struct pm_priv *p = xcalloc(1, sizeof(*p));
+    c->priv = p;
+    p->sh = shared_new();
+    int r = read_options(c, p->sh);
+    if (r < 0)
+        return r;
+    p->sh->chunks = xcalloc(p->sh->max_series / PM_CHUNK + 1, sizeof(*p->sh->chunks));
+    atomic_fetch_add(&p->sh->refs, 1); /* the thread's */
+    sigset_t all, old;
+    sigfillset(&all); /* signals go to the session's thread, not this one */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(&p->th, NULL, scrape_main, p->sh);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e != 0) {
+        atomic_fetch_sub(&p->sh->refs, 1);
+        comp_set_reason(c, "cannot start the scrape thread: %s", strerror(e));
+        return -e;
+    }
+    p->thread_running = true;
+    return 0;
+}
+
+static int pm_tick(struct comp *c, int64_t now)
+{
+    (void)now;
+    struct pm_priv *p = c->priv;
+    if (p && p->sh)
+        take_results(c, p);
+    return 0;
+}
+
+static int pm_finish(struct comp *c)
+{
+    struct pm_priv *p = c->priv;
+    if (!p || !p->sh)
+        return 0;
+    stop_thread(p);
+    take_results(c, p);
+    pthread_mutex_lock(&p->sh->mu);
+    int64_t cpu = p->sh->cpu_ns;
+    p->lost = p->sh->lost;
+    pthread_mutex_unlock(&p->sh->mu);
+    summarize(c, p);
+    report(c, p);
+    comp_add_cpu(c, cpu);
+    return 0;
+}
+
+static void pm_cleanup(struct comp *c)
+{
+    struct pm_priv *p = c->priv;
+    if (p) {
+        stop_thread(p);
+        shared_unref(p->sh);
+        for (size_t i = 0; i < p->ng; i++)
+            free(p->g[i].buckets);
+        free(p->g);
+        free(p->st);
+        free(p->first_error);
+        free(p->first_parse_error);
+        free(p);
+    }
+    c->priv = NULL;
+}
+
+/* ---- validation ------------------------------------------------------------------------------ */
+
+static void chk_fail(const struct comp_spec *spec, struct diags *d, const struct sv *at,
+                     const char *key, const char *fmt, ...) SONDE_PRINTF(5, 6);
+static void chk_fail(const struct comp_spec *spec, struct diags *d, const struct sv *at,
+                     const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    char *path = xasprintf("monitors.%s.with.%s", spec->name, key);
+    const struct sv *where = at ? at : spec->with ? spec->with : spec->node;
+    diags_add(d, where ? where->pos : (struct sv_pos){0}, path, NULL, "%s", msg);
+    free(path);
+    free(msg);
+}
+
+/* A scalar option known now (not a ${...} reference). */
+static const char *known(const struct sv *v)
+{
+    return v && v->kind == SV_SCALAR && !recipe_has_ref(v->str) ? v->str : NULL;
+}
+
+static void check_regex(const struct comp_spec *spec, struct diags *d, const struct sv *v,
+                        const char *key)
+{
+    regex_t re;
+    char err[160];
+    const char *text = known(v);
+    if (text && compile_full(&re, text, err, sizeof(err)) < 0)
+        chk_fail(spec, d, v, key, "'%s' is not a valid regular expression (POSIX extended): %s",
+                 text, err);
+    else if (text)
+        regfree(&re);
+}
+
+static void check_url(const struct comp_spec *spec, struct diags *d)
+{
+    const struct sv *v = sv_get(spec->with, "url");
+    const char *url = known(v);
+    struct net_url u;
+    if (!url)
+        return;
+    if (net_url_parse(url, &u) < 0)
+        chk_fail(spec, d, v, "url",
+                 "expected an http://host[:port]/path URL (https is not supported), got '%s'", url);
+    else
+        net_url_free(&u);
+}
+
+static void check_selection(const struct comp_spec *spec, struct diags *d)
+{
+    const struct sv *m = sv_get(spec->with, "match"), *l = sv_get(spec->with, "labels");
+    for (size_t i = 0; m && m->kind == SV_SEQ && i < m->n; i++) {
+        char *key = xasprintf("match[%zu]", i);
+        check_regex(spec, d, m->kids[i], key);
+        free(key);
+    }
+    for (size_t i = 0; l && l->kind == SV_MAP && i < l->n; i++) {
+        char *key = xasprintf("labels.%s", l->kids[i]->key);
+        const char *k = l->kids[i]->key;
+        bool name_ok = *k && !(*k >= '0' && *k <= '9');
+        for (const char *s = k; *s; s++)
+            name_ok = name_ok && (*s == '_' || (*s >= 'a' && *s <= 'z') ||
+                                  (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9'));
+        if (!name_ok)
+            chk_fail(spec, d, l->kids[i], key, "'%s' is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)",
+                     k);
+        check_regex(spec, d, l->kids[i], key);
+        free(key);
+    }
+}
+
+static void check_limits(const struct comp_spec *spec, struct diags *d)
+{
+    const struct sv *v;
+    int64_t x = 0;
+    if ((v = sv_get(spec->with, "max_series")) && known(v) && sv_as_int(v, &x) == 0 &&
+        (x < 1 || x > PM_MAX_MAX_SERIES))
+        chk_fail(spec, d, v, "max_series", "must be between 1 and %d", PM_MAX_MAX_SERIES);
+    if ((v = sv_get(spec->with, "max_bytes")) && known(v) && sv_as_size(v, &x) == 0 &&
+        (x < PM_MIN_MAX_BYTES || x > PM_MAX_MAX_BYTES))
+        chk_fail(spec, d, v, "max_bytes", "must be between 1KiB and 1GiB");
+    if ((v = sv_get(spec->with, "timeout")) && known(v) && sv_as_duration(v, &x) == 0 && x <= 0)
+        chk_fail(spec, d, v, "timeout", "must be above 0");
+}
+
+static int pm_check(const struct comp_spec *spec, struct diags *d)
+{
+    if (!d)
+        return 0;
+    size_t before = d->n + d->dropped;
+    check_url(spec, d);
+    check_selection(spec, d);
+    check_limits(spec, d);
+    return d->n + d->dropped > before ? -EINVAL : 0;
+}
+
+static const struct opt_def prometheus_opts[] = {
+    {"url", OPT_STR, true, NULL,
+     "the endpoint to scrape, http://host:port/metrics (OpenMetrics or text 0.0.4)", NULL, NULL},
+    {"match", OPT_STR_LIST, false, "everything",
+     "regexes (POSIX extended) of the families to record, matching the whole family name (a "
+     "counter's also with _total)",
+     NULL, NULL},
+    {"labels", OPT_STR_MAP, false, NULL,
+     "label: regex; a sample is kept when each named label matches in full (missing: \"\")", NULL,
+     NULL},
+    {"timeout", OPT_DURATION, false, "the interval, at most 10s",
+     "a scrape not answered within it fails", NULL, NULL},
+    {"max_series", OPT_INT, false, "5000", "series beyond it are dropped (and counted)", NULL,
+     NULL},
+    {"max_bytes", OPT_SIZE, false, "16MiB", "a larger response fails its scrape", NULL, NULL},
+    {.name = NULL},
+};
 
 const struct driver_ops driver_monitor_prometheus = {
     .name = "prometheus",
     .role = ROLE_MONITOR,
-    .summary = "(being written)",
+    .summary = "scrapes a Prometheus/OpenMetrics endpoint every interval: gauges as series, "
+               "counters as rates, histograms as the trial's quantiles",
     .opts = prometheus_opts,
+    .check = pm_check,
+    .start = pm_start,
+    .tick = pm_tick,
+    .finish = pm_finish,
+    .cleanup = pm_cleanup,
 };

@@ -10,7 +10,10 @@ scripts/build.sh "$dir" -Dtests=enabled "$@" || { echo "build failed"; echo "0 p
 . scripts/env.sh
 export SONDE_HOME=$(mktemp -d /var/tmp/sonde-test.XXXXXX 2>/dev/null || mktemp -d)
 chmod 755 "$SONDE_HOME"
-meson test -C "$dir" --print-errorlogs --no-rebuild --num-processes 2 2>&1 | tee "$dir/test-output.txt"
+# SONDE_TEST_ARGS: more `meson test` arguments (CI's sanitizer run: --no-suite external)
+# shellcheck disable=SC2086
+meson test -C "$dir" --print-errorlogs --no-rebuild --num-processes 2 ${SONDE_TEST_ARGS:-} 2>&1 |
+  tee "$dir/test-output.txt"
 status=${PIPESTATUS[0]}
 # The GPU checks (tests/gpu/) need an NVIDIA GPU: run where there is one, and
 # counted as skipped, visibly, where there is none.

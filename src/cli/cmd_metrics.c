@@ -99,18 +99,6 @@ static bool wanted(const struct mopts *o, const struct mdata *d, int64_t trial_i
 
 /* ---- small text helpers ------------------------------------------------------------------ */
 
-/* The shortest text that reads back as exactly v. */
-static char *num_exact(double v)
-{
-    for (int prec = 15; prec < 17; prec++) {
-        char *s = xasprintf("%.*g", prec, v);
-        if (strtod(s, NULL) == v || isnan(v))
-            return s;
-        free(s);
-    }
-    return xasprintf("%.17g", v);
-}
-
 /* A number for people: 6 significant digits, no exponent below 10^15. */
 static char *num_human(double v)
 {

@@ -554,18 +554,28 @@ static int list_monitors(struct cli *cli, bool all)
     return 0;
 }
 
-static int monitor_ps(struct cli *cli, int argc, char **argv)
+/* The options of ps and stop (argv[0] is "monitor", argv[1] the verb): the
+ * common ones and --all. 0, or -1 after an error was said. */
+static int parse_all_opt(struct cli *cli, int argc, char **argv, bool *all)
 {
     static const struct option opts[] = {
         CLI_COMMON_OPTS, {"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
-    bool all = false;
+    *all = false;
     int opt;
     while ((opt = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORT "a", opts, NULL)) != -1) {
         if (opt == 'a')
-            all = true;
+            *all = true;
         else if (cli_common_opt(cli, opt, optarg, help_monitor) <= 0)
-            return EXIT_USAGE;
+            return -1;
     }
+    return 0;
+}
+
+static int monitor_ps(struct cli *cli, int argc, char **argv)
+{
+    bool all;
+    if (parse_all_opt(cli, argc, argv, &all) < 0)
+        return EXIT_USAGE;
     if (optind < argc - 1) {
         /* `monitor ps SESSION`: the monitors of that session, as before. */
         if (all) {
@@ -684,16 +694,9 @@ static void wait_exit(const struct session_row *s)
 
 static int monitor_stop(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CLI_COMMON_OPTS, {"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
-    bool all = false;
-    int opt;
-    while ((opt = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORT "a", opts, NULL)) != -1) {
-        if (opt == 'a')
-            all = true;
-        else if (cli_common_opt(cli, opt, optarg, help_monitor) <= 0)
-            return EXIT_USAGE;
-    }
+    bool all;
+    if (parse_all_opt(cli, argc, argv, &all) < 0)
+        return EXIT_USAGE;
     int nargs = argc - 1 - optind;
     if (all == (nargs == 1) || nargs > 1) {
         cli_error("monitor stop: give one SESSION or NAME, or --all");

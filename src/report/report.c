@@ -114,18 +114,6 @@ static char *fmt_num(double v)
     return xasprintf("%.6g", v);
 }
 
-/* The shortest text that reads back as exactly v. */
-static char *fmt_exact(double v)
-{
-    for (int prec = 15; prec < 17; prec++) {
-        char *s = xasprintf("%.*g", prec, v);
-        if (strtod(s, NULL) == v || isnan(v))
-            return s;
-        free(s);
-    }
-    return xasprintf("%.17g", v);
-}
-
 static char *fmt_value_unit(double v, const char *unit)
 {
     char *n = fmt_num(v);
@@ -993,7 +981,7 @@ static void render_csv(const struct rdata *d, FILE *out)
         const struct metric_row *m = &d->me[i];
         const struct trial_row *tr = trial_by_id(d, m->trial_id);
         char *idx = tr ? xasprintf("%lld", (long long)tr->idx) : xstrdup("");
-        char *val = fmt_exact(m->value);
+        char *val = num_exact(m->value);
         csv_field(out, d->s.id, false);
         csv_field(out, idx, false);
         csv_field(out, tr ? tr->label : NULL, false);

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -476,4 +477,15 @@ void str_last_line(const char *text, size_t len, char *buf, size_t n)
     for (char *p = buf; *p; p++)
         if ((unsigned char)*p < 0x20)
             *p = ' ';
+}
+
+char *num_exact(double v)
+{
+    for (int prec = 15; prec < 17; prec++) {
+        char *s = xasprintf("%.*g", prec, v);
+        if (strtod(s, NULL) == v || isnan(v))
+            return s;
+        free(s);
+    }
+    return xasprintf("%.17g", v);
 }

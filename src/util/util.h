@@ -60,6 +60,7 @@ void str_last_line(const char *text, size_t len, char *buf, size_t n);
 int64_t mono_ns(void);       /* CLOCK_MONOTONIC */
 int64_t wall_ns(void);       /* CLOCK_REALTIME, ns since the epoch */
 char *iso8601(int64_t wall); /* "2026-11-25T06:15:23.123Z", caller frees */
+char *num_exact(double v);   /* the shortest "%g" text that reads back as exactly v; caller frees */
 void sleep_ns(int64_t ns);
 
 /* Files. */

@@ -357,9 +357,9 @@ static int parse_start(struct cli *cli, int argc, char **argv, struct start_opts
                 cli_error("--scrape: at most %d URLs", MAX_SCRAPES);
                 return -1;
             }
-            if ((strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) ||
-                strpbrk(optarg, " \t\r\n\v\f")) {
-                cli_error("--scrape: expected a URL like http://HOST:PORT/metrics, got '%s'",
+            if (strncmp(optarg, "http://", 7) || strpbrk(optarg, " \t\r\n\v\f")) {
+                cli_error("--scrape: expected a URL like http://HOST:PORT/metrics (https is not "
+                          "supported), got '%s'",
                           optarg);
                 return -1;
             }

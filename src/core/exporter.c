@@ -97,6 +97,10 @@ void exporter_set(struct exporter *x, const char *name, const char *help, enum l
     pthread_mutex_lock(&x->mu);
     struct entry *e = find_or_add(x, name, help, labels);
     if (e && !e->hist) {
+        /* A counter never goes down: a smaller total (a client's final count
+         * defined a little differently from its live one) would read as a reset. */
+        if (kind == LIVE_COUNTER && e->kind == LIVE_COUNTER && value < e->value)
+            value = e->value;
         e->kind = kind;
         e->value = value;
     }

@@ -59,8 +59,16 @@ struct session {
     struct derived_in {
         char *client;
         double requests, output_tokens, bytes_in, bytes_out;
+        int64_t w0, w1; /* its measured window (wall ns), 0 when unknown */
     } * din;
     size_t ndin;
+    struct energy_series { /* each GPU's cumulative energy_j points */
+        char *labels;
+        int64_t *t;
+        double *e;
+        size_t n, cap;
+    } * es;
+    size_t nes;
     int lock_fd; /* <dir>/.lock, write-locked while this process runs the session */
 };
 
@@ -134,6 +142,7 @@ static void record_monitor_cpu(struct comp *c);
 static void derive_energy(struct session *s);
 static void din_clear(struct session *s);
 static void put_label(struct sbuf *b, const char *name, const char *value);
+static void energy_point(struct comp *c, const char *labels, int64_t wall, double e);
 
 int comp_metric(struct comp *c, const char *name, const char *unit, const char *labels,
                 double value)
@@ -166,6 +175,9 @@ int comp_series_point(struct comp *c, const char *name, const char *unit, const 
     if (r < 0)
         log_warn("%s: cannot store a point of %s: %s", c->name, name, store_errmsg(c->session->st));
     live_series_point(c, name, unit, labels, value);
+    if (c->spec->role == ROLE_MONITOR && !strcmp(c->spec->driver, "gpu") && labels &&
+        !strcmp(name, "energy_j") && isfinite(value))
+        energy_point(c, labels, wall, value);
     return r;
 }
 
@@ -1060,6 +1072,7 @@ static int start_one(struct session *s, const struct comp_spec *spec, struct tri
                   "as it is (images run through Apptainer on slurm)",
                   c->spec->image, c->backend->name);
     c->start_mono = mono_ns();
+    c->start_wall = wall_ns();
     int64_t cpu0 = thread_cpu_ns();
     r = c->ops->start ? c->ops->start(c) : 0;
     if (spec->role == ROLE_MONITOR)
@@ -1586,17 +1599,20 @@ int session_run(const struct bench_spec *b, const struct run_opts *o, char **ses
     store_session_set_started(s.st, s.id, wall_ns());
     store_session_set_state(s.st, s.id, "starting", NULL);
     r = start_exporter(&s);
-    if (r < 0)
+    if (r < 0) {
+        proc_guardian_stop();
         goto out;
+    }
     int result = 0;
-    for (size_t i = 0; i < b->ntrials && result == 0 && !cancelled(); i++)
-        result = run_trial(&s, &b->trials[i]);
+    size_t ran = 0;
+    for (; ran < b->ntrials && result == 0 && !cancelled(); ran++)
+        result = run_trial(&s, &b->trials[ran]);
     bool any_clients = false;
     for (size_t i = 0; i < b->ntrials; i++)
         any_clients |= trial_has_clients(&b->trials[i]);
-    if (result == 0 && cancelled() && any_clients)
-        result = 2;                   /* a signal between two trials */
-    if (result == 0 && cancelled()) { /* monitors only, stopped: done, and said why */
+    if (result == 0 && cancelled() && any_clients && ran < b->ntrials)
+        result = 2; /* a signal between two trials: the rest did not run */
+    if (result == 0 && cancelled() && !any_clients) { /* monitors only, stopped: done */
         const char *sig = sigabbrev_np(cancel_signal);
         char *why = xasprintf("stopped by SIG%s", sig ? sig : "?");
         store_session_set_state(s.st, s.id, "done", why);
@@ -1649,6 +1665,77 @@ static void din_clear(struct session *s)
     s->din = NULL;
     s->ndin = 0;
     s->energy_j = NAN;
+    for (size_t i = 0; i < s->nes; i++) {
+        free(s->es[i].labels);
+        free(s->es[i].t);
+        free(s->es[i].e);
+    }
+    free(s->es);
+    s->es = NULL;
+    s->nes = 0;
+}
+
+/* A gpu monitor's cumulative energy reading of one GPU (its labels): joules
+ * since the monitor started, so each series begins with 0 at that time. */
+static void energy_point(struct comp *c, const char *labels, int64_t wall, double e)
+{
+    struct session *s = c->session;
+    struct energy_series *x = NULL;
+    for (size_t i = 0; i < s->nes && !x; i++)
+        if (!strcmp(s->es[i].labels, labels))
+            x = &s->es[i];
+    if (!x) {
+        s->es = xrealloc(s->es, (s->nes + 1) * sizeof(*s->es));
+        x = &s->es[s->nes++];
+        *x = (struct energy_series){.labels = xstrdup(labels)};
+        if (c->start_wall > 0 && c->start_wall < wall)
+            energy_point(c, labels, c->start_wall, 0);
+    }
+    if (x->n && wall <= x->t[x->n - 1])
+        return; /* time only goes forward here */
+    if (x->n == x->cap) {
+        x->cap = x->cap ? 2 * x->cap : 64;
+        x->t = xrealloc(x->t, x->cap * sizeof(*x->t));
+        x->e = xrealloc(x->e, x->cap * sizeof(*x->e));
+    }
+    x->t[x->n] = wall;
+    x->e[x->n++] = e;
+}
+
+/* A GPU's cumulative energy at time t, linear between its readings and held
+ * at the first and last one outside them. */
+static double energy_at(const struct energy_series *x, int64_t t)
+{
+    if (t <= x->t[0])
+        return x->e[0];
+    if (t >= x->t[x->n - 1])
+        return x->e[x->n - 1];
+    size_t i = 1;
+    while (x->t[i] < t)
+        i++;
+    double f = (double)(t - x->t[i - 1]) / (double)(x->t[i] - x->t[i - 1]);
+    return x->e[i - 1] + f * (x->e[i] - x->e[i - 1]);
+}
+
+/* The GPUs' energy over [w0, w1]; NAN when some GPU has fewer than 2 readings. */
+static double energy_between(const struct session *s, int64_t w0, int64_t w1)
+{
+    double sum = 0;
+    for (size_t i = 0; i < s->nes; i++) {
+        if (s->es[i].n < 2)
+            return NAN;
+        sum += energy_at(&s->es[i], w1) - energy_at(&s->es[i], w0);
+    }
+    return s->nes ? sum : NAN;
+}
+
+void comp_measured_window(struct comp *c, int64_t start_wall, int64_t end_wall)
+{
+    if (c->spec->role != ROLE_CLIENT || end_wall <= start_wall || start_wall <= 0)
+        return;
+    struct derived_in *d = din_get(c->session, c->spec->name);
+    d->w0 = start_wall;
+    d->w1 = end_wall;
 }
 
 /* A label value in the text format: backslash, quote and newline escaped. */
@@ -1692,10 +1779,26 @@ static const char *live_labels(struct comp *c)
 }
 
 /* The component's labels plus extra (JSON object text of scalar values). */
+static bool strv_has(char *const *v, const char *s)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        if (!strcmp(v[i], s))
+            return true;
+    return false;
+}
+
+/* The component's labels plus extra (JSON object text of scalar values). A
+ * name that clashes with session, trial or component gets the prefix
+ * "exported_", as Prometheus does; one that is empty, or the same as an
+ * earlier one once sanitised, is left out (the page must stay valid). */
 static char *labels_with(struct comp *c, const char *json_labels)
 {
     struct sbuf b = {0};
     sbuf_puts(&b, live_labels(c));
+    char **seen = NULL;
+    strv_push(&seen, "session");
+    strv_push(&seen, "trial");
+    strv_push(&seen, "component");
     json_t *o = json_labels && *json_labels ? json_loads(json_labels, 0, NULL) : NULL;
     const char *k;
     json_t *v;
@@ -1707,18 +1810,21 @@ static char *labels_with(struct comp *c, const char *json_labels)
             val = xstrdup(json_string_value(v));
         else if (json_is_number(v))
             val = xasprintf("%.17g", json_number_value(v));
-        if (val && (!strcmp(name, "session") || !strcmp(name, "trial") ||
-                    !strcmp(name, "component"))) { /* Prometheus's way with a clash */
+        if (val &&
+            (!strcmp(name, "session") || !strcmp(name, "trial") || !strcmp(name, "component"))) {
             char *renamed = xasprintf("exported_%s", name);
-            put_label(&b, renamed, val);
-            free(renamed);
-        } else if (val) {
+            free(name);
+            name = renamed;
+        }
+        if (val && *name && !strv_has(seen, name)) {
             put_label(&b, name, val);
+            strv_push(&seen, name);
         }
         free(name);
         free(val);
     }
     json_decref(o);
+    strv_free(seen);
     return sbuf_steal(&b);
 }
 
@@ -1839,16 +1945,24 @@ static void derive_energy(struct session *s)
     store_begin(s->st);
     for (size_t i = 0; i < s->ndin; i++) {
         const struct derived_in *d = &s->din[i];
+        /* The energy of the client's measured window where it is known (the
+         * counts are of that window), else the monitor's whole span. */
+        double e = d->w1 > d->w0 ? energy_between(s, d->w0, d->w1) : NAN;
+        bool windowed = !isnan(e);
+        if (!windowed)
+            e = s->energy_j;
         json_t *o = json_pack("{s:s}", "client", d->client);
         char *l = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(o);
+        if (windowed)
+            comp_metric(gpu, "energy_window_j", "J", l, e);
         if (d->requests > 0)
-            comp_metric(gpu, "energy_per_request_j", "J", l, s->energy_j / d->requests);
+            comp_metric(gpu, "energy_per_request_j", "J", l, e / d->requests);
         if (d->output_tokens > 0)
-            comp_metric(gpu, "energy_per_output_token_j", "J", l, s->energy_j / d->output_tokens);
+            comp_metric(gpu, "energy_per_output_token_j", "J", l, e / d->output_tokens);
         double gib = (d->bytes_in + d->bytes_out) / (1024.0 * 1024.0 * 1024.0);
         if (gib > 0)
-            comp_metric(gpu, "energy_per_gib_j", "J", l, s->energy_j / gib);
+            comp_metric(gpu, "energy_per_gib_j", "J", l, e / gib);
         free(l);
     }
     store_commit(s->st);

@@ -42,7 +42,7 @@ struct comp {
     void *priv;
     /* The session's: CPU time spent for the component in sonde (ticks of a
      * monitor, and what its driver adds with comp_add_cpu), since start_mono. */
-    int64_t cpu_ns, start_mono;
+    int64_t cpu_ns, start_mono, start_wall;
     char *live_labels; /* session="..",trial="..",component=".." for the exporter */
 };
 
@@ -101,6 +101,9 @@ void comp_live_gauge(struct comp *c, const char *name, const char *help, const c
  * (not cumulative; the last is above the largest bound), with the sum. */
 void comp_live_histogram(struct comp *c, const char *name, const char *help, const double *le,
                          const uint64_t *counts, size_t n, double sum);
+/* A client's measured window (wall ns; warm-up excluded): energy per result
+ * divides the GPUs' energy over it by what the client completed in it. */
+void comp_measured_window(struct comp *c, int64_t start_wall, int64_t end_wall);
 /* Whether the session was asked to stop (a signal): a driver's long wait ends then. */
 bool comp_cancelled(const struct comp *c);
 /* "HOST:PORT" of the session's exporter, or NULL when it runs none. */

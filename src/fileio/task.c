@@ -330,6 +330,10 @@ static void account(struct task *t, enum fx_op op, uint64_t bytes, int64_t lat, 
     }
     if (t->prog) {
         atomic_fetch_add_explicit(&t->prog->bytes, bytes, memory_order_relaxed);
+        if (op == FX_OP_READ)
+            atomic_fetch_add_explicit(&t->prog->bytes_read, bytes, memory_order_relaxed);
+        else if (op == FX_OP_WRITE)
+            atomic_fetch_add_explicit(&t->prog->bytes_written, bytes, memory_order_relaxed);
         atomic_fetch_add_explicit(&t->prog->ops, 1, memory_order_relaxed);
     }
 }

@@ -123,6 +123,7 @@ struct fx_result {
 /* Shared progress for a status line (may be NULL). */
 struct fx_progress {
     _Atomic uint64_t bytes, ops;
+    _Atomic uint64_t bytes_read, bytes_written; /* bytes by direction (sonde's exporter) */
     _Atomic unsigned phase;
 };
 

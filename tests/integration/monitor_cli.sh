@@ -178,7 +178,8 @@ out=$("$SONDE" monitor start --interval 200ms --duration 30s --name exp --export
 IDE=$(field session <<<"$out" 2>/dev/null)
 PIDS+=("$(field pid <<<"$out" 2>/dev/null)")
 check "--exporter: its /metrics answers with the node monitor's values" \
-  bash -c "curl -sf --max-time 5 http://127.0.0.1:$P/metrics | grep -q '^sonde_node_cpu_percent{'"
+  bash -c "for i in \$(seq 50); do curl -sf --max-time 5 http://127.0.0.1:$P/metrics |
+    grep -q '^sonde_node_cpu_percent{' && exit 0; sleep 0.1; done; exit 1" # the first sample: 200 ms
 out=$("$SONDE" monitor start --interval 300ms --duration 30s --name scr --scrape "http://127.0.0.1:$P/metrics" --json 2>&1)
 IDS=$(field session <<<"$out" 2>/dev/null)
 PIDS+=("$(field pid <<<"$out" 2>/dev/null)")

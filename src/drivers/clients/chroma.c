@@ -1368,6 +1368,8 @@ static int ch_finish(struct comp *c)
     if (!st || !st->run)
         return -EINVAL;
     int r = cl_wait(c, st->run, &st->waited, &s);
+    if (r == 0)
+        cl_live_final(c, st->run);
     if (r < 0)
         return r;
     uint64_t errors[CE_COUNT], requests = st->requests;

@@ -468,6 +468,13 @@ void cl_live(struct comp *c, const struct lg_progress *p, bool latency)
                             lg_live_le, p->lat_buckets, LG_LIVE_BUCKETS, p->lat_sum_s);
 }
 
+void cl_live_final(struct comp *c, struct lg_run *run)
+{
+    struct lg_progress p;
+    lg_progress(run, &p);
+    cl_live(c, &p, true);
+}
+
 void cl_put_counts(struct comp *c, uint64_t requests, uint64_t ok, const uint64_t *errors, int nerr,
                    cl_err_name_fn *err_name, const uint64_t status_class[6])
 {

@@ -111,6 +111,9 @@ bool cl_status_due(int64_t *at, int64_t now);
  * successful requests' latency (core/exporter.h has the names). */
 struct lg_progress;
 void cl_live(struct comp *c, const struct lg_progress *p, bool latency);
+/* cl_live from a finished run (the ticks stopped before its end): the final values. */
+struct lg_run;
+void cl_live_final(struct comp *c, struct lg_run *run);
 /* The live totals by themselves (a client without the load engine, or the
  * final figures at finish); a negative count is left as it is. */
 void cl_live_totals(struct comp *c, double requests, double bytes_in, double bytes_out);

@@ -156,8 +156,21 @@ static int fanout_result(struct comp *c, unsigned ntasks, struct lg_stats **out)
     return r;
 }
 
+static int stats_of(struct comp *c, int64_t fanout, struct lg_run *run, bool *waited,
+                    struct lg_stats **out);
+
 int fanout_stats(struct comp *c, int64_t fanout, struct lg_run *run, bool *waited,
                  struct lg_stats **out)
+{
+    int r = stats_of(c, fanout, run, waited, out);
+    if (r == 0 && *out) /* energy per result is of this window */
+        comp_measured_window(c, (*out)->window_start_wall_ns,
+                             (*out)->window_start_wall_ns + (*out)->window_ns);
+    return r;
+}
+
+static int stats_of(struct comp *c, int64_t fanout, struct lg_run *run, bool *waited,
+                    struct lg_stats **out)
 {
     if (fanout > 0) {
         int r = fanout_result(c, (unsigned)fanout, out);
@@ -167,7 +180,10 @@ int fanout_stats(struct comp *c, int64_t fanout, struct lg_run *run, bool *waite
     }
     if (!run)
         return -EINVAL;
-    return cl_wait(c, run, waited, out);
+    int r = cl_wait(c, run, waited, out);
+    if (r == 0)
+        cl_live_final(c, run);
+    return r;
 }
 
 int fanout_agent_wait(struct comp *c, struct lg_run *run, bool *waited,

@@ -280,7 +280,6 @@ struct fx_state {
     _Atomic unsigned running;
     int64_t fanout; /* batch backend: processes of the agent job (0: the tasks run in sonde) */
     int64_t status_at, last_bytes, last_at;
-    uint64_t live_in, live_out; /* bytes read and written so far, for the exporter */
     bool joined;
 };
 
@@ -427,16 +426,9 @@ static int fx_tick(struct comp *c, int64_t now)
         double secs = (double)(now - st->last_at) / 1e9;
         double rate = secs > 0 ? (double)(bytes - (uint64_t)st->last_bytes) / MIB / secs : 0;
         unsigned p = atomic_load(&st->prog.phase);
-        /* live totals: the bytes since the last look go to the phase's direction
-         * (rw phases mix both: counted as read) */
-        enum fx_rw ph = st->spec.phase[p];
-        uint64_t delta = bytes >= (uint64_t)st->last_bytes ? bytes - (uint64_t)st->last_bytes : 0;
-        if (ph == FX_WRITE || ph == FX_RANDWRITE)
-            st->live_out += delta;
-        else
-            st->live_in += delta;
-        cl_live_totals(c, (double)atomic_load(&st->prog.ops), (double)st->live_in,
-                       (double)st->live_out);
+        cl_live_totals(c, (double)atomic_load(&st->prog.ops),
+                       (double)atomic_load(&st->prog.bytes_read),
+                       (double)atomic_load(&st->prog.bytes_written));
         comp_status(c, "%s, %.0f MiB/s, %llu operations",
                     st->spec.metadata ? "metadata" : fx_rw_names[st->spec.phase[p]], rate,
                     (unsigned long long)atomic_load(&st->prog.ops));

@@ -400,6 +400,8 @@ static int sql_finish(struct comp *c)
             comp_set_reason(c, "%s", err);
         return r;
     }
+    if (!st->fanout && s) /* (fanout_stats says it itself) */
+        comp_measured_window(c, s->window_start_wall_ns, s->window_start_wall_ns + s->window_ns);
     uint64_t errors[SQL_ERR_COUNT], status[6] = {0};
     for (int e = 0; e < SQL_ERR_COUNT; e++) {
         char name[LG_EXTRA_NAME_MAX];

@@ -300,7 +300,7 @@ static nvml_ret read_memory(struct nvml_api *a, nvml_dev h, struct gpu_sample *s
         if (r == NVML_ERROR_FUNCTION_NOT_FOUND || r == NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
             a->memory_v2 = NULL;
     }
-    if (!a->memory_v2 && a->memory) {
+    if (r != NVML_SUCCESS && a->memory) { /* v2 unknown, or not supported on this GPU */
         struct nvml_memory m = {0};
         r = a->memory(h, &m);
         total = m.total, used = m.used;
@@ -904,6 +904,7 @@ static int gpu_finish(struct comp *c)
     if (mono_ns() - p->last_sample >= 10000000)
         gpu_sample(c, p, true);
     struct gpu_stat all = {0};
+    comp_batch_begin(c); /* the summary metrics in one transaction */
     for (size_t i = 0; i < p->n; i++) {
         gpu_summary(c, &p->g[i]);
         all.sum += p->g[i].util.sum;
@@ -913,6 +914,7 @@ static int gpu_finish(struct comp *c)
     if (all.n > 0)
         comp_metric(c, "utilization_percent_mean", "%", NULL, all.sum / (double)all.n);
     comp_metric(c, "gpu_count", "", NULL, (double)p->n);
+    comp_batch_end(c);
     if (p->processes && p->proc_points == 0 && p->nforeign > 0) {
         struct sbuf b = {0};
         for (size_t i = 0; i < p->nforeign; i++)

@@ -162,6 +162,7 @@ struct pm_group {
 
 struct pm_priv {
     struct pm_shared *sh;
+    int64_t cpu_added; /* of the scrape thread's CPU time, what comp_add_cpu has had */
     pthread_t th;
     bool thread_running; /* created and neither joined nor detached */
     struct pm_state *st;
@@ -478,9 +479,10 @@ static int on_sample(const struct prom_sample *s, void *ud)
     }
     bool room = sh->key_bytes + sh->key.len <= sh->max_bytes; /* memory bound */
     if (!slot->key && room && sh->created < sh->max_series) {
-        tab_put(&sh->series, slot, sh->key.s, sh->key.len, h, 0);
+        size_t klen = sh->key.len; /* new_series reuses sh->key for the group's key */
+        tab_put(&sh->series, slot, sh->key.s, klen, h, 0);
         slot->id = new_series(sh, s, k); /* may grow the group table, not this one */
-        sh->key_bytes += sh->key.len;
+        sh->key_bytes += klen;
     } else if (!slot->key && room && sh->series.n - sh->created < PM_DROPPED_KEYS) {
         tab_put(&sh->series, slot, sh->key.s, sh->key.len, h, PM_DROPPED); /* remembered */
         sh->key_bytes += sh->key.len;
@@ -1045,12 +1047,24 @@ static int pm_start(struct comp *c)
     return 0;
 }
 
+/* The scrape thread's CPU time since the last call, to the monitor's account. */
+static void add_thread_cpu(struct comp *c, struct pm_priv *p)
+{
+    pthread_mutex_lock(&p->sh->mu);
+    int64_t cpu = p->sh->cpu_ns;
+    pthread_mutex_unlock(&p->sh->mu);
+    comp_add_cpu(c, cpu - p->cpu_added);
+    p->cpu_added = cpu;
+}
+
 static int pm_tick(struct comp *c, int64_t now)
 {
     (void)now;
     struct pm_priv *p = c->priv;
-    if (p && p->sh)
+    if (p && p->sh) {
         take_results(c, p);
+        add_thread_cpu(c, p); /* live: sonde_monitor_cpu_seconds_total includes the thread */
+    }
     return 0;
 }
 
@@ -1062,12 +1076,13 @@ static int pm_finish(struct comp *c)
     stop_thread(p);
     take_results(c, p);
     pthread_mutex_lock(&p->sh->mu);
-    int64_t cpu = p->sh->cpu_ns;
     p->lost = p->sh->lost;
     pthread_mutex_unlock(&p->sh->mu);
+    add_thread_cpu(c, p);
+    comp_batch_begin(c); /* the summary metrics in one transaction */
     summarize(c, p);
     report(c, p);
-    comp_add_cpu(c, cpu);
+    comp_batch_end(c);
     return 0;
 }
 

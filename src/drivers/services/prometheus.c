@@ -31,7 +31,7 @@
 #define PROM_MAX_POINTS     11000 /* per series: Prometheus refuses more in one query_range */
 #define PROM_MAX_RESPONSE   ((size_t)256 << 20)
 #define PROM_PULL_POINTS    2000000 /* per answer: ~60 MB of JSON, parsed in memory */
-#define PROM_QUERY_TIMEOUT  (60 * SEC_NS)
+#define PROM_QUERY_TIMEOUT  (15 * SEC_NS)
 #define PROM_API_TIMEOUT    (2 * SEC_NS)
 #define PROM_STARTUP_WATCH  (8 * SEC_NS) /* 5 s until targets apply, and its start */
 #define PROM_POLL_NS        (200 * 1000000LL)

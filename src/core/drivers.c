@@ -19,6 +19,8 @@ extern const struct driver_ops driver_monitor_process;
 extern const struct driver_ops driver_monitor_gpu;
 extern const struct driver_ops driver_monitor_prometheus;
 
+/* One driver a line (clang-format would pack them): */
+/* clang-format off */
 const struct driver_ops *const driver_table[] = {
     &driver_service_generic,
     &driver_service_prometheus,
@@ -37,6 +39,7 @@ const struct driver_ops *const driver_table[] = {
     &driver_monitor_prometheus,
     NULL,
 };
+/* clang-format on */
 
 int64_t trial_agent_interval(const struct trial_spec *t)
 {

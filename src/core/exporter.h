@@ -11,9 +11,9 @@
  * Names sonde emits (help texts in exporter.c):
  *   sonde_up                                    gauge 1 while the session runs
  *   sonde_trial_info{recipe,trial_label}        gauge 1: the running trial
- *   sonde_client_requests_total                 counter: requests (operations, transactions) completed
+ *   sonde_client_requests_total                 counter: requests (operations, transactions)
  *   sonde_client_errors_total                   counter
- *   sonde_client_request_duration_seconds       histogram (_bucket{le}, _sum, _count) of successful requests
+ *   sonde_client_request_duration_seconds       histogram (_bucket{le}, _sum, _count): latency
  *   sonde_client_bytes_in_total                 counter: bytes received (read)
  *   sonde_client_bytes_out_total                counter: bytes sent (written)
  *   sonde_client_output_tokens_total            counter (inference clients)

@@ -630,7 +630,7 @@ static size_t store_matrix(struct comp *c, const struct prom_state *st, const ch
         char *lt = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
         char *key = xasprintf("%s%s", name, lt ? lt : "{}");
         char **k = &key;
-        if (bsearch(k, t->seen, sorted, sizeof(*t->seen), cmp_str)) {
+        if (sorted && bsearch(k, t->seen, sorted, sizeof(*t->seen), cmp_str)) {
             free(key);
         } else if (t->series >= (size_t)st->max_series) {
             t->cut++;

@@ -5,6 +5,8 @@
  * reader polling the store sees them within about a second. */
 #include "cli/cli.h"
 
+#include "report/report.h"
+
 #include "util/util.h"
 
 #include <errno.h>
@@ -110,23 +112,11 @@ static char *num_human(double v)
 /* Labels stored as a JSON object, shown as k=v,k=v ("-" when none). */
 static char *labels_text(const char *json)
 {
-    json_t *o = json ? json_loads(json, 0, NULL) : NULL;
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return xstrdup(json && *json ? json : "-");
-    }
-    struct sbuf b = {0};
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        char *vs = json_is_string(v) ? xstrdup(json_string_value(v))
-                                     : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-        sbuf_printf(&b, "%s%s=%s", b.len ? "," : "", k, vs ? vs : "?");
-        free(vs);
-    }
-    json_decref(o);
-    return b.len ? sbuf_steal(&b) : (sbuf_free(&b), xstrdup("-"));
+    char *s = report_kv_json(json);
+    if (*s)
+        return s;
+    free(s);
+    return xstrdup("-");
 }
 
 static json_t *labels_json(const char *json)

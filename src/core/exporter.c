@@ -231,6 +231,30 @@ static char *render(struct exporter *x, size_t *len)
     return sbuf_steal(&b);
 }
 
+void exporter_label(struct sbuf *b, const char *name, const char *value)
+{
+    sbuf_printf(b, "%s%s=\"", b->len ? "," : "", name);
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            sbuf_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            sbuf_puts(b, "\\n");
+        else
+            sbuf_add(b, p, 1);
+    }
+    sbuf_puts(b, "\"");
+}
+
+void exporter_sanitize(char *s, bool metric)
+{
+    for (char *p = s; *p; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
+                  (p > s && *p >= '0' && *p <= '9') || (metric && *p == ':');
+        if (!ok)
+            *p = '_';
+    }
+}
+
 /* ---- the server ---- */
 
 static void answer(int fd, int code, const char *reason, const char *type, const char *body,

@@ -25,6 +25,7 @@
 #ifndef SONDE_EXPORTER_H
 #define SONDE_EXPORTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,13 @@ void exporter_set(struct exporter *e, const char *name, const char *help, enum l
 void exporter_set_histogram(struct exporter *e, const char *name, const char *help,
                             const char *labels, const double *le, const uint64_t *counts, size_t n,
                             double sum);
+/* Appends name="value" to b (a comma first unless b is empty), the value
+ * escaped as the text format wants (backslash, quote, newline). */
+struct sbuf;
+void exporter_label(struct sbuf *b, const char *name, const char *value);
+/* Makes s a valid name in place: [a-zA-Z_][a-zA-Z0-9_]* (and ':' in metric
+ * names); anything else becomes '_'. */
+void exporter_sanitize(char *s, bool metric);
 /* Forgets every series whose labels contain match (e.g. the trial that ended). */
 void exporter_forget(struct exporter *e, const char *match);
 

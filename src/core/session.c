@@ -141,7 +141,6 @@ static void live_monitor_cpu(struct comp *c);
 static void record_monitor_cpu(struct comp *c);
 static void derive_energy(struct session *s);
 static void din_clear(struct session *s);
-static void put_label(struct sbuf *b, const char *name, const char *value);
 static void energy_point(struct comp *c, const char *labels, int64_t wall, double e);
 
 int comp_metric(struct comp *c, const char *name, const char *unit, const char *labels,
@@ -1325,10 +1324,10 @@ static int run_trial(struct session *s, const struct trial_spec *tr)
         struct sbuf b = {0};
         char idx[16];
         snprintf(idx, sizeof(idx), "%u", tr->index + 1);
-        put_label(&b, "session", s->id);
-        put_label(&b, "trial", idx);
-        put_label(&b, "recipe", s->bench->name ? s->bench->name : "");
-        put_label(&b, "trial_label", tr->label ? tr->label : "");
+        exporter_label(&b, "session", s->id);
+        exporter_label(&b, "trial", idx);
+        exporter_label(&b, "recipe", s->bench->name ? s->bench->name : "");
+        exporter_label(&b, "trial_label", tr->label ? tr->label : "");
         trial_labels = sbuf_steal(&b);
         exporter_set(s->exp, "sonde_trial_info", "the trial running (1), with its recipe and label",
                      LIVE_GAUGE, trial_labels, 1);
@@ -1556,7 +1555,7 @@ static int start_exporter(struct session *s)
         fprintf(stderr, "sonde: exporter: %s\n", url);
     free(url);
     struct sbuf b = {0};
-    put_label(&b, "session", s->id);
+    exporter_label(&b, "session", s->id);
     exporter_set(s->exp, "sonde_up", "1 while the sonde session runs", LIVE_GAUGE, b.s, 1);
     sbuf_free(&b);
     return 0;
@@ -1738,41 +1737,15 @@ void comp_measured_window(struct comp *c, int64_t start_wall, int64_t end_wall)
     d->w1 = end_wall;
 }
 
-/* A label value in the text format: backslash, quote and newline escaped. */
-static void put_label(struct sbuf *b, const char *name, const char *value)
-{
-    sbuf_printf(b, "%s%s=\"", b->len ? "," : "", name);
-    for (const char *p = value; *p; p++) {
-        if (*p == '\\' || *p == '"')
-            sbuf_printf(b, "\\%c", *p);
-        else if (*p == '\n')
-            sbuf_puts(b, "\\n");
-        else
-            sbuf_add(b, p, 1);
-    }
-    sbuf_puts(b, "\"");
-}
-
-/* [a-zA-Z_][a-zA-Z0-9_]* (colons too in metric names): anything else becomes '_'. */
-static void sanitize_name(char *s, bool metric)
-{
-    for (char *p = s; *p; p++) {
-        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
-                  (p > s && *p >= '0' && *p <= '9') || (metric && *p == ':');
-        if (!ok)
-            *p = '_';
-    }
-}
-
 static const char *live_labels(struct comp *c)
 {
     if (!c->live_labels) {
         struct sbuf b = {0};
         char trial[16];
         snprintf(trial, sizeof(trial), "%u", c->session->trial ? c->session->trial->index + 1 : 0);
-        put_label(&b, "session", c->session->id);
-        put_label(&b, "trial", trial);
-        put_label(&b, "component", c->spec->name);
+        exporter_label(&b, "session", c->session->id);
+        exporter_label(&b, "trial", trial);
+        exporter_label(&b, "component", c->spec->name);
         c->live_labels = sbuf_steal(&b);
     }
     return c->live_labels;
@@ -1805,7 +1778,7 @@ static char *labels_with(struct comp *c, const char *json_labels)
     json_object_foreach(o, k, v)
     {
         char *name = xstrdup(k), *val = NULL;
-        sanitize_name(name, false);
+        exporter_sanitize(name, false);
         if (json_is_string(v))
             val = xstrdup(json_string_value(v));
         else if (json_is_number(v))
@@ -1817,7 +1790,7 @@ static char *labels_with(struct comp *c, const char *json_labels)
             name = renamed;
         }
         if (val && *name && !strv_has(seen, name)) {
-            put_label(&b, name, val);
+            exporter_label(&b, name, val);
             strv_push(&seen, name);
         }
         free(name);
@@ -1876,7 +1849,7 @@ static void live_series_point(struct comp *c, const char *name, const char *unit
     if (!c->session->exp || c->spec->role != ROLE_MONITOR || !strcmp(c->spec->driver, "prometheus"))
         return;
     char *full = xasprintf("sonde_%s_%s", c->spec->driver, name);
-    sanitize_name(full, true);
+    exporter_sanitize(full, true);
     bool u = unit && *unit;
     char *help = xasprintf("%s monitor: %s%s%s%s", c->spec->driver, name, u ? " (" : "",
                            u ? unit : "", u ? ")" : "");

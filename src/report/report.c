@@ -134,8 +134,7 @@ static char *fmt_exit(const struct component_row *c)
     return xstrdup("-");
 }
 
-/* A JSON object's text as "k=v,k=v" (strings unquoted); other text unchanged. */
-static char *fmt_kv_json(const char *text)
+char *report_kv_json(const char *text)
 {
     json_t *o = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
     struct sbuf b = {0};
@@ -439,7 +438,7 @@ static void emit_metrics(struct emit *e, const struct rdata *d, int64_t trial_id
         if (m->trial_id != trial_id)
             continue;
         table_add_owned(&t, (char *[]){xstrdup(m->component), xstrdup(m->name), fmt_num(m->value),
-                                       xstrdup(m->unit), fmt_kv_json(m->labels)});
+                                       xstrdup(m->unit), report_kv_json(m->labels)});
     }
     if (t.nrows > 1) {
         emit_heading(e, 3, "Metrics");
@@ -548,12 +547,12 @@ static int emit_series(struct emit *e, struct store *st, const struct rdata *d, 
         struct summary sm = summarize(p, n);
         bool any = sm.n > 0;
         table_add_owned(&t, (char *[]){xstrdup(s->component), xstrdup(s->name), xstrdup(s->unit),
-                                       fmt_kv_json(s->labels), xasprintf("%zu", sm.n),
+                                       report_kv_json(s->labels), xasprintf("%zu", sm.n),
                                        any ? fmt_num(sm.min) : xstrdup("-"),
                                        any ? fmt_num(sm.mean) : xstrdup("-"),
                                        any ? fmt_num(sm.max) : xstrdup("-")});
         char *row[4 + SERIES_SAMPLES] = {xstrdup(s->component), xstrdup(s->name),
-                                         fmt_kv_json(s->labels), xstrdup(s->unit)};
+                                         report_kv_json(s->labels), xstrdup(s->unit)};
         sample_cells(p, n, &sp, row + 4);
         table_add_owned(&g, row);
         free(p);
@@ -616,7 +615,7 @@ static void emit_histograms(struct emit *e, const struct rdata *d, int64_t trial
             xstrdup(r->component),
             xstrdup(r->name),
             xstrdup(v.unit),
-            fmt_kv_json(r->labels),
+            report_kv_json(r->labels),
             v.h ? xasprintf("%llu", (unsigned long long)hdr_count(v.h)) : xstrdup("malformed"),
             any ? fmt_num((double)hdr_min(v.h) * v.scale) : xstrdup("-"),
             any ? fmt_num(hdr_mean(v.h) * v.scale) : xstrdup("-")};
@@ -643,7 +642,7 @@ static int emit_trial(struct emit *e, struct store *st, const struct rdata *d,
                                         "started", "ended",      "duration"};
     char *title = tr->label ? xasprintf("Trial %lld: %s", (long long)tr->idx, tr->label)
                             : xasprintf("Trial %lld", (long long)tr->idx);
-    char *vals[] = {fmt_kv_json(tr->matrix),
+    char *vals[] = {report_kv_json(tr->matrix),
                     xasprintf("%lld", (long long)tr->repetition),
                     xstrdup(tr->state),
                     xstrdup(tr->reason),
@@ -1044,7 +1043,7 @@ static bool is_client(const struct rdata *d, const struct metric_row *m)
 /* Column key of a client metric: [component.]name[{labels}]. */
 static char *summary_key(const struct metric_row *m, bool with_component)
 {
-    char *lab = fmt_kv_json(m->labels);
+    char *lab = report_kv_json(m->labels);
     char *key =
         xasprintf("%s%s%s%s%s%s", with_component ? m->component : "", with_component ? "." : "",
                   m->name, *lab ? "{" : "", lab, *lab ? "}" : "");

@@ -16,5 +16,8 @@ int report_render(struct store *st, const char *session_id, enum report_format f
 /* The short summary printed at the end of `sonde run`: one line per trial with
  * its state and the client metrics. */
 int report_summary(struct store *st, const char *session_id, FILE *out);
+/* A JSON object's text (labels, a matrix point) as "k=v,k=v", strings unquoted;
+ * other text unchanged, "" for none. Caller frees. */
+char *report_kv_json(const char *text);
 
 #endif

@@ -29,10 +29,13 @@ cat >"$WS/srv.py" <<'EOF'
 #   /hist     OpenMetrics: per request, a histogram gains 1, 2, 1 and 1 observations
 #             in its buckets le=0.1, 0.2, 0.4, +Inf (sum +1.0) and a counter +10;
 #             the Accept header of the first request goes to argv[2]
+#   /reset    a counter and a one-bucket histogram at 10, 20 on requests 1 and 2;
+#             then the endpoint "restarts": 11, 22, 33, ... from request 3
 import http.server, os, socketserver, sys, threading, time
 
 lock = threading.Lock()
 hits = 0
+reset_hits = 0
 
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
@@ -46,7 +49,7 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        global hits
+        global hits, reset_hits
         if self.path == "/hang":
             time.sleep(3600)
         elif self.path == "/big":
@@ -93,6 +96,16 @@ class H(http.server.BaseHTTPRequestHandler):
                     "# TYPE hist_other gauge\nhist_other 1\n"
                     "# EOF\n") % (k, k, int(time.time()), 3 * k, 4 * k, 5 * k, k, 5 * k, 10 * k)
             self.send(body.encode(), "application/openmetrics-text; version=1.0.0; charset=utf-8")
+        elif self.path == "/reset":
+            with lock:
+                reset_hits += 1
+                k = reset_hits
+            v = 10 * k if k <= 2 else 11 * (k - 2)
+            body = ("# TYPE rs_seconds histogram\n"
+                    "rs_seconds_bucket{le=\"1\"} %d\nrs_seconds_bucket{le=\"+Inf\"} %d\n"
+                    "rs_seconds_sum %g\nrs_seconds_count %d\n"
+                    "# TYPE rs_total counter\nrs_total %d\n") % (v, v, v / 2, v, v)
+            self.send(body.encode())
         else:
             self.send_error(404)
 
@@ -151,6 +164,7 @@ monitors:
     with:
       url: "$SRV/hist"
       match: [hist_latency_seconds, hist_requests_total]
+  rs: {use: prometheus, with: {url: "$SRV/reset"}}
 EOF
 run good
 check "good: exits 0" test $? -eq 0
@@ -198,6 +212,20 @@ assert set(s) == {'hist_requests_total', 'hist_latency_seconds_count'}, set(s)
 assert s['hist_requests_total']['unit'] == '/s' and len(s['hist_requests_total']['points']) >= 2
 m={x['name']: x['value'] for x in t['metrics'] if x['component']=='om'}
 assert 6 < m['hist_requests_total_rate_mean'] < 15, m['hist_requests_total_rate_mean']" <<<"$rep"
+# /reset: 10, 20, then a restart: 11, 22, 33, ... The increases over K intervals
+# are 10 + 11 (K - 1), as Prometheus's increase() counts them; last minus first
+# would be wrong once the value climbs past the first again.
+check "reset: counter and histogram increases counted across the endpoint's restart" json "
+m={(x['name'], x['labels'].get('le')): x['value'] for x in t['metrics'] if x['component']=='rs'}
+k=m[('scrapes', None)] - 1
+assert k >= 3, k
+want=10 + 11 * (k - 1)
+assert m[('rs_seconds_count', None)] == want, (m, want)
+assert m[('rs_seconds_bucket', '1')] == want and m[('rs_seconds_bucket', '+Inf')] == want, m
+assert abs(m[('rs_seconds_mean', None)] - 0.5) < 1e-9 and m[('rs_seconds_p50', None)] == 0.5, m
+s=[x for x in t['series'] if x['component']=='rs' and x['name']=='rs_total'][0]
+assert len(s['points']) == k and all(p[1] > 0 for p in s['points']), s  # a point at the reset too
+assert 5 < m[('rs_total_rate_mean', None)] < 25, m" <<<"$rep"
 check "om: the scrape asks for OpenMetrics first" grep -q '^application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4' "$WS/accept.txt"
 
 # 2. Bad endpoints beside the node monitor; the session ends on time.

@@ -21,10 +21,12 @@
  * What is recorded: gauges, untyped and unknown samples and summary quantiles
  * as series points, with _mean and _max per series at the end; counters (and
  * the _sum/_count of summaries, the _count of histograms) as per-second rates
- * between consecutive scrapes (a counter that goes down is a reset: no point);
- * histograms as the distribution of the trial (last minus first scrape):
+ * between consecutive scrapes; histograms as the distribution of the trial (the
+ * increases of each part between consecutive scrapes):
  * p50/p90/p99 interpolated inside the bucket as Prometheus's histogram_quantile
- * does, mean, count and the bucket deltas. */
+ * does, mean, count and the bucket deltas. A value below the previous one is a
+ * reset (the endpoint restarted): the increase is the new value, as Prometheus's
+ * rate() and increase() count it. */
 #include "core/session.h"
 #include "loadgen/fetch.h"
 #include "util/net.h"
@@ -143,13 +145,12 @@ struct pm_shared {
 
 /* Per-series recording state, tick() side. */
 struct pm_state {
-    bool seen, has_prev;
-    double first, last; /* histogram parts */
-    double prev;        /* counters: the value and time of the previous scrape */
+    bool has_prev;
+    double prev; /* counters and histogram parts: the value and time of the previous scrape */
     int64_t prev_mono;
     double sum, max; /* gauges */
     uint64_t n;
-    double inc, dt; /* counters: increases and the time they span */
+    double inc, dt; /* counters and histogram parts: increases and the time they span */
 };
 
 /* A histogram (family + labels without le), tick() side. */
@@ -725,32 +726,34 @@ static void sync_series(struct pm_priv *p, size_t n)
     }
 }
 
-/* A counter's rate since the previous scrape; none across a reset. */
+/* A counter's increase since the previous scrape, as Prometheus's increase()
+ * counts it: a value below the previous one is a reset (the process restarted),
+ * after which the counter climbed from 0 to the value. Accumulated into s->inc
+ * over s->dt; false for the first scrape of a series (nothing to compare). */
+static bool advance(struct pm_state *s, double v, int64_t mono, double *inc, double *dt)
+{
+    if (!isfinite(v))
+        return false;
+    bool have = s->has_prev && mono > s->prev_mono;
+    if (have) {
+        *inc = v >= s->prev ? v - s->prev : v;
+        *dt = (double)(mono - s->prev_mono) / 1e9;
+        s->inc += *inc;
+        s->dt += *dt;
+    }
+    s->prev = v;
+    s->prev_mono = mono;
+    s->has_prev = true;
+    return have;
+}
+
+/* A counter's rate since the previous scrape. */
 static void record_rate(struct comp *c, const struct pm_meta *m, struct pm_state *s, double v,
                         const struct pm_result *r)
 {
-    if (!isfinite(v))
-        return;
-    if (s->has_prev && r->mono > s->prev_mono && v >= s->prev) {
-        double dt = (double)(r->mono - s->prev_mono) / 1e9;
-        comp_series_point(c, m->name, "/s", m->labels, r->wall, (v - s->prev) / dt);
-        s->inc += v - s->prev;
-        s->dt += dt;
-    }
-    s->prev = v;
-    s->prev_mono = r->mono;
-    s->has_prev = true;
-}
-
-/* A histogram part: its first and last values of the trial. */
-static void keep_span(struct pm_state *s, double v)
-{
-    if (!isfinite(v))
-        return;
-    if (!s->seen)
-        s->first = v;
-    s->seen = true;
-    s->last = v;
+    double inc, dt;
+    if (advance(s, v, r->mono, &inc, &dt))
+        comp_series_point(c, m->name, "/s", m->labels, r->wall, inc / dt);
 }
 
 static void record_value(struct comp *c, struct pm_priv *p, uint32_t id, double v,
@@ -772,12 +775,13 @@ static void record_value(struct comp *c, struct pm_priv *p, uint32_t id, double 
         return;
     case PK_HCOUNT:
         record_rate(c, m, s, v, r);
-        keep_span(s, v);
         return;
     case PK_BUCKET:
-    case PK_HSUM:
-        keep_span(s, v);
+    case PK_HSUM: {
+        double inc, dt;
+        advance(s, v, r->mono, &inc, &dt);
         return;
+    }
     }
 }
 
@@ -865,12 +869,6 @@ static double bucket_quantile(const struct bucket *b, size_t n, double q)
     return in > 0 ? start + (b[i].le - start) * (rank - below) / in : b[i].le;
 }
 
-/* A part's change over the trial: last - first, or last alone after a reset. */
-static double delta(const struct pm_state *s, bool reset)
-{
-    return !s->seen ? 0 : reset ? s->last : s->last - s->first;
-}
-
 /* The histogram's labels with le (as the endpoint wrote it). */
 static char *with_le(const char *labels, const char *le)
 {
@@ -893,7 +891,7 @@ static void metric_f(struct comp *c, const char *family, const char *suffix, con
     free(name);
 }
 
-/* The trial's distribution of one histogram: last minus first scrape. */
+/* The trial's distribution of one histogram: the increases of its parts. */
 static void summarize_histogram(struct comp *c, struct pm_priv *p, const struct pm_group *g)
 {
     static const struct {
@@ -903,12 +901,11 @@ static void summarize_histogram(struct comp *c, struct pm_priv *p, const struct 
     if (!g->any || g->nb == 0)
         return;
     const struct pm_state *cnt = g->count_id >= 0 ? &p->st[g->count_id] : NULL;
-    bool reset = cnt && cnt->seen && cnt->last < cnt->first;
     struct bucket *b = xcalloc(g->nb, sizeof(*b));
     for (size_t i = 0; i < g->nb; i++) {
         b[i].le = meta_at(p->sh, g->buckets[i])->le;
         b[i].le_text = meta_at(p->sh, g->buckets[i])->le_text;
-        b[i].count = delta(&p->st[g->buckets[i]], reset);
+        b[i].count = p->st[g->buckets[i]].inc;
     }
     qsort(b, g->nb, sizeof(*b), by_le);
     for (size_t i = 1; i < g->nb; i++) /* deltas of cumulative counts stay monotonic */
@@ -917,10 +914,10 @@ static void summarize_histogram(struct comp *c, struct pm_priv *p, const struct 
     const char *fam = g->any->family, *labels = g->any->labels;
     for (size_t k = 0; k < PM_QUANTILES; k++)
         metric_f(c, fam, qs[k].sfx, NULL, labels, bucket_quantile(b, g->nb, qs[k].q));
-    double n = cnt ? delta(cnt, reset) : b[g->nb - 1].count;
+    double n = cnt ? cnt->inc : b[g->nb - 1].count;
     metric_f(c, fam, "_count", NULL, labels, n);
     if (g->sum_id >= 0 && n > 0)
-        metric_f(c, fam, "_mean", NULL, labels, delta(&p->st[g->sum_id], reset) / n);
+        metric_f(c, fam, "_mean", NULL, labels, p->st[g->sum_id].inc / n);
     for (size_t i = 0; i < g->nb; i++) {
         char *l = with_le(labels, b[i].le_text);
         metric_f(c, fam, "_bucket", NULL, l, b[i].count);

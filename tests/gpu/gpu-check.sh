@@ -2,6 +2,8 @@
 # The gpu monitor on a real NVIDIA GPU, against nvidia-smi, under a real load.
 # Run by hand on a GPU machine, from the repository root:
 #   tests/gpu/gpu-check.sh build/sonde          (GPU_CHECK_INDEX=N: GPU N, default 0)
+# On a machine without build tools (the lent device machine), build here with
+# tests/gpu/bundle.sh, carry build-gpu, and run tests/gpu/gpu-check.sh build-gpu/sonde.
 # Exits 77 (skipped) when there is no NVIDIA GPU, or no python3 with CUDA torch
 # to load it; 0 when every check passed, 1 otherwise.
 #

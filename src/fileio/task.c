@@ -89,6 +89,8 @@ static int fail(struct task *t, enum fx_err cls, int e, const char *fmt, ...) SO
 static int fail(struct task *t, enum fx_err cls, int e, const char *fmt, ...)
 {
     t->res->errors[cls]++;
+    if (t->prog)
+        atomic_fetch_add_explicit(&t->prog->errors, 1, memory_order_relaxed);
     if (!t->res->error[0]) {
         va_list ap;
         va_start(ap, fmt);
@@ -335,6 +337,7 @@ static void account(struct task *t, enum fx_op op, uint64_t bytes, int64_t lat, 
         else if (op == FX_OP_WRITE)
             atomic_fetch_add_explicit(&t->prog->bytes_written, bytes, memory_order_relaxed);
         atomic_fetch_add_explicit(&t->prog->ops, 1, memory_order_relaxed);
+        lg_live_record(&t->prog->lat, lat);
     }
 }
 

@@ -122,8 +122,9 @@ struct fx_result {
 
 /* Shared progress for a status line (may be NULL). */
 struct fx_progress {
-    _Atomic uint64_t bytes, ops;
+    _Atomic uint64_t bytes, ops, errors;
     _Atomic uint64_t bytes_read, bytes_written; /* bytes by direction (sonde's exporter) */
+    struct lg_live_hist lat;                    /* every operation's latency (the exporter) */
     _Atomic unsigned phase;
 };
 

@@ -115,7 +115,8 @@ struct worker {
     uint64_t requests, ok, errors[LG_ERR_COUNT], status_class[6], bytes_in, bytes_out;
     uint64_t connects;
     _Atomic uint64_t a_req, a_err;
-    _Atomic uint64_t a_lat[LG_LIVE_BUCKETS + 1], a_lat_sum_ns, a_bytes_in, a_bytes_out;
+    struct lg_live_hist live_lat; /* the exporter's, from the intended send time */
+    _Atomic uint64_t a_bytes_in, a_bytes_out;
     int64_t cur_sec;
     uint64_t sec_req, sec_err, sec_bytes;
     int64_t next_scan;
@@ -148,26 +149,6 @@ struct lg_run {
     SSL_CTX *ssl_ctx;
     bool sni; /* send SNI (the name is not an IP address) */
 };
-
-const double lg_live_le[LG_LIVE_BUCKETS] = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-    0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60,
-};
-
-/* The live bucket of a latency; bounds in ns, computed once. */
-static void live_record(struct worker *w, int64_t ns)
-{
-    static const int64_t le_ns[LG_LIVE_BUCKETS] = {
-        100000,     250000,     500000,     1000000,     2500000,     5000000,
-        10000000,   25000000,   50000000,   100000000,   250000000,   500000000,
-        1000000000, 2500000000, 5000000000, 10000000000, 30000000000, 60000000000,
-    };
-    size_t i = 0;
-    while (i < LG_LIVE_BUCKETS && ns > le_ns[i])
-        i++;
-    atomic_fetch_add_explicit(&w->a_lat[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&w->a_lat_sum_ns, (uint64_t)(ns > 0 ? ns : 0), memory_order_relaxed);
-}
 
 static const char *const err_names[LG_ERR_COUNT] = {
     "connect", "timeout", "read", "write", "status", "protocol", "tls",
@@ -347,7 +328,7 @@ static void record_response(struct worker *w, struct conn *c, int64_t e)
         return;
     }
     w->ok++;
-    live_record(w, e - c->sstar);
+    lg_live_record(&w->live_lat, e - c->sstar);
     hdr_record(w->lat, e - c->sstar);
     hdr_record(w->sec_h, e - c->sstar);
     hdr_record(w->svc, e - c->s);
@@ -1196,10 +1177,7 @@ void lg_progress(struct lg_run *run, struct lg_progress *out)
     for (unsigned i = 0; i < run->nw; i++) {
         p.requests += atomic_load_explicit(&run->w[i].a_req, memory_order_relaxed);
         p.errors += atomic_load_explicit(&run->w[i].a_err, memory_order_relaxed);
-        for (size_t k = 0; k <= LG_LIVE_BUCKETS; k++)
-            p.lat_buckets[k] += atomic_load_explicit(&run->w[i].a_lat[k], memory_order_relaxed);
-        p.lat_sum_s +=
-            (double)atomic_load_explicit(&run->w[i].a_lat_sum_ns, memory_order_relaxed) / 1e9;
+        lg_live_read(&run->w[i].live_lat, p.lat_buckets, &p.lat_sum_s);
         p.bytes_in += atomic_load_explicit(&run->w[i].a_bytes_in, memory_order_relaxed);
         p.bytes_out += atomic_load_explicit(&run->w[i].a_bytes_out, memory_order_relaxed);
     }

@@ -21,6 +21,8 @@
 #ifndef SONDE_LOADGEN_ENGINE_H
 #define SONDE_LOADGEN_ENGINE_H
 
+#include "loadgen/live.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -175,11 +177,6 @@ struct lg_stats {
     struct lg_extra *extra; /* the client driver's own results, in the order added */
     size_t nextra;
 };
-
-/* Live latency buckets (seconds, upper bounds) for sonde's exporter: cheap to
- * count from every worker as requests complete, read while the run goes on. */
-#define LG_LIVE_BUCKETS 18
-extern const double lg_live_le[LG_LIVE_BUCKETS];
 
 struct lg_progress {
     int64_t elapsed_ns;

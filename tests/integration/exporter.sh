@@ -3,7 +3,8 @@
 # sonde-sim with node and process monitors, scraped twice during the load (counters
 # grow, the latency histogram agrees with the request counter, every monitor reading
 # is there with the session's labels), the monitors' CPU recorded, the endpoint gone
-# with the session; a bad or busy address fails before anything starts.
+# with the session; a fileio client's operations, bytes and latency histogram live;
+# a bad or busy address fails before anything starts.
 . "$(dirname "$0")/lib.sh"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -129,6 +130,46 @@ for c in ('node', 'process'):
 EOF
 check "the endpoint is gone with the session" bash -c "! curl -s -o /dev/null http://127.0.0.1:$PORT/metrics"
 check "nothing of the session is left running" no_procs_left "$ID"
+
+# A fileio client: its operations, bytes and latency histogram live too.
+FPORT=$(free_port)
+mkdir -p "$WS/fx"
+cat >"$WS/fileio.yaml" <<EOF
+kind: benchmark
+name: exporter-fileio
+timeout: 1m
+clients:
+  io:
+    driver: fileio
+    with: {path: "$WS/fx", rw: randread, bs: 4KiB, size: 8MiB, duration: 4s}
+EOF
+"$SONDE" -q run --exporter "127.0.0.1:$FPORT" "$WS/fileio.yaml" >"$WS/fileio.out" 2>&1 &
+RUNPID=$!
+for _ in $(seq 150); do
+  curl -sf "http://127.0.0.1:$FPORT/metrics" >"$WS/fscrape.txt" 2>/dev/null &&
+    grep -q '^sonde_client_requests_total{.*} [1-9]' "$WS/fscrape.txt" && break
+  sleep 0.1
+done
+sleep 1
+curl -sf "http://127.0.0.1:$FPORT/metrics" >"$WS/fscrape.txt"
+wait $RUNPID
+rc=$?
+check "fileio: the session ends done (exit $rc)" test $rc -eq 0
+check "fileio: operations, bytes read, no error, and a latency histogram that counts every operation" python3 - "$WS" <<'EOF'
+import sys; sys.path.insert(0, sys.argv[1]); from parse import *
+s, t = parse(sys.argv[1] + '/fscrape.txt')
+req = one(s, 'sonde_client_requests_total', component='io')
+assert req > 0 and one(s, 'sonde_client_bytes_in_total', component='io') > 0
+assert one(s, 'sonde_client_errors_total', component='io') == 0
+assert t['sonde_client_request_duration_seconds'] == 'histogram'
+b = [(l['le'], x) for n, l, x in s if n == 'sonde_client_request_duration_seconds_bucket' and l.get('component') == 'io']
+assert [x for _, x in b] == sorted(x for _, x in b) and b[-1][0] == '+Inf', b
+count = one(s, 'sonde_client_request_duration_seconds_count', component='io')
+assert count == b[-1][1] and abs(count - req) <= req * 0.01 + 100, (count, req)
+mean = one(s, 'sonde_client_request_duration_seconds_sum', component='io') / count
+assert 0 < mean < 1, mean
+print('operations', req, 'mean latency', mean)
+EOF
 
 # Bad addresses: refused before any trial, the reason named.
 out=$("$SONDE" run --exporter "no-port" "$WS/load.yaml" 2>&1)

@@ -264,6 +264,7 @@ struct fx_thread {
     pthread_t tid;
     bool started;
     struct fx_result res;
+    struct fx_progress prog; /* this task's own: no cache line shared between tasks */
     int rc;
 };
 
@@ -276,7 +277,6 @@ struct fx_state {
     struct fx_local_coord *lc;
     struct fx_file_coord *fc;
     struct fx_coord coord;
-    struct fx_progress prog;
     _Atomic unsigned running;
     int64_t fanout; /* batch backend: processes of the agent job (0: the tasks run in sonde) */
     int64_t status_at, last_bytes, last_at;
@@ -288,7 +288,7 @@ static void *fx_thread_main(void *arg)
     struct fx_thread *th = arg;
     struct fx_state *st = th->st;
     th->rc = fx_task_run(&st->spec, &st->coord, st->first + th->index, st->ntasks, th->index == 0,
-                         &st->prog, &th->res);
+                         &th->prog, &th->res);
     atomic_fetch_sub(&st->running, 1);
     return NULL;
 }
@@ -414,6 +414,27 @@ static int fx_start(struct comp *c)
     return r;
 }
 
+/* The tasks' progress together: the live values for sonde's exporter, all
+ * bytes moved and the phase of the first task. */
+static void fx_progress_sum(struct fx_state *st, struct lg_progress *p, uint64_t *bytes,
+                            unsigned *phase)
+{
+    memset(p, 0, sizeof(*p));
+    *bytes = 0;
+    *phase = 0;
+    for (unsigned i = 0; st->th && i < st->tasks; i++) {
+        struct fx_progress *g = &st->th[i].prog;
+        p->requests += atomic_load_explicit(&g->ops, memory_order_relaxed);
+        p->errors += atomic_load_explicit(&g->errors, memory_order_relaxed);
+        p->bytes_in += atomic_load_explicit(&g->bytes_read, memory_order_relaxed);
+        p->bytes_out += atomic_load_explicit(&g->bytes_written, memory_order_relaxed);
+        *bytes += atomic_load_explicit(&g->bytes, memory_order_relaxed);
+        lg_live_read(&g->lat, p->lat_buckets, &p->lat_sum_s);
+        if (i == 0)
+            *phase = atomic_load(&g->phase);
+    }
+}
+
 static int fx_tick(struct comp *c, int64_t now)
 {
     struct fx_state *st = c->priv;
@@ -422,16 +443,16 @@ static int fx_tick(struct comp *c, int64_t now)
     if (!st || atomic_load(&st->running) == 0)
         return 1;
     if (cl_status_due(&st->status_at, now)) {
-        uint64_t bytes = atomic_load(&st->prog.bytes);
+        struct lg_progress p;
+        uint64_t bytes;
+        unsigned phase;
+        fx_progress_sum(st, &p, &bytes, &phase);
+        cl_live(c, &p, true);
         double secs = (double)(now - st->last_at) / 1e9;
         double rate = secs > 0 ? (double)(bytes - (uint64_t)st->last_bytes) / MIB / secs : 0;
-        unsigned p = atomic_load(&st->prog.phase);
-        cl_live_totals(c, (double)atomic_load(&st->prog.ops),
-                       (double)atomic_load(&st->prog.bytes_read),
-                       (double)atomic_load(&st->prog.bytes_written));
         comp_status(c, "%s, %.0f MiB/s, %llu operations",
-                    st->spec.metadata ? "metadata" : fx_rw_names[st->spec.phase[p]], rate,
-                    (unsigned long long)atomic_load(&st->prog.ops));
+                    st->spec.metadata ? "metadata" : fx_rw_names[st->spec.phase[phase]], rate,
+                    (unsigned long long)p.requests);
         st->last_bytes = (int64_t)bytes;
         st->last_at = now;
     }
@@ -604,6 +625,11 @@ static int fx_finish(struct comp *c)
         free(sync);
     } else {
         fx_join(st);
+        struct lg_progress p;
+        uint64_t bytes;
+        unsigned phase;
+        fx_progress_sum(st, &p, &bytes, &phase);
+        cl_live(c, &p, true); /* the final values (the ticks stopped before the end) */
         r = fx_merge_threads(st, &s, why, sizeof(why));
         if (r == 0)
             comp_metric(c, "tasks", NULL, NULL, st->tasks);

@@ -107,4 +107,46 @@ sed -i 's/k: 0/metric: hamming/' "$WS/invalid.yaml"
 rc=$?
 check "validate: exit 2 ($rc), the metric named" py "$rc == 2 and 'with.metric: expected one of l2, ip, cosine' in open('$WS/invalid.out').read()"
 
+# Live on sonde's exporter: queries answered (batches and singles), the single
+# queries' latency histogram.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$WS/live.yaml" <<EOF
+kind: benchmark
+name: faiss-live
+clients:
+  search:
+    driver: faiss
+    with:
+      ${SYN[0]}
+      index: Flat
+      k: 10
+      rounds: 2
+      latency_queries: 100000
+EOF
+"$SONDE" -q run --exporter "127.0.0.1:$PORT" "$WS/live.yaml" >"$WS/live.out" 2>&1 &
+RUNPID=$!
+for _ in $(seq 300); do
+  curl -sf "http://127.0.0.1:$PORT/metrics" >"$WS/live.txt" 2>/dev/null &&
+    grep -q '^sonde_client_request_duration_seconds_count{.*} [1-9]' "$WS/live.txt" && break
+  sleep 0.1
+done
+wait $RUNPID
+check "live: the session ends done ($?)" test $? -eq 0
+check "live: queries counted (2 rounds x 200, then singles), the singles' latency histogram" python3 - "$WS/live.txt" <<'EOF'
+import re, sys
+v = {}
+for l in open(sys.argv[1]):
+    m = re.match(r'^(sonde_client_\w+)\{([^}]*)\} (\S+)$', l)
+    if m and 'component="search"' in m.group(2):
+        le = re.search(r'le="([^"]*)"', m.group(2))
+        v[(m.group(1), le.group(1) if le else None)] = float(m.group(3))
+n = v[('sonde_client_request_duration_seconds_count', None)]
+req = v[('sonde_client_requests_total', None)]
+assert n > 0 and v[('sonde_client_request_duration_seconds_bucket', '+Inf')] == n, v
+assert req >= 400 + n - 16, (req, n)  # read a moment apart
+assert 0 < v[('sonde_client_request_duration_seconds_sum', None)] / n < 0.1, v
+assert v[('sonde_client_errors_total', None)] == 0, v
+print('queries', req, 'timed', n)
+EOF
+
 finish

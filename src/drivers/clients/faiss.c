@@ -82,6 +82,8 @@ struct fx_state {
     pthread_t thread;
     bool thread_started;
     atomic_bool done, stop;
+    _Atomic uint64_t queries; /* answered so far (sonde's exporter) */
+    struct lg_live_hist lat;  /* the single queries' latencies (sonde's exporter) */
     _Atomic(const char *) phase;
     int result;
     char err[512];
@@ -299,6 +301,8 @@ static int batches(struct fx_state *st, struct fw_index *ix)
         int64_t t0 = mono_ns();
         r = fw_search(ix, nq, ds->queries.data, k, dist, ids, st->err, sizeof(st->err));
         st->round_s[i] = secs_since(t0);
+        if (r == 0)
+            atomic_fetch_add_explicit(&st->queries, nq, memory_order_relaxed);
     }
     if (r == 0 && !atomic_load(&st->stop)) {
         st->recall = xmalloc(nq * sizeof(double));
@@ -330,7 +334,12 @@ static int singles(struct fx_state *st, struct fw_index *ix)
         int64_t t0 = mono_ns();
         r = fw_search(ix, 1, ds->queries.data + q * ds->queries.dim, k, dist, ids, st->err,
                       sizeof(st->err));
-        hdr_record(st->latency, mono_ns() - t0);
+        int64_t lat = mono_ns() - t0;
+        hdr_record(st->latency, lat);
+        if (r == 0) {
+            lg_live_record(&st->lat, lat);
+            atomic_fetch_add_explicit(&st->queries, 1, memory_order_relaxed);
+        }
     }
     fw_set_threads(ix, st->threads);
     free(dist);
@@ -421,13 +430,23 @@ static int faiss_start(struct comp *c)
     return 0;
 }
 
+/* Queries answered and the single queries' latencies, for sonde's exporter. */
+static void faiss_live(struct comp *c, struct fx_state *st)
+{
+    struct lg_progress p = {.requests = atomic_load_explicit(&st->queries, memory_order_relaxed)};
+    lg_live_read(&st->lat, p.lat_buckets, &p.lat_sum_s);
+    cl_live(c, &p, true);
+}
+
 static int faiss_tick(struct comp *c, int64_t now)
 {
     struct fx_state *st = c->priv;
     if (!st || !st->thread_started || atomic_load(&st->done))
         return 1;
-    if (cl_status_due(&st->status_at, now))
+    if (cl_status_due(&st->status_at, now)) {
+        faiss_live(c, st);
         comp_status(c, "%s", atomic_load(&st->phase));
+    }
     return 0;
 }
 
@@ -496,6 +515,7 @@ static int faiss_finish(struct comp *c)
         return -EINVAL;
     pthread_join(st->thread, NULL);
     st->thread_started = false;
+    faiss_live(c, st); /* the final values (the ticks stopped before the end) */
     if (st->result < 0) {
         comp_set_reason(c, "%s", st->err[0] ? st->err : strerror(-st->result));
         return st->result;

@@ -264,8 +264,8 @@ static void answer(int fd, int code, const char *reason, const char *type, const
                           "Connection: close\r\n\r\n",
                           code, reason, type, len);
     int64_t deadline = mono_ns() + EXP_IO_NS;
-    if (net_send_all(fd, hdr, strlen(hdr), deadline) == 0 && !head && len)
-        net_send_all(fd, body, len, deadline);
+    if (net_send_all(fd, hdr, strlen(hdr), deadline, NULL) == 0 && !head && len)
+        net_send_all(fd, body, len, deadline, NULL);
     free(hdr);
 }
 

@@ -27,8 +27,8 @@
 static int probe_tcp(const struct probe_spec *p, int64_t deadline, char *detail, size_t dlen)
 {
     int fd = -1;
-    int r =
-        net_connect(p->host ? p->host : PROBE_DEFAULT_HOST, p->port, deadline, &fd, detail, dlen);
+    int r = net_connect(p->host ? p->host : PROBE_DEFAULT_HOST, p->port, deadline, NULL, &fd,
+                        detail, dlen);
     if (r == 1) {
         snprintf(detail, dlen, "connected");
         close(fd);
@@ -79,7 +79,7 @@ static int http_exchange(int fd, const struct net_url *u, int64_t deadline, char
                           "Connection: close\r\n\r\n",
                           u->path, u->hostport);
     char line[PROBE_STATUS_MAX];
-    int r = net_send_all(fd, req, strlen(req), deadline);
+    int r = net_send_all(fd, req, strlen(req), deadline, NULL);
     free(req);
     if (r == 0)
         r = read_status_line(fd, deadline, line, sizeof(line));
@@ -105,7 +105,7 @@ static int probe_http(const struct probe_spec *p, int64_t deadline, char *detail
         return -EINVAL;
     }
     int fd = -1;
-    int r = net_connect(u.host, u.port, deadline, &fd, detail, dlen);
+    int r = net_connect(u.host, u.port, deadline, NULL, &fd, detail, dlen);
     if (r == 1) {
         r = http_exchange(fd, &u, deadline, detail, dlen);
         close(fd);

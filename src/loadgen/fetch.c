@@ -26,8 +26,8 @@ void fetch_result_free(struct fetch_result *r)
 
 /* Reads the response from fd into out->body. 0, or -errno with err set. */
 static int read_response(int fd, const char *url, int64_t deadline, int64_t timeout_ns,
-                         size_t max_bytes, bool head, struct fetch_result *out, char *err,
-                         size_t errlen)
+                         size_t max_bytes, bool head, const struct net_cancel *cancel,
+                         struct fetch_result *out, char *err, size_t errlen)
 {
     struct http_resp_parser p;
     http_resp_init(&p, NULL, head);
@@ -74,12 +74,14 @@ static int read_response(int fd, const char *url, int64_t deadline, int64_t time
             r = -EPROTO;
             goto out;
         }
-        int w = net_wait_fd(fd, POLLIN, deadline);
+        int w = net_wait(fd, POLLIN, deadline, cancel);
         if (w <= 0) {
             r = w < 0 ? w : -ETIMEDOUT;
             if (w == 0)
                 snprintf(err, errlen, "%s: no complete response within %.3g s", url,
                          (double)timeout_ns / 1e9);
+            else if (w == -ECANCELED)
+                snprintf(err, errlen, "%s: cancelled", url);
             else
                 snprintf(err, errlen, "%s: %s", url, strerror(-w));
             goto out;
@@ -116,14 +118,19 @@ out:
 }
 
 int http_fetch(const char *method, const char *url, const char *const *headers, const char *body,
-               size_t body_len, int64_t timeout_ns, size_t max_bytes, struct fetch_result *out,
-               char *err, size_t errlen)
+               size_t body_len, int64_t timeout_ns, size_t max_bytes,
+               const struct net_cancel *cancel, struct fetch_result *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     struct net_url u;
     if (net_url_parse(url, &u) < 0) {
         snprintf(err, errlen, "'%s': not an http://host[:port][/path] URL", url ? url : "");
         return -EINVAL;
+    }
+    if (cancel && cancel->fn(cancel->arg)) {
+        snprintf(err, errlen, "%s: cancelled", url);
+        net_url_free(&u);
+        return -ECANCELED;
     }
     int64_t deadline = mono_ns() + timeout_ns;
     struct sbuf req = {0};
@@ -138,19 +145,23 @@ int http_fetch(const char *method, const char *url, const char *const *headers, 
         snprintf(err, errlen, "%s: cannot build the request (a header with a bad character?)", url);
         goto out;
     }
-    r = net_connect(u.host, u.port, deadline, &fd, detail, sizeof(detail));
+    r = net_connect(u.host, u.port, deadline, cancel, &fd, detail, sizeof(detail));
     if (r <= 0) {
         snprintf(err, errlen, "%s: %s", url, detail);
-        r = r < 0 ? r : -ECONNREFUSED;
+        if (r == 0)
+            r = cancel && cancel->fn(cancel->arg) ? -ECANCELED : -ECONNREFUSED;
         goto out;
     }
-    r = net_send_all(fd, req.s, req.len, deadline);
+    r = net_send_all(fd, req.s, req.len, deadline, cancel);
     if (r < 0) {
-        snprintf(err, errlen, "%s: cannot send the request: %s", url, strerror(-r));
+        if (r == -ECANCELED)
+            snprintf(err, errlen, "%s: cancelled", url);
+        else
+            snprintf(err, errlen, "%s: cannot send the request: %s", url, strerror(-r));
         goto out;
     }
-    r = read_response(fd, url, deadline, timeout_ns, max_bytes, strcmp(method, "HEAD") == 0, out,
-                      err, errlen);
+    r = read_response(fd, url, deadline, timeout_ns, max_bytes, strcmp(method, "HEAD") == 0, cancel,
+                      out, err, errlen);
 out:
     if (fd >= 0)
         close(fd);

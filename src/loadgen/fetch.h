@@ -17,13 +17,15 @@ struct fetch_result {
 /* Sends METHOD url with the extra headers ("Name: value", NULL-terminated, may be
  * NULL) and body (NULL: none), and reads the whole response before timeout_ns
  * has passed (connect included). A body above max_bytes stops the read: -EFBIG.
- * 0 with out filled (any status: the caller judges it), or -errno with err set
- * ("http://h:1/metrics: connection refused", "...: no complete response within
- * 5 s", "...: response larger than the 16 MiB limit", "...: malformed response:
- * ..."). out is left empty on error. */
+ * cancel (may be NULL) cuts the request short within NET_CANCEL_POLL_MS:
+ * -ECANCELED. 0 with out filled (any status: the caller judges it), or -errno
+ * with err set ("http://h:1/metrics: connection refused", "...: no complete
+ * response within 5 s", "...: response larger than the 16 MiB limit", "...:
+ * malformed response: ...", "...: cancelled"). out is left empty on error. */
+struct net_cancel;
 int http_fetch(const char *method, const char *url, const char *const *headers, const char *body,
-               size_t body_len, int64_t timeout_ns, size_t max_bytes, struct fetch_result *out,
-               char *err, size_t errlen);
+               size_t body_len, int64_t timeout_ns, size_t max_bytes,
+               const struct net_cancel *cancel, struct fetch_result *out, char *err, size_t errlen);
 void fetch_result_free(struct fetch_result *r);
 
 #endif

@@ -13,14 +13,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int net_wait_fd(int fd, short events, int64_t deadline)
+int net_wait(int fd, short events, int64_t deadline, const struct net_cancel *cancel)
 {
     for (;;) {
+        if (cancel && cancel->fn(cancel->arg))
+            return -ECANCELED;
         int64_t left = deadline - mono_ns();
         if (left <= 0)
             return 0;
         struct pollfd pfd = {.fd = fd, .events = events};
         int ms = (int)((left + 999999) / 1000000);
+        if (cancel && ms > NET_CANCEL_POLL_MS)
+            ms = NET_CANCEL_POLL_MS;
         int r = poll(&pfd, 1, ms);
         if (r > 0)
             return 1;
@@ -29,10 +33,17 @@ int net_wait_fd(int fd, short events, int64_t deadline)
     }
 }
 
+int net_wait_fd(int fd, short events, int64_t deadline)
+{
+    return net_wait(fd, events, deadline, NULL);
+}
+
 int net_outcome(int err, char *detail, size_t dlen)
 {
     if (err == ECONNREFUSED)
         snprintf(detail, dlen, "connection refused");
+    else if (err == ECANCELED)
+        snprintf(detail, dlen, "cancelled");
     else if (err == ETIMEDOUT)
         snprintf(detail, dlen, "timed out");
     else
@@ -41,8 +52,8 @@ int net_outcome(int err, char *detail, size_t dlen)
 }
 
 /* Tries one address: 1 connected (*fd set), 0 failed (detail set). */
-static int connect_addr(const struct addrinfo *ai, int64_t deadline, int *fd, char *detail,
-                        size_t dlen)
+static int connect_addr(const struct addrinfo *ai, int64_t deadline,
+                        const struct net_cancel *cancel, int *fd, char *detail, size_t dlen)
 {
     int s = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (s < 0)
@@ -51,7 +62,7 @@ static int connect_addr(const struct addrinfo *ai, int64_t deadline, int *fd, ch
     if (connect(s, ai->ai_addr, ai->ai_addrlen) < 0) {
         err = errno;
         if (err == EINPROGRESS) {
-            int w = net_wait_fd(s, POLLOUT, deadline);
+            int w = net_wait(s, POLLOUT, deadline, cancel);
             socklen_t len = sizeof(err);
             if (w == 0)
                 err = ETIMEDOUT;
@@ -69,8 +80,8 @@ static int connect_addr(const struct addrinfo *ai, int64_t deadline, int *fd, ch
     return 1;
 }
 
-int net_connect(const char *host, const char *port, int64_t deadline, int *fd, char *detail,
-                size_t dlen)
+int net_connect(const char *host, const char *port, int64_t deadline,
+                const struct net_cancel *cancel, int *fd, char *detail, size_t dlen)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
@@ -85,17 +96,18 @@ int net_connect(const char *host, const char *port, int64_t deadline, int *fd, c
     }
     int r = 0;
     for (const struct addrinfo *ai = res; ai && r == 0; ai = ai->ai_next)
-        r = connect_addr(ai, deadline, fd, detail, dlen);
+        r = connect_addr(ai, deadline, cancel, fd, detail, dlen);
     freeaddrinfo(res);
     return r;
 }
 
-int net_send_all(int fd, const char *buf, size_t len, int64_t deadline)
+int net_send_all(int fd, const char *buf, size_t len, int64_t deadline,
+                 const struct net_cancel *cancel)
 {
     while (len > 0) {
         ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EAGAIN) {
-            int w = net_wait_fd(fd, POLLOUT, deadline);
+            int w = net_wait(fd, POLLOUT, deadline, cancel);
             if (w <= 0)
                 return w < 0 ? w : -ETIMEDOUT;
             continue;

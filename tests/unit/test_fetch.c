@@ -3,6 +3,7 @@
  * exporter read back through http_fetch. */
 #include "core/exporter.h"
 #include "loadgen/fetch.h"
+#include "util/net.h"
 #include "util/util.h"
 
 #include <arpa/inet.h>
@@ -78,7 +79,7 @@ static int fetch_from(struct server *s, int64_t timeout_ns, size_t max, struct f
 {
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics?x=1", s->port);
-    return http_fetch("GET", url, NULL, NULL, 0, timeout_ns, max, out, err, errlen);
+    return http_fetch("GET", url, NULL, NULL, 0, timeout_ns, max, NULL, out, err, errlen);
 }
 
 static void content_length_and_chunked(void **state)
@@ -131,6 +132,40 @@ static void silent_server_times_out(void **state)
     assert_null(r.body);
 }
 
+/* Cancelled when the flag's time has come: set by the test's clock, read by fetch. */
+static int64_t cancel_at;
+static bool cancel_due(void *arg)
+{
+    (void)arg;
+    return mono_ns() >= cancel_at;
+}
+
+static void a_cancel_cuts_a_silent_server_short(void **state)
+{
+    (void)state;
+    struct server s = {.answer = NULL, .hold_ns = 1500000000};
+    server_start(&s);
+    struct fetch_result r;
+    char err[256] = "", url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", s.port);
+    const struct net_cancel cancel = {.fn = cancel_due};
+    int64_t t0 = mono_ns();
+    cancel_at = t0 + 200000000;
+    assert_int_equal(
+        http_fetch("GET", url, NULL, NULL, 0, 10000000000, 1 << 20, &cancel, &r, err, sizeof(err)),
+        -ECANCELED);
+    int64_t took = mono_ns() - t0;
+    server_end(&s);
+    assert_true(took >= 190000000 && took < 200000000 + 4 * NET_CANCEL_POLL_MS * 1000000LL);
+    assert_non_null(strstr(err, "cancelled"));
+    assert_null(r.body);
+    /* already cancelled: nothing is sent (the refused port is not even tried) */
+    cancel_at = 0;
+    assert_int_equal(http_fetch("GET", "http://127.0.0.1:1/", NULL, NULL, 0, 1000000000, 1024,
+                                &cancel, &r, err, sizeof(err)),
+                     -ECANCELED);
+}
+
 static void too_large_is_refused(void **state)
 {
     (void)state;
@@ -174,11 +209,12 @@ static void garbage_and_refused(void **state)
     close(fd);
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
-    assert_true(http_fetch("GET", url, NULL, NULL, 0, 1000000000, 1024, &r, err, sizeof(err)) < 0);
+    assert_true(
+        http_fetch("GET", url, NULL, NULL, 0, 1000000000, 1024, NULL, &r, err, sizeof(err)) < 0);
     assert_non_null(strstr(err, "connection refused"));
-    assert_int_equal(
-        http_fetch("GET", "https://x/", NULL, NULL, 0, 1000000000, 1024, &r, err, sizeof(err)),
-        -EINVAL);
+    assert_int_equal(http_fetch("GET", "https://x/", NULL, NULL, 0, 1000000000, 1024, NULL, &r, err,
+                                sizeof(err)),
+                     -EINVAL);
     assert_non_null(strstr(err, "not an http://"));
 }
 
@@ -202,7 +238,7 @@ static void exporter_serves_what_was_set(void **state)
     snprintf(url, sizeof(url), "http://%s/metrics", target);
     struct fetch_result r;
     assert_int_equal(
-        http_fetch("GET", url, NULL, NULL, 0, 2000000000, 1 << 20, &r, err, sizeof(err)), 0);
+        http_fetch("GET", url, NULL, NULL, 0, 2000000000, 1 << 20, NULL, &r, err, sizeof(err)), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.content_type, "version=0.0.4"));
     assert_non_null(strstr(r.body, "# HELP sonde_client_requests_total requests\\ndone\n"
@@ -223,18 +259,18 @@ static void exporter_serves_what_was_set(void **state)
     /* the trial that ended is forgotten; the other stays */
     exporter_forget(x, ",trial=\"1\",");
     assert_int_equal(
-        http_fetch("GET", url, NULL, NULL, 0, 2000000000, 1 << 20, &r, err, sizeof(err)), 0);
+        http_fetch("GET", url, NULL, NULL, 0, 2000000000, 1 << 20, NULL, &r, err, sizeof(err)), 0);
     assert_null(strstr(r.body, "sonde_client_requests_total"));
     assert_non_null(strstr(r.body, "sonde_node_cpu_percent{session=\"s\",trial=\"2\""));
     fetch_result_free(&r);
 
     snprintf(url, sizeof(url), "http://%s/other", target);
     assert_int_equal(
-        http_fetch("GET", url, NULL, NULL, 0, 2000000000, 1 << 20, &r, err, sizeof(err)), 0);
+        http_fetch("GET", url, NULL, NULL, 0, 2000000000, 1 << 20, NULL, &r, err, sizeof(err)), 0);
     assert_int_equal(r.status, 404);
     fetch_result_free(&r);
     assert_int_equal(
-        http_fetch("POST", url, NULL, "x", 1, 2000000000, 1 << 20, &r, err, sizeof(err)), 0);
+        http_fetch("POST", url, NULL, "x", 1, 2000000000, 1 << 20, NULL, &r, err, sizeof(err)), 0);
     assert_int_equal(r.status, 405);
     fetch_result_free(&r);
     exporter_stop(x);
@@ -265,7 +301,7 @@ static void exporter_outlives_a_silent_client(void **state)
     struct fetch_result r;
     int64_t t0 = mono_ns();
     assert_int_equal(
-        http_fetch("GET", url, NULL, NULL, 0, 5000000000, 1 << 20, &r, err, sizeof(err)), 0);
+        http_fetch("GET", url, NULL, NULL, 0, 5000000000, 1 << 20, NULL, &r, err, sizeof(err)), 0);
     assert_true(mono_ns() - t0 < 4000000000);
     assert_non_null(strstr(r.body, "sonde_up 1\n"));
     fetch_result_free(&r);
@@ -278,6 +314,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(content_length_and_chunked),
         cmocka_unit_test(silent_server_times_out),
+        cmocka_unit_test(a_cancel_cuts_a_silent_server_short),
         cmocka_unit_test(too_large_is_refused),
         cmocka_unit_test(garbage_and_refused),
         cmocka_unit_test(exporter_serves_what_was_set),

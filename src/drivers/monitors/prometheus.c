@@ -13,10 +13,10 @@
  * count, which is published with the scrape that used them. Memory: at most
  * max_series series (and 4096 more remembered as dropped), their names and
  * labels together at most max_bytes; one response of at most max_bytes; at most
- * 16 finished scrapes queued (the oldest goes first). The state both
- * sides share is reference-counted: at finish a scrape still in flight is
- * abandoned (the thread is detached and frees the state when that fetch ends),
- * so stopping never waits out a long timeout.
+ * 16 finished scrapes queued (the oldest goes first). At finish a scrape
+ * still in flight is cancelled and abandoned, so stopping never waits out a
+ * long timeout; the state both sides share is reference-counted, for the rare
+ * thread that does not come out in time (it is detached and frees the state).
  *
  * What is recorded: gauges, untyped and unknown samples and summary quantiles
  * as series points, with _mean and _max per series at the end; counters (and
@@ -127,8 +127,10 @@ struct pm_shared {
     size_t nfilters;
     /* Series descriptions: chunk pointers allocated up front, so they never move. */
     struct pm_meta **chunks;
+    atomic_bool cancel; /* set with stop: cuts the fetch in flight short */
     /* Under mu. */
     bool stop, exited;
+    bool cut;     /* a scrape was in flight when the thread was stopped */
     size_t nmeta; /* published descriptions */
     struct pm_result *head, *tail;
     size_t nq, lost; /* queued results; results dropped from a full queue */
@@ -514,6 +516,12 @@ static void parse_body(struct pm_shared *sh, const struct fetch_result *f, struc
                              f->content_type[0] ? f->content_type : "no content type", st.error);
 }
 
+static bool scrape_cancelled(void *arg)
+{
+    struct pm_shared *sh = arg;
+    return atomic_load_explicit(&sh->cancel, memory_order_relaxed);
+}
+
 static struct pm_result *scrape_once(struct pm_shared *sh)
 {
     struct pm_result *r = xcalloc(1, sizeof(*r));
@@ -522,8 +530,9 @@ static struct pm_result *scrape_once(struct pm_shared *sh)
     char err[512];
     int64_t t0 = mono_ns();
     sh->scrape_no++;
-    int e =
-        http_fetch("GET", sh->url, hdrs, NULL, 0, sh->timeout, sh->max_bytes, &f, err, sizeof(err));
+    const struct net_cancel cancel = {.fn = scrape_cancelled, .arg = sh};
+    int e = http_fetch("GET", sh->url, hdrs, NULL, 0, sh->timeout, sh->max_bytes, &cancel, &f, err,
+                       sizeof(err));
     if (e < 0)
         r->error = xstrdup(err);
     else if (f.status != 200)
@@ -591,7 +600,8 @@ static void *scrape_main(void *arg)
         int64_t cpu = thread_cpu_ns();
         pthread_mutex_lock(&sh->mu);
         sh->cpu_ns = cpu;
-        if (sh->stop) { /* abandoned: nobody takes it any more */
+        if (sh->stop) { /* cut short or too late: nobody takes it any more */
+            sh->cut = true;
             result_free(r);
             break;
         }
@@ -979,14 +989,16 @@ static void report(struct comp *c, struct pm_priv *p)
                   p->dups);
 }
 
-/* Stops the thread: joined when it is between scrapes or ends one within a
- * short grace; else detached, its scrape abandoned (it frees the shared state
- * when that fetch returns, bounded by the timeout). */
+/* Stops the thread: a scrape in flight is cancelled (its fetch returns within
+ * NET_CANCEL_POLL_MS) and the thread joined. Only a thread still not out after
+ * a short grace (a host name's resolution, which nothing cancels) is detached;
+ * it frees the shared state when it ends. */
 static void stop_thread(struct pm_priv *p)
 {
     struct pm_shared *sh = p->sh;
     if (!p->thread_running)
         return;
+    atomic_store(&sh->cancel, true);
     pthread_mutex_lock(&sh->mu);
     sh->stop = true;
     pthread_cond_broadcast(&sh->cv);
@@ -994,13 +1006,13 @@ static void stop_thread(struct pm_priv *p)
     struct timespec ts = {.tv_sec = (time_t)(due / 1000000000), .tv_nsec = due % 1000000000};
     while (!sh->exited && pthread_cond_timedwait(&sh->cv, &sh->mu, &ts) != ETIMEDOUT)
         ;
-    bool exited = sh->exited;
+    bool exited = sh->exited, cut = sh->cut;
     pthread_mutex_unlock(&sh->mu);
     if (exited)
         pthread_join(p->th, NULL);
     else
         pthread_detach(p->th);
-    p->abandoned = !exited;
+    p->abandoned = !exited || cut;
     p->thread_running = false;
 }
 

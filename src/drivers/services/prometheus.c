@@ -350,6 +350,13 @@ static int64_t parse_rfc3339(const char *s)
     return t;
 }
 
+/* A second Ctrl-C (the user insists) cuts a query in flight short. */
+static bool hurried(void *arg)
+{
+    (void)arg;
+    return proc_hurried();
+}
+
 /* GET base+path; the parsed JSON of a successful API answer, or NULL with
  * why in err (Prometheus's own error text when it gave one). */
 static json_t *api_get(const struct prom_state *st, const char *path, int64_t timeout, char *err,
@@ -358,7 +365,9 @@ static json_t *api_get(const struct prom_state *st, const char *path, int64_t ti
     char *url = xasprintf("%s%s", st->base, path);
     struct fetch_result res = {0};
     json_t *doc = NULL;
-    if (http_fetch("GET", url, NULL, NULL, 0, timeout, PROM_MAX_RESPONSE, &res, err, n) == 0) {
+    const struct net_cancel cancel = {.fn = hurried};
+    if (http_fetch("GET", url, NULL, NULL, 0, timeout, PROM_MAX_RESPONSE, &cancel, &res, err, n) ==
+        0) {
         json_error_t je;
         doc = json_loadb(res.body, res.len, 0, &je);
         const char *status = json_string_value(json_object_get(doc, "status"));

@@ -295,18 +295,26 @@ monitors:
   c: {use: prometheus-node, with: {url: "https://127.0.0.1:1/metrics"}}
   d: {use: prometheus, with: {url: "127.0.0.1:1"}}
   e: {use: prometheus, with: {url: "http://127.0.0.1:1/", labels: {mode: "[z"}, max_series: 0}}
+  f: {use: prometheus, with: {url: "http://127.0.0.1:1/", scrape: [x]}}
+  g: {use: prometheus, with: {scrape: []}}
+  h: {use: prometheus, with: {scrape: [x, x]}}
 EOF
 out=$("$SONDE" run "$WS/opts.yaml" 2>&1)
 rc=$?
 check "opts: exit 2 ($rc)" test "$rc" -eq 2
 check "opts: a bad regex names match[1]" contains "$out" "monitors.a.with.match\[1\]: 'a(' is not a valid regular expression"
-check "opts: a missing url" contains "$out" "monitors.b.with: missing required option 'url' for driver 'prometheus'"
+check "opts: a missing url" contains "$out" "monitors.b.with.url: missing: give \`url\` (an endpoint) or \`scrape\` (services by name)"
+check "opts: url and scrape together; an empty scrape list; a service named twice" bash -c '
+grep -q "monitors.f.with.scrape: give \`url\` or \`scrape\`, not both" <<<"$1" &&
+grep -q "monitors.g.with.scrape: an empty list: name at least one service" <<<"$1" &&
+grep -q "monitors.h.with.scrape\[1\]: .x. is named twice" <<<"$1"' _ "$out"
 check "opts: https and a bare host:port are not http:// URLs" py "$(grep -c 'with.url: expected an http://host\[:port\]/path URL' <<<"$out") == 2"
 check "opts: a bad label regex" contains "$out" "monitors.e.with.labels.mode: '\[z' is not a valid regular expression"
 check "opts: max_series out of range" contains "$out" "monitors.e.with.max_series: must be between 1 and 1000000"
 check "opts: nothing ran" not_contains "$out" "session "
 
-# 4. The prometheus-vllm preset against sonde-sim's vLLM-named /metrics.
+# 4. The prometheus-vllm preset against sonde-sim's vLLM-named /metrics: by URL, and
+# by service name (two services, one loaded, each on its own thread and labelled).
 cat >"$WS/vllm.yaml" <<'EOF'
 kind: benchmark
 name: scrape-vllm
@@ -317,6 +325,7 @@ services:
     with:
       command: [sonde-sim, --openai, --host, "${self.listen}", --port, "${self.port}",
                 --ttft, 100ms, --itl, 5ms, --max-concurrency, "8"]
+  idle: {use: sonde-sim-llm}
 clients:
   gen:
     use: openai
@@ -331,6 +340,7 @@ clients:
       duration: 4s
 monitors:
   vllm: {use: prometheus-vllm, with: {url: "http://${services.llm.host}:${services.llm.port}/metrics"}}
+  byname: {use: prometheus-vllm, with: {scrape: [llm, idle]}}
 EOF
 run vllm
 check "vllm: exits 0" test $? -eq 0
@@ -347,5 +357,32 @@ assert s['vllm:generation_tokens_total']['unit'] == '/s'
 assert max(p[1] for p in s['vllm:generation_tokens_total']['points']) > 0
 assert 'vllm:num_requests_running' in s and 'vllm:kv_cache_usage_perc' in s and 'vllm:gpu_cache_usage_perc' in s
 assert max(p[1] for p in s['vllm:num_requests_running']['points']) > 0" <<<"$(cat "$WS/vllm.json")"
+
+check "by name: each service scraped and labelled; the loaded one's TTFT as by URL, the idle one's 0" json "
+m={(x['name'], x['labels'].get('service')): x['value'] for x in t['metrics'] if x['component']=='byname'}
+u={x['name']: x['value'] for x in t['metrics'] if x['component']=='vllm'}
+for svc in ('llm', 'idle'):
+    assert m[('scrapes', svc)] >= 3 and m[('scrape_errors', svc)] == 0, (svc, m)
+n=m[('vllm:time_to_first_token_seconds_count', 'llm')]
+assert abs(n - u['vllm:time_to_first_token_seconds_count']) <= 8, (n, u['vllm:time_to_first_token_seconds_count'])
+assert 0.095 < m[('vllm:time_to_first_token_seconds_mean', 'llm')] < 0.2, m
+assert m[('vllm:time_to_first_token_seconds_count', 'idle')] == 0, m
+s=[x for x in t['series'] if x['component']=='byname']
+assert s and all(x['labels'].get('service') in ('llm', 'idle') for x in s)
+assert {x['labels']['service'] for x in s if x['name']=='vllm:num_requests_running'} == {'llm', 'idle'}" <<<"$(cat "$WS/vllm.json")"
+
+# A service that is not in the benchmark: the trial fails before any client, naming it.
+cat >"$WS/noservice.yaml" <<'EOF'
+kind: benchmark
+name: scrape-noservice
+clients:
+  wait: {driver: exec, with: {command: [sleep, "5"]}}
+monitors:
+  m: {use: prometheus, with: {scrape: [nosuch]}}
+EOF
+out=$("$SONDE" -q run "$WS/noservice.yaml" 2>&1)
+rc=$?
+check "by name: an unknown service fails the trial (exit $rc), named" bash -c '
+[ "$2" -eq 1 ] && grep -q "with.scrape\[0\]: .nosuch. is not a service of this benchmark" <<<"$1"' _ "$out" "$rc"
 
 finish

@@ -119,6 +119,7 @@ struct pm_shared {
     pthread_cond_t cv;
     /* Options (read-only once the thread runs). */
     char *url;
+    char *service; /* added to every series as label `service` (scrape:); NULL: none */
     int64_t interval, timeout;
     size_t max_bytes, max_series;
     regex_t *match;
@@ -163,8 +164,10 @@ struct pm_group {
     size_t nb, cap;
 };
 
-struct pm_priv {
+/* One endpoint: its thread, the series taken in and their state. */
+struct pm_target {
     struct pm_shared *sh;
+    char *mlabels;     /* the monitor's own metrics' labels ({"service": NAME}); NULL: none */
     int64_t cpu_added; /* of the scrape thread's CPU time, what comp_add_cpu has had */
     pthread_t th;
     bool thread_running; /* created and neither joined nor detached */
@@ -179,6 +182,12 @@ struct pm_priv {
     bool warned_dropped;
     bool abandoned; /* a scrape was in flight when the thread was stopped */
     size_t lost;    /* finished scrapes dropped from a full queue */
+};
+
+/* The monitor: an endpoint (`url`) or each service named in `scrape`. */
+struct pm_priv {
+    struct pm_target *t;
+    size_t n;
 };
 
 /* ---- shared state ---------------------------------------------------------------------------- */
@@ -236,6 +245,7 @@ static void shared_free(struct pm_shared *sh)
     tab_free(&sh->groups);
     sbuf_free(&sh->key);
     free(sh->url);
+    free(sh->service);
     pthread_cond_destroy(&sh->cv);
     pthread_mutex_destroy(&sh->mu);
     free(sh);
@@ -396,14 +406,22 @@ static void make_key(struct sbuf *b, const char *name, const struct prom_label *
     }
 }
 
-/* The labels as a JSON object text; NULL when there are none. */
-static char *labels_json(const struct prom_label *const *l, size_t n)
+/* The labels as a JSON object text, with service="NAME" when a service is
+ * scraped by name (a label of that name the endpoint sent becomes
+ * exported_service, as Prometheus renames a clashing target label); NULL when
+ * there are none. */
+static char *labels_json(const struct prom_label *const *l, size_t n, const char *service)
 {
-    if (n == 0)
+    if (n == 0 && !service)
         return NULL;
     json_t *o = json_object();
-    for (size_t i = 0; i < n; i++)
-        json_object_set_new(o, l[i]->name, json_stringn(l[i]->value, l[i]->value_len));
+    for (size_t i = 0; i < n; i++) {
+        bool clash = service && !strcmp(l[i]->name, "service");
+        json_object_set_new(o, clash ? "exported_service" : l[i]->name,
+                            json_stringn(l[i]->value, l[i]->value_len));
+    }
+    if (service)
+        json_object_set_new(o, "service", json_string(service));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
@@ -433,7 +451,7 @@ static uint32_t new_series(struct pm_shared *sh, const struct prom_sample *s, en
     bool hist = k == PK_BUCKET || k == PK_HSUM || k == PK_HCOUNT;
     size_t n = sorted_labels(s, hist ? "le" : NULL, l);
     *m = (struct pm_meta){.name = xstrdup(s->name),
-                          .labels = labels_json(l, n),
+                          .labels = labels_json(l, n, sh->service),
                           .family = xstrdup(s->family),
                           .kind = k};
     if (k == PK_BUCKET) {
@@ -656,13 +674,15 @@ static int size_opt(const struct sv *with, const char *key, int64_t def, int64_t
     return v ? sv_as_size(v, out) : 0;
 }
 
-/* Fills the options of sh from the component's (validated) with:. */
-static int read_options(struct comp *c, struct pm_shared *sh)
+/* Fills the options of sh from the component's (validated) with:, for the
+ * endpoint url (of the service named service, or NULL). */
+static int read_options(struct comp *c, struct pm_shared *sh, const char *url, const char *service)
 {
     const struct sv *w = c->spec->with;
     char err[256];
     int64_t ms = 0, mb = 0;
-    sh->url = xstrdup(sv_str(w, "url", NULL));
+    sh->url = url ? xstrdup(url) : NULL;
+    sh->service = service ? xstrdup(service) : NULL;
     sh->interval = pm_interval(c->spec);
     sh->timeout = comp_opt_duration(c, "timeout", NULL);
     if (sh->timeout <= 0)
@@ -670,7 +690,7 @@ static int read_options(struct comp *c, struct pm_shared *sh)
     if (int_opt(w, "max_series", PM_DEFAULT_MAX_SERIES, &ms) < 0 || ms < 1 ||
         ms > PM_MAX_MAX_SERIES || size_opt(w, "max_bytes", PM_DEFAULT_MAX_BYTES, &mb) < 0 ||
         mb < PM_MIN_MAX_BYTES || mb > PM_MAX_MAX_BYTES || !sh->url) {
-        comp_set_reason(c, "bad options (url, max_series or max_bytes)");
+        comp_set_reason(c, "bad options (url or scrape, max_series or max_bytes)");
         return -EINVAL;
     }
     sh->max_series = (size_t)ms;
@@ -696,7 +716,7 @@ static int read_options(struct comp *c, struct pm_shared *sh)
 
 /* ---- recording (tick side) ------------------------------------------------------------------- */
 
-static struct pm_group *group_get(struct pm_priv *p, uint32_t g)
+static struct pm_group *group_get(struct pm_target *p, uint32_t g)
 {
     while (p->ng <= g) {
         if (p->ng == p->capg) {
@@ -709,7 +729,7 @@ static struct pm_group *group_get(struct pm_priv *p, uint32_t g)
 }
 
 /* Takes in the descriptions published up to n: their state, their histograms. */
-static void sync_series(struct pm_priv *p, size_t n)
+static void sync_series(struct pm_target *p, size_t n)
 {
     if (n > p->capst) {
         p->capst = n > 2 * p->capst ? n : 2 * p->capst;
@@ -766,7 +786,7 @@ static void record_rate(struct comp *c, const struct pm_meta *m, struct pm_state
         comp_series_point(c, m->name, "/s", m->labels, r->wall, inc / dt);
 }
 
-static void record_value(struct comp *c, struct pm_priv *p, uint32_t id, double v,
+static void record_value(struct comp *c, struct pm_target *p, uint32_t id, double v,
                          const struct pm_result *r)
 {
     const struct pm_meta *m = meta_at(p->sh, id);
@@ -801,7 +821,7 @@ static void keep_first(char **slot, const char *msg)
         *slot = xstrdup(msg);
 }
 
-static void record_result(struct comp *c, struct pm_priv *p, const struct pm_result *r)
+static void record_result(struct comp *c, struct pm_target *p, const struct pm_result *r)
 {
     p->scrapes++;
     p->dur_sum_ms += (double)r->dur_ns / 1e6;
@@ -828,7 +848,7 @@ static void record_result(struct comp *c, struct pm_priv *p, const struct pm_res
 }
 
 /* Records the scrapes the thread finished since the last call. */
-static void take_results(struct comp *c, struct pm_priv *p)
+static void take_results(struct comp *c, struct pm_target *p)
 {
     struct pm_shared *sh = p->sh;
     pthread_mutex_lock(&sh->mu);
@@ -902,7 +922,7 @@ static void metric_f(struct comp *c, const char *family, const char *suffix, con
 }
 
 /* The trial's distribution of one histogram: the increases of its parts. */
-static void summarize_histogram(struct comp *c, struct pm_priv *p, const struct pm_group *g)
+static void summarize_histogram(struct comp *c, struct pm_target *p, const struct pm_group *g)
 {
     static const struct {
         double q;
@@ -936,7 +956,7 @@ static void summarize_histogram(struct comp *c, struct pm_priv *p, const struct 
     free(b);
 }
 
-static void summarize(struct comp *c, struct pm_priv *p)
+static void summarize(struct comp *c, struct pm_target *p)
 {
     for (size_t i = 0; i < p->nst; i++) {
         const struct pm_meta *m = meta_at(p->sh, i);
@@ -959,16 +979,17 @@ static const char *after_url(const char *msg, const char *url)
     return strncmp(msg, url, n) == 0 && strncmp(msg + n, ": ", 2) == 0 ? msg + n + 2 : msg;
 }
 
-static void report(struct comp *c, struct pm_priv *p)
+static void report(struct comp *c, struct pm_target *p)
 {
     const char *url = p->sh->url;
-    comp_metric(c, "scrapes", NULL, NULL, (double)p->scrapes);
-    comp_metric(c, "scrape_errors", NULL, NULL, (double)p->errors);
+    comp_metric(c, "scrapes", NULL, p->mlabels, (double)p->scrapes);
+    comp_metric(c, "scrape_errors", NULL, p->mlabels, (double)p->errors);
     if (p->scrapes)
-        comp_metric(c, "scrape_duration_mean", "ms", NULL, p->dur_sum_ms / (double)p->scrapes);
-    comp_metric(c, "bad_lines", NULL, NULL, (double)p->bad_lines);
-    comp_metric(c, "dropped_series", NULL, NULL, (double)p->dropped_max);
-    comp_metric(c, "duplicate_samples", NULL, NULL, (double)p->dups);
+        comp_metric(c, "scrape_duration_mean", "ms", p->mlabels,
+                    p->dur_sum_ms / (double)p->scrapes);
+    comp_metric(c, "bad_lines", NULL, p->mlabels, (double)p->bad_lines);
+    comp_metric(c, "dropped_series", NULL, p->mlabels, (double)p->dropped_max);
+    comp_metric(c, "duplicate_samples", NULL, p->mlabels, (double)p->dups);
     if (p->scrapes == 0)
         comp_warn(c, "scrape of %s: none finished during the trial%s", url,
                   p->abandoned ? " (the one in flight at its end was abandoned)" : "");
@@ -989,11 +1010,9 @@ static void report(struct comp *c, struct pm_priv *p)
                   p->dups);
 }
 
-/* Stops the thread: a scrape in flight is cancelled (its fetch returns within
- * NET_CANCEL_POLL_MS) and the thread joined. Only a thread still not out after
- * a short grace (a host name's resolution, which nothing cancels) is detached;
- * it frees the shared state when it ends. */
-static void stop_thread(struct pm_priv *p)
+/* Asks the thread to stop: a scrape in flight is cancelled (its fetch returns
+ * within NET_CANCEL_POLL_MS). */
+static void ask_stop(struct pm_target *p)
 {
     struct pm_shared *sh = p->sh;
     if (!p->thread_running)
@@ -1002,6 +1021,19 @@ static void stop_thread(struct pm_priv *p)
     pthread_mutex_lock(&sh->mu);
     sh->stop = true;
     pthread_cond_broadcast(&sh->cv);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+/* Stops the thread and joins it. Only a thread still not out after a short
+ * grace (a host name's resolution, which nothing cancels) is detached; it
+ * frees the shared state when it ends. */
+static void stop_thread(struct pm_target *p)
+{
+    struct pm_shared *sh = p->sh;
+    if (!p->thread_running)
+        return;
+    ask_stop(p);
+    pthread_mutex_lock(&sh->mu);
     int64_t due = mono_ns() + PM_STOP_GRACE_NS;
     struct timespec ts = {.tv_sec = (time_t)(due / 1000000000), .tv_nsec = due % 1000000000};
     while (!sh->exited && pthread_cond_timedwait(&sh->cv, &sh->mu, &ts) != ETIMEDOUT)
@@ -1032,12 +1064,15 @@ static struct pm_shared *shared_new(void)
     return sh;
 }
 
-static int pm_start(struct comp *c)
+static int start_target(struct comp *c, struct pm_target *p, const char *url, const char *service)
 {
-    struct pm_priv *p = xcalloc(1, sizeof(*p));
-    c->priv = p;
     p->sh = shared_new();
-    int r = read_options(c, p->sh);
+    if (service) {
+        json_t *o = json_pack("{s:s}", "service", service);
+        p->mlabels = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+    }
+    int r = read_options(c, p->sh, url, service);
     if (r < 0)
         return r;
     p->sh->chunks = xcalloc(p->sh->max_series / PM_CHUNK + 1, sizeof(*p->sh->chunks));
@@ -1056,8 +1091,58 @@ static int pm_start(struct comp *c)
     return 0;
 }
 
+/* The metrics URL of the session's service `name`: http://HOST:PORT and its
+ * `metrics` path (default /metrics). NULL with the reason set when there is
+ * no such service, or it has no address. */
+static char *service_url(struct comp *c, const char *name, size_t idx)
+{
+    struct comp **all = NULL;
+    size_t n = session_comps(c->session, &all);
+    for (size_t i = 0; i < n; i++) {
+        const struct comp *o = all[i];
+        if (!o->spec || o->spec->role != ROLE_SERVICE || strcmp(o->spec->name, name))
+            continue;
+        if (!o->host || !o->port) {
+            comp_set_reason(c, "with.scrape[%zu]: service '%s' has no host and port to scrape", idx,
+                            name);
+            return NULL;
+        }
+        const char *path = sv_str(o->spec->with, "metrics", NULL);
+        if (!path || !path[0])
+            path = "/metrics";
+        return xasprintf("http://%s:%s%s%s", o->host, o->port, path[0] == '/' ? "" : "/", path);
+    }
+    comp_set_reason(c, "with.scrape[%zu]: '%s' is not a service of this benchmark", idx, name);
+    return NULL;
+}
+
+static int pm_start(struct comp *c)
+{
+    struct pm_priv *m = xcalloc(1, sizeof(*m));
+    c->priv = m;
+    const struct sv *list = sv_get(c->spec->with, "scrape");
+    if (!list) {
+        m->t = xcalloc(1, sizeof(*m->t));
+        m->n = 1;
+        return start_target(c, &m->t[0], sv_str(c->spec->with, "url", NULL), NULL);
+    }
+    m->t = xcalloc(list->n ? list->n : 1, sizeof(*m->t));
+    for (size_t i = 0; i < list->n; i++) {
+        const char *name = list->kids[i]->str;
+        char *url = service_url(c, name, i);
+        if (!url)
+            return -ENOENT;
+        m->n++;
+        int r = start_target(c, &m->t[i], url, name);
+        free(url);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* The scrape thread's CPU time since the last call, to the monitor's account. */
-static void add_thread_cpu(struct comp *c, struct pm_priv *p)
+static void add_thread_cpu(struct comp *c, struct pm_target *p)
 {
     pthread_mutex_lock(&p->sh->mu);
     int64_t cpu = p->sh->cpu_ns;
@@ -1069,36 +1154,55 @@ static void add_thread_cpu(struct comp *c, struct pm_priv *p)
 static int pm_tick(struct comp *c, int64_t now)
 {
     (void)now;
-    struct pm_priv *p = c->priv;
-    if (p && p->sh) {
-        take_results(c, p);
-        add_thread_cpu(c, p); /* live: sonde_monitor_cpu_seconds_total includes the thread */
+    struct pm_priv *m = c->priv;
+    for (size_t i = 0; m && i < m->n; i++) {
+        if (!m->t[i].sh)
+            continue;
+        take_results(c, &m->t[i]);
+        add_thread_cpu(c, &m->t[i]); /* live: sonde_monitor_cpu_seconds_total includes it */
     }
     return 0;
 }
 
 static int pm_finish(struct comp *c)
 {
-    struct pm_priv *p = c->priv;
-    if (!p || !p->sh)
+    struct pm_priv *m = c->priv;
+    if (!m)
         return 0;
-    stop_thread(p);
-    take_results(c, p);
-    pthread_mutex_lock(&p->sh->mu);
-    p->lost = p->sh->lost;
-    pthread_mutex_unlock(&p->sh->mu);
-    add_thread_cpu(c, p);
+    for (size_t i = 0; i < m->n; i++) /* every thread asked first: their stops overlap */
+        if (m->t[i].sh)
+            ask_stop(&m->t[i]);
+    for (size_t i = 0; i < m->n; i++) {
+        struct pm_target *p = &m->t[i];
+        if (!p->sh)
+            continue;
+        stop_thread(p);
+        take_results(c, p);
+        pthread_mutex_lock(&p->sh->mu);
+        p->lost = p->sh->lost;
+        pthread_mutex_unlock(&p->sh->mu);
+        add_thread_cpu(c, p);
+    }
     comp_batch_begin(c); /* the summary metrics in one transaction */
-    summarize(c, p);
-    report(c, p);
+    for (size_t i = 0; i < m->n; i++)
+        if (m->t[i].sh) {
+            summarize(c, &m->t[i]);
+            report(c, &m->t[i]);
+        }
     comp_batch_end(c);
     return 0;
 }
 
 static void pm_cleanup(struct comp *c)
 {
-    struct pm_priv *p = c->priv;
-    if (p) {
+    struct pm_priv *m = c->priv;
+    for (size_t k = 0; m && k < m->n; k++)
+        if (m->t[k].sh)
+            ask_stop(&m->t[k]);
+    for (size_t k = 0; m && k < m->n; k++) {
+        struct pm_target *p = &m->t[k];
+        if (!p->sh)
+            continue;
         stop_thread(p);
         shared_unref(p->sh);
         for (size_t i = 0; i < p->ng; i++)
@@ -1107,8 +1211,11 @@ static void pm_cleanup(struct comp *c)
         free(p->st);
         free(p->first_error);
         free(p->first_parse_error);
-        free(p);
+        free(p->mlabels);
     }
+    if (m)
+        free(m->t);
+    free(m);
     c->priv = NULL;
 }
 
@@ -1151,9 +1258,26 @@ static void check_regex(const struct comp_spec *spec, struct diags *d, const str
 
 static void check_url(const struct comp_spec *spec, struct diags *d)
 {
-    const struct sv *v = sv_get(spec->with, "url");
+    const struct sv *v = sv_get(spec->with, "url"), *sc = sv_get(spec->with, "scrape");
     const char *url = known(v);
     struct net_url u;
+    if (v && sc)
+        chk_fail(spec, d, sc, "scrape", "give `url` or `scrape`, not both");
+    else if (!v && !sc && !spec->partial)
+        chk_fail(spec, d, NULL, "url",
+                 "missing: give `url` (an endpoint) or `scrape` (services by name)");
+    for (size_t i = 0; sc && sc->kind == SV_SEQ && i < sc->n; i++) {
+        const char *name = known(sc->kids[i]);
+        char *key = xasprintf("scrape[%zu]", i);
+        if (name && !name[0])
+            chk_fail(spec, d, sc->kids[i], key, "an empty service name");
+        for (size_t j = 0; name && j < i; j++)
+            if (known(sc->kids[j]) && !strcmp(known(sc->kids[j]), name))
+                chk_fail(spec, d, sc->kids[i], key, "'%s' is named twice", name);
+        free(key);
+    }
+    if (sc && sc->kind == SV_SEQ && sc->n == 0)
+        chk_fail(spec, d, sc, "scrape", "an empty list: name at least one service");
     if (!url)
         return;
     if (net_url_parse(url, &u) < 0)
@@ -1212,8 +1336,14 @@ static int pm_check(const struct comp_spec *spec, struct diags *d)
 }
 
 static const struct opt_def prometheus_opts[] = {
-    {"url", OPT_STR, true, NULL,
-     "the endpoint to scrape, http://host:port/metrics (OpenMetrics or text 0.0.4)", NULL, NULL},
+    {"url", OPT_STR, false, NULL,
+     "the endpoint to scrape, http://host:port/metrics (OpenMetrics or text 0.0.4); or give "
+     "`scrape`",
+     NULL, NULL},
+    {"scrape", OPT_STR_LIST, false, NULL,
+     "services of the benchmark to scrape at http://HOST:PORT and their `metrics` path "
+     "(default /metrics), each on its own thread, every series labelled service=NAME",
+     NULL, NULL},
     {"match", OPT_STR_LIST, false, "everything",
      "regexes (POSIX extended) of the families to record, matching the whole family name (a "
      "counter's also with _total)",

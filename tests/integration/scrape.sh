@@ -3,12 +3,13 @@
 # prometheus-node-exporter with the prometheus-node preset beside the node monitor
 # (counter rates, gauges, no warning), an OpenMetrics page whose histogram grows by
 # known amounts per scrape (p50/p90/p99/mean/count/buckets exact, counter rate, the
-# Accept header); bad endpoints served by a python3 server: one that never answers
+# Accept header), one that restarts (increases counted across the reset), a service
+# scraped by name (labelled, its own label renamed); bad endpoints served by a python3 server: one that never answers
 # (scrapes time out, the node monitor beside it keeps its 1 Hz, the session ends on
 # time though a 30 s scrape is in flight), a 50 MB body (an error naming the limit,
 # sonde's peak RSS bounded), garbage with NaN/Inf and duplicate series (bad lines and
 # duplicates counted); bad options at validate time; the prometheus-vllm preset
-# against sonde-sim's /metrics.
+# against sonde-sim's /metrics, by URL and by service name.
 . "$(dirname "$0")/lib.sh"
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); t=d['trials'][0]; $1"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -29,6 +30,7 @@ cat >"$WS/srv.py" <<'EOF'
 #   /hist     OpenMetrics: per request, a histogram gains 1, 2, 1 and 1 observations
 #             in its buckets le=0.1, 0.2, 0.4, +Inf (sum +1.0) and a counter +10;
 #             the Accept header of the first request goes to argv[2]
+#   /svc      a gauge with a label named service (scraped as a service by name)
 #   /reset    a counter and a one-bucket histogram at 10, 20 on requests 1 and 2;
 #             then the endpoint "restarts": 11, 22, 33, ... from request 3
 import http.server, os, socketserver, sys, threading, time
@@ -96,6 +98,8 @@ class H(http.server.BaseHTTPRequestHandler):
                     "# TYPE hist_other gauge\nhist_other 1\n"
                     "# EOF\n") % (k, k, int(time.time()), 3 * k, 4 * k, 5 * k, k, 5 * k, 10 * k)
             self.send(body.encode(), "application/openmetrics-text; version=1.0.0; charset=utf-8")
+        elif self.path == "/svc":
+            self.send(b"# TYPE svc_gauge gauge\nsvc_gauge{service=\"inner\",x=\"1\"} 7\n")
         elif self.path == "/reset":
             with lock:
                 reset_hits += 1
@@ -154,6 +158,8 @@ cat >"$WS/good.yaml" <<EOF
 kind: benchmark
 name: scrape-good
 timeout: 1m
+services: # the python3 server, as a service that says where its metrics are
+  py: {driver: generic, port: $(cat "$WS/srv.port"), with: {command: [sleep, "60"], metrics: /svc}}
 clients:
   wait: {driver: exec, with: {command: [sleep, "4"]}}
 monitors:
@@ -165,6 +171,7 @@ monitors:
       url: "$SRV/hist"
       match: [hist_latency_seconds, hist_requests_total]
   rs: {use: prometheus, with: {url: "$SRV/reset"}}
+  svc: {use: prometheus, with: {scrape: [py]}}
 EOF
 run good
 check "good: exits 0" test $? -eq 0
@@ -215,6 +222,10 @@ assert 6 < m['hist_requests_total_rate_mean'] < 15, m['hist_requests_total_rate_
 # /reset: 10, 20, then a restart: 11, 22, 33, ... The increases over K intervals
 # are 10 + 11 (K - 1), as Prometheus's increase() counts them; last minus first
 # would be wrong once the value climbs past the first again.
+check "svc: a service scraped by name: labelled service=py, its own service label kept as exported_service" json "
+s=[x for x in t['series'] if x['component']=='svc']
+assert [x['labels'] for x in s] == [{'service': 'py', 'exported_service': 'inner', 'x': '1'}], s
+assert len(s[0]['points']) >= 3 and all(p[1] == 7 for p in s[0]['points']), s" <<<"$rep"
 check "reset: counter and histogram increases counted across the endpoint's restart" json "
 m={(x['name'], x['labels'].get('le')): x['value'] for x in t['metrics'] if x['component']=='rs'}
 k=m[('scrapes', None)] - 1

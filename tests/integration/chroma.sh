@@ -11,7 +11,7 @@ if ! scripts/chroma-local.sh check; then
   scripts/chroma-local.sh setup >"$WS/setup.log" 2>&1 ||
     { bad "scripts/chroma-local.sh setup: $(tail -1 "$WS/setup.log")"; finish; exit 1; }
 fi
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 # its own process group (setsid), so that the group can be killed as a whole
 setsid scripts/chroma-local.sh run --path "$WS/chroma" --host 127.0.0.1 --port "$PORT" >"$WS/chroma.log" 2>&1 &
 CPID=$!

@@ -7,7 +7,6 @@
 # a bad or busy address fails before anything starts.
 . "$(dirname "$0")/lib.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 cat >"$WS/load.yaml" <<EOF
 kind: benchmark
@@ -33,11 +32,7 @@ EOF
 RUNPID=$!
 trap 'kill $RUNPID 2>/dev/null' EXIT
 # the first scrape once the load's counter is there, the second 1.5 s later
-for _ in $(seq 150); do
-  curl -sf "http://127.0.0.1:$PORT/metrics" >"$WS/scrape1.txt" 2>/dev/null &&
-    grep -q '^sonde_client_requests_total{.*} [1-9]' "$WS/scrape1.txt" && break
-  sleep 0.1
-done
+scrape_until "$PORT" "$WS/scrape1.txt" '^sonde_client_requests_total{.*} [1-9]'
 sleep 1.5
 curl -sf "http://127.0.0.1:$PORT/metrics" >"$WS/scrape2.txt"
 wait $RUNPID
@@ -145,11 +140,7 @@ clients:
 EOF
 "$SONDE" -q run --exporter "127.0.0.1:$FPORT" "$WS/fileio.yaml" >"$WS/fileio.out" 2>&1 &
 RUNPID=$!
-for _ in $(seq 150); do
-  curl -sf "http://127.0.0.1:$FPORT/metrics" >"$WS/fscrape.txt" 2>/dev/null &&
-    grep -q '^sonde_client_requests_total{.*} [1-9]' "$WS/fscrape.txt" && break
-  sleep 0.1
-done
+scrape_until "$FPORT" "$WS/fscrape.txt" '^sonde_client_requests_total{.*} [1-9]'
 sleep 1
 curl -sf "http://127.0.0.1:$FPORT/metrics" >"$WS/fscrape.txt"
 wait $RUNPID

@@ -109,7 +109,7 @@ check "validate: exit 2 ($rc), the metric named" py "$rc == 2 and 'with.metric: 
 
 # Live on sonde's exporter: queries answered (batches and singles), the single
 # queries' latency histogram.
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 cat >"$WS/live.yaml" <<EOF
 kind: benchmark
 name: faiss-live
@@ -125,11 +125,7 @@ clients:
 EOF
 "$SONDE" -q run --exporter "127.0.0.1:$PORT" "$WS/live.yaml" >"$WS/live.out" 2>&1 &
 RUNPID=$!
-for _ in $(seq 300); do
-  curl -sf "http://127.0.0.1:$PORT/metrics" >"$WS/live.txt" 2>/dev/null &&
-    grep -q '^sonde_client_request_duration_seconds_count{.*} [1-9]' "$WS/live.txt" && break
-  sleep 0.1
-done
+scrape_until "$PORT" "$WS/live.txt" '^sonde_client_request_duration_seconds_count{.*} [1-9]'
 wait $RUNPID
 check "live: the session ends done ($?)" test $? -eq 0
 check "live: queries counted (2 rounds x 200, then singles), the singles' latency histogram" python3 - "$WS/live.txt" <<'EOF'

@@ -11,7 +11,6 @@ CHECK=(python3 tests/data/grafana/check.py)
 for p in prometheus prometheus-node-exporter promtool sonde-sim; do
   command -v $p >/dev/null || { bad "$p is installed (Debian packages prometheus, prometheus-node-exporter)"; finish; exit 1; }
 done
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PGIDS=()
 cleanup() { local p; for p in "${PGIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done; }
 trap cleanup EXIT
@@ -72,7 +71,7 @@ bad_case "an unknown subcommand" 2 "unknown grafana command 'frob'" frob
 # ---- 2. sonde-sim /metrics, against the simulator's fixed timing --------------------------------
 # OpenAI: 3 streamed requests of 4 tokens (3-word prompts), TTFT 200 ms, ITL 10 ms, 2 at once, a
 # KV cache of 100 tokens.
-OP=$(freeport)
+OP=$(free_port)
 start sonde-sim --openai --port "$OP" --ttft 200ms --itl 10ms --output-tokens 4 --max-concurrency 2 \
   --kv-cache-tokens 100 >"$WS/sim-oai.log" 2>&1
 up "http://127.0.0.1:$OP/health"
@@ -141,7 +140,7 @@ assert 0.2 < q < 0.3, q  # the third waited for a slot: one generation, 230 ms, 
 assert g('vllm:time_to_first_token_seconds_bucket', ',le=\"0.1\"') == 0 and g('vllm:time_to_first_token_seconds_bucket', ',le=\"0.25\"') == 2"
 
 # KServe: two infers of batch 2 and one bad one; --delay 3ms, 1 ms per batch element.
-KP=$(freeport)
+KP=$(free_port)
 start sonde-sim --kserve --port "$KP" --delay 3ms --kserve-item-delay 1ms >"$WS/sim-ks.log" 2>&1
 up "http://127.0.0.1:$KP/v2/health/ready"
 row='[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]'
@@ -159,7 +158,7 @@ curl -s "http://127.0.0.1:$KP/metrics" | promtool check metrics >"$WS/ks.lint" 2
 check "kserve: the text format parses (promtool check metrics)" test $? -ne 1 -a -z "$(grep 'error while linting' "$WS/ks.lint")"
 
 # ---- 3. live: Prometheus scrapes sims under load, a node exporter and two sessions' exporters ---
-NP=$(freeport); PP=$(freeport); EP1=$(freeport); EP2=$(freeport)
+NP=$(free_port); PP=$(free_port); EP1=$(free_port); EP2=$(free_port)
 start prometheus-node-exporter --web.listen-address=127.0.0.1:$NP --no-collector.systemd >"$WS/ne.log" 2>&1
 check "the node exporter answers" up "http://127.0.0.1:$NP/metrics"
 cat >"$WS/prom.yml" <<EOF

@@ -137,7 +137,7 @@ check "continuous usage: output_tokens = 64 x ok" tokens_match chunk4c
 # (TTFT 50 ms + 15 x 5 ms). Requests queue in the simulator; the TTFT sonde measures
 # grows by the queueing the simulator reports (vllm:request_queue_time_seconds_sum /
 # _count over the run, from its /metrics).
-qport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+qport=$(free_port)
 sonde-sim --openai --port "$qport" --ttft 50ms --itl 5ms --max-concurrency 2 >"$WS/qsim.log" 2>&1 &
 qsim=$!
 for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$qport") 2>/dev/null && break; sleep 0.1; done
@@ -320,7 +320,7 @@ check "a bad JSONL line fails the client ($rc): $reason" contains "$reason" \
 
 # Random prompts of uniform length, normal output lengths and extra_body fields, as
 # they go on the wire (a capture server: every answer is 204, so every request fails).
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 python3 tests/integration/capture_server.py "$port" "$WS/wire.jsonl" 2>/dev/null &
 cap=$!
 for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done

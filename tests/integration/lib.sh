@@ -26,6 +26,19 @@ finish() {
   [ "$FAIL" -eq 0 ]
 }
 
+# A free TCP port on the loopback (free when asked: another process may take it).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# scrape_until PORT FILE REGEX: fetches http://127.0.0.1:PORT/metrics into FILE
+# until a line matches REGEX (grep), for up to 15 s; 0 when one did.
+scrape_until() {
+  local i
+  for ((i = 0; i < 150; i++)); do
+    curl -sf "http://127.0.0.1:$1/metrics" >"$2" 2>/dev/null && grep -q "$3" "$2" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # Pids of live processes started for a session (they carry SONDE_SESSION_ID).
 session_procs() {
   local id=$1 p

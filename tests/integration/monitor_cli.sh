@@ -173,7 +173,7 @@ check "monitor stop NAME stops it" contains "$("$SONDE" monitor stop mon3)" "ses
 
 # 9. --exporter goes to `sonde run` (an HTTP /metrics endpoint); --scrape records such an
 # endpoint with the prometheus monitor: one monitor session scraping another.
-P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+P=$(free_port)
 out=$("$SONDE" monitor start --interval 200ms --duration 30s --name exp --exporter "127.0.0.1:$P" --json 2>&1)
 IDE=$(field session <<<"$out" 2>/dev/null)
 PIDS+=("$(field pid <<<"$out" 2>/dev/null)")

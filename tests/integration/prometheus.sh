@@ -81,7 +81,7 @@ assert any(x['component']=='node' for x in d['trials'][0]['series'])"
 # 2. A node exporter started here as a static target, two pull selectors and a malformed one
 # (a warning quoting Prometheus), max_series 3 (cut with a warning), a service with `metrics` listed after prom (a warning); no clients: the
 # trial ends at its 4 s timeout.
-NPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+NPORT=$(free_port)
 setsid prometheus-node-exporter --web.listen-address=127.0.0.1:$NPORT --no-collector.systemd >"$WS/ne.log" 2>&1 &
 NPID=$!
 trap 'kill -TERM -- -$NPID 2>/dev/null' EXIT

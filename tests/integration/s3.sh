@@ -13,7 +13,7 @@ fi
 export SONDE_S3RVER_BIN=$BIN AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 DATA=$WS/s3data
 mkdir -p "$DATA"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 NODE_OPTIONS=--openssl-legacy-provider "$BIN/s3rver" -d "$DATA" -a 127.0.0.1 -p "$PORT" --silent --service-endpoint localhost --configure-bucket bench >"$WS/s3rver.log" 2>&1 &
 S3PID=$!
 trap 'kill $S3PID 2>/dev/null' EXIT
@@ -117,7 +117,7 @@ check "... and the bucket is gone" test ! -e "$DATA/swept"
 # 503 SlowDown; without retries ~30% fail, with 5 retries almost none (0.3^6), and the
 # retries are counted: ~30% of the 2000 requests sent (the bound counts every send; a
 # send still running when the 2000th answer ends the run is not counted: +-4).
-SIMPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+SIMPORT=$(free_port)
 sonde-sim --port "$SIMPORT" --error-rate 0.3 --error-kind status:503 >"$WS/sim.log" 2>&1 &
 SIMPID=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$SIMPORT/" && break; sleep 0.1; done

@@ -12,7 +12,6 @@
 # against sonde-sim's /metrics, by URL and by service name.
 . "$(dirname "$0")/lib.sh"
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); t=d['trials'][0]; $1"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PIDS=()
 stop_all() { local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
 trap stop_all EXIT

@@ -272,7 +272,7 @@ assert m["tasks"] == 4, m
   # b6. the sql client: 2 nodes x 2 tasks against a PostgreSQL of the test's own; the
   # tables made once by sonde, the tasks' transactions merged exactly and all committed
   PG=$WS/pg
-  SONDE_TEST_PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  SONDE_TEST_PG_PORT=$(free_port)
   export SONDE_TEST_PG_PORT
   if scripts/db-local.sh postgres start "$PG" "$SONDE_TEST_PG_PORT" >"$WS/pg.log" 2>&1; then
     out=$(slurm_run "$R/sql-fanout.yaml"); rc=$?; sid=$(sid_of "$out")
@@ -300,7 +300,7 @@ assert h["stmt_1_7"]["count"] == m["transactions"]
   # b7. the s3 client: 2 nodes x 2 tasks against an s3rver of the test's own; the bucket and
   # the objects made once by sonde, every GET checked, the tasks' counts merged exactly
   S3BIN=$PWD/tests/s3rver/node_modules/.bin
-  SONDE_TEST_S3_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  SONDE_TEST_S3_PORT=$(free_port)
   export SONDE_TEST_S3_PORT AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
   mkdir -p "$WS/s3data"
   NODE_OPTIONS=--openssl-legacy-provider "$S3BIN/s3rver" -d "$WS/s3data" -a 127.0.0.1 \

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 PG=$WS/pg
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 scripts/db-local.sh postgres start "$PG" "$PORT" >"$WS/pg-start.log" 2>&1 || { cat "$WS/pg-start.log"; bad "PostgreSQL starts"; finish; exit 1; }
 MDB=$WS/mariadb
 stop_dbs() { scripts/db-local.sh postgres stop "$PG"; scripts/db-local.sh mariadb stop "$MDB"; }
@@ -134,7 +134,7 @@ check "SQL the server rejects: exit 1" test $? -eq 1
 check "it names the file:line and the server's message ($(reason typo))" contains "$(reason typo)" 'typo.sql:1: postgres rejected the statement: syntax error at or near "SELEC"'
 
 # 8. MariaDB: the same TPC-B through libmariadb, a wrong password, a restart mid-run.
-MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+MPORT=$(free_port)
 scripts/db-local.sh mariadb start "$MDB" "$MPORT" >"$WS/mdb-start.log" 2>&1
 check "MariaDB starts" test $? -eq 0
 msql() { scripts/db-local.sh mariadb sql "$MDB" "$1"; }

@@ -95,8 +95,13 @@ int net_connect(const char *host, const char *port, int64_t deadline,
         return g == EAI_NONAME || g == EAI_SERVICE ? -EINVAL : 0;
     }
     int r = 0;
-    for (const struct addrinfo *ai = res; ai && r == 0; ai = ai->ai_next)
+    for (const struct addrinfo *ai = res; ai && r == 0; ai = ai->ai_next) {
+        if (cancel && cancel->fn(cancel->arg)) { /* no other address is tried */
+            net_outcome(ECANCELED, detail, dlen);
+            break;
+        }
         r = connect_addr(ai, deadline, cancel, fd, detail, dlen);
+    }
     freeaddrinfo(res);
     return r;
 }

@@ -30,8 +30,10 @@ cat >"$WS/srv.py" <<'EOF'
 #             in its buckets le=0.1, 0.2, 0.4, +Inf (sum +1.0) and a counter +10;
 #             the Accept header of the first request goes to argv[2]
 #   /svc      a gauge with a label named service (scraped as a service by name)
-#   /reset    a counter and a one-bucket histogram at 10, 20 on requests 1 and 2;
-#             then the endpoint "restarts": 11, 22, 33, ... from request 3
+#   /reset    a counter and a histogram (count, le=1 and +Inf buckets) at 10, 20 on
+#             requests 1 and 2, then the endpoint "restarts": 11, 22, 33, ... from
+#             request 3; its le=0.1 bucket 5, 6, then 7, 14, 21, ... (up at the
+#             restart); a histogram of negative observations: count 2k, sum -k
 import http.server, os, socketserver, sys, threading, time
 
 lock = threading.Lock()
@@ -104,10 +106,16 @@ class H(http.server.BaseHTTPRequestHandler):
                 reset_hits += 1
                 k = reset_hits
             v = 10 * k if k <= 2 else 11 * (k - 2)
+            low = 4 + k if k <= 2 else 7 * (k - 2)
             body = ("# TYPE rs_seconds histogram\n"
+                    "rs_seconds_bucket{le=\"0.1\"} %d\n"
                     "rs_seconds_bucket{le=\"1\"} %d\nrs_seconds_bucket{le=\"+Inf\"} %d\n"
                     "rs_seconds_sum %g\nrs_seconds_count %d\n"
-                    "# TYPE rs_total counter\nrs_total %d\n") % (v, v, v / 2, v, v)
+                    "# TYPE rs_total counter\nrs_total %d\n"
+                    "# TYPE neg_seconds histogram\n"
+                    "neg_seconds_bucket{le=\"0\"} %d\nneg_seconds_bucket{le=\"+Inf\"} %d\n"
+                    "neg_seconds_sum %d\nneg_seconds_count %d\n") % (
+                        low, v, v, v / 2, v, v, 2 * k, 2 * k, -k, 2 * k)
             self.send(body.encode())
         else:
             self.send_error(404)
@@ -218,13 +226,15 @@ assert set(s) == {'hist_requests_total', 'hist_latency_seconds_count'}, set(s)
 assert s['hist_requests_total']['unit'] == '/s' and len(s['hist_requests_total']['points']) >= 2
 m={x['name']: x['value'] for x in t['metrics'] if x['component']=='om'}
 assert 6 < m['hist_requests_total_rate_mean'] < 15, m['hist_requests_total_rate_mean']" <<<"$rep"
-# /reset: 10, 20, then a restart: 11, 22, 33, ... The increases over K intervals
-# are 10 + 11 (K - 1), as Prometheus's increase() counts them; last minus first
-# would be wrong once the value climbs past the first again.
 check "svc: a service scraped by name: labelled service=py, its own service label kept as exported_service" json "
 s=[x for x in t['series'] if x['component']=='svc']
 assert [x['labels'] for x in s] == [{'service': 'py', 'exported_service': 'inner', 'x': '1'}], s
 assert len(s[0]['points']) >= 3 and all(p[1] == 7 for p in s[0]['points']), s" <<<"$rep"
+# /reset: 10, 20, then a restart: 11, 22, 33, ... The increases over K intervals
+# are 10 + 11 (K - 1), as Prometheus's increase() counts them; last minus first
+# would be wrong once the value climbs past the first again. The whole histogram
+# is reset with its count: the le=0.1 bucket's 6 -> 7 is 7 new, 1 + 7 (K - 1) in all.
+# The negative observations' _sum goes down without a reset: mean -0.5.
 check "reset: counter and histogram increases counted across the endpoint's restart" json "
 m={(x['name'], x['labels'].get('le')): x['value'] for x in t['metrics'] if x['component']=='rs'}
 k=m[('scrapes', None)] - 1
@@ -232,7 +242,10 @@ assert k >= 3, k
 want=10 + 11 * (k - 1)
 assert m[('rs_seconds_count', None)] == want, (m, want)
 assert m[('rs_seconds_bucket', '1')] == want and m[('rs_seconds_bucket', '+Inf')] == want, m
-assert abs(m[('rs_seconds_mean', None)] - 0.5) < 1e-9 and m[('rs_seconds_p50', None)] == 0.5, m
+assert m[('rs_seconds_bucket', '0.1')] == 1 + 7 * (k - 1), m
+assert abs(m[('rs_seconds_mean', None)] - 0.5) < 1e-9, m
+assert m[('neg_seconds_count', None)] == 2 * k and m[('neg_seconds_bucket', '0')] == 2 * k, m
+assert abs(m[('neg_seconds_mean', None)] + 0.5) < 1e-9, m
 s=[x for x in t['series'] if x['component']=='rs' and x['name']=='rs_total'][0]
 assert len(s['points']) == k and all(p[1] > 0 for p in s['points']), s  # a point at the reset too
 assert 5 < m[('rs_total_rate_mean', None)] < 25, m" <<<"$rep"

@@ -156,7 +156,7 @@ static void a_cancel_cuts_a_silent_server_short(void **state)
         -ECANCELED);
     int64_t took = mono_ns() - t0;
     server_end(&s);
-    assert_true(took >= 190000000 && took < 200000000 + 4 * NET_CANCEL_POLL_MS * 1000000LL);
+    assert_true(took >= 190000000 && took < 1200000000); /* the cancel, far before the timeout */
     assert_non_null(strstr(err, "cancelled"));
     assert_null(r.body);
     /* already cancelled: nothing is sent (the refused port is not even tried) */

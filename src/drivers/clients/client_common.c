@@ -464,7 +464,8 @@ void cl_live(struct comp *c, const struct lg_progress *p, bool latency)
     comp_live_counter(c, "sonde_client_errors_total", "requests that failed", (double)p->errors);
     if (latency)
         comp_live_histogram(c, "sonde_client_request_duration_seconds",
-                            "latency of successful requests, from the intended send time",
+                            "latency of successful requests (open loop: from the intended send "
+                            "time)",
                             lg_live_le, p->lat_buckets, LG_LIVE_BUCKETS, p->lat_sum_s);
 }
 

@@ -264,7 +264,7 @@ struct fx_thread {
     pthread_t tid;
     bool started;
     struct fx_result res;
-    struct fx_progress prog; /* this task's own: no cache line shared between tasks */
+    struct fx_progress prog; /* this task's own counters: tasks do not add to the same ones */
     int rc;
 };
 

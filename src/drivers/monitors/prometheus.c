@@ -24,9 +24,11 @@
  * between consecutive scrapes; histograms as the distribution of the trial (the
  * increases of each part between consecutive scrapes):
  * p50/p90/p99 interpolated inside the bucket as Prometheus's histogram_quantile
- * does, mean, count and the bucket deltas. A value below the previous one is a
- * reset (the endpoint restarted): the increase is the new value, as Prometheus's
- * rate() and increase() count it. */
+ * does, mean, count and the bucket deltas. A counter below its previous value
+ * is a reset (the endpoint restarted): the increase is the new value, as
+ * Prometheus's rate() and increase() count it; a histogram is reset as a whole
+ * when its count goes down (its _sum may go down on its own: negative
+ * observations). */
 #include "core/session.h"
 #include "loadgen/fetch.h"
 #include "util/net.h"
@@ -67,9 +69,9 @@
 enum pm_kind {
     PK_GAUGE,   /* a point per scrape; _mean and _max */
     PK_COUNTER, /* a rate per interval */
-    PK_BUCKET,  /* histogram bucket: first and last values */
-    PK_HSUM,    /* histogram _sum: first and last */
-    PK_HCOUNT,  /* histogram _count: first and last, and a rate */
+    PK_BUCKET,  /* histogram bucket: its increase over the trial */
+    PK_HSUM,    /* histogram _sum: its increase over the trial */
+    PK_HCOUNT,  /* histogram _count: its increase over the trial, and a rate */
 };
 
 /* One series, immutable once published. */
@@ -160,6 +162,8 @@ struct pm_state {
 struct pm_group {
     const struct pm_meta *any; /* a part of it, for the family and labels */
     long sum_id, count_id;     /* -1: not seen */
+    long inf_id;               /* the +Inf bucket; -1: not seen */
+    uint64_t reset_at;         /* the scrape (p->scrapes) in which it was reset, 0: none */
     uint32_t *buckets;
     size_t nb, cap;
 };
@@ -416,9 +420,24 @@ static char *labels_json(const struct prom_label *const *l, size_t n, const char
         return NULL;
     json_t *o = json_object();
     for (size_t i = 0; i < n; i++) {
-        bool clash = service && !strcmp(l[i]->name, "service");
-        json_object_set_new(o, clash ? "exported_service" : l[i]->name,
-                            json_stringn(l[i]->value, l[i]->value_len));
+        if (!service || strcmp(l[i]->name, "service")) {
+            json_object_set_new(o, l[i]->name, json_stringn(l[i]->value, l[i]->value_len));
+            continue;
+        }
+        /* exported_service, or exported_exported_service if that is taken too, ... */
+        char *name = xstrdup("exported_service");
+        for (bool taken = true; taken;) {
+            taken = false;
+            for (size_t j = 0; j < n && !taken; j++)
+                taken = !strcmp(l[j]->name, name);
+            if (taken) {
+                char *longer = xasprintf("exported_%s", name);
+                free(name);
+                name = longer;
+            }
+        }
+        json_object_set_new(o, name, json_stringn(l[i]->value, l[i]->value_len));
+        free(name);
     }
     if (service)
         json_object_set_new(o, "service", json_string(service));
@@ -618,7 +637,7 @@ static void *scrape_main(void *arg)
         int64_t cpu = thread_cpu_ns();
         pthread_mutex_lock(&sh->mu);
         sh->cpu_ns = cpu;
-        if (sh->stop) { /* cut short or too late: nobody takes it any more */
+        if (sh->stop || atomic_load(&sh->cancel)) { /* cut short or too late: nobody takes it */
             sh->cut = true;
             result_free(r);
             break;
@@ -723,7 +742,7 @@ static struct pm_group *group_get(struct pm_target *p, uint32_t g)
             p->capg = p->capg ? 2 * p->capg : 16;
             p->g = xrealloc(p->g, p->capg * sizeof(*p->g));
         }
-        p->g[p->ng++] = (struct pm_group){.sum_id = -1, .count_id = -1};
+        p->g[p->ng++] = (struct pm_group){.sum_id = -1, .count_id = -1, .inf_id = -1};
     }
     return &p->g[g];
 }
@@ -752,21 +771,30 @@ static void sync_series(struct pm_target *p, size_t n)
                 g->buckets = xrealloc(g->buckets, g->cap * sizeof(*g->buckets));
             }
             g->buckets[g->nb++] = (uint32_t)p->nst;
+            if (isinf(m->le) && m->le > 0)
+                g->inf_id = (long)p->nst;
         }
     }
 }
 
+/* How a value below the previous one is read. */
+enum pm_step {
+    STEP_COUNTER, /* a reset (the process restarted): the counter climbed from 0 to the value */
+    STEP_DELTA,   /* a decrease (a histogram's _sum with negative observations) */
+    STEP_RESET,   /* its histogram was reset in this scrape: the value is all new */
+};
+
 /* A counter's increase since the previous scrape, as Prometheus's increase()
- * counts it: a value below the previous one is a reset (the process restarted),
- * after which the counter climbed from 0 to the value. Accumulated into s->inc
- * over s->dt; false for the first scrape of a series (nothing to compare). */
-static bool advance(struct pm_state *s, double v, int64_t mono, double *inc, double *dt)
+ * counts it (STEP_COUNTER), accumulated into s->inc over s->dt; false for the
+ * first scrape of a series (nothing to compare). */
+static bool advance(struct pm_state *s, double v, int64_t mono, enum pm_step step, double *inc,
+                    double *dt)
 {
     if (!isfinite(v))
         return false;
     bool have = s->has_prev && mono > s->prev_mono;
     if (have) {
-        *inc = v >= s->prev ? v - s->prev : v;
+        *inc = step == STEP_RESET ? v : step == STEP_COUNTER && v < s->prev ? v : v - s->prev;
         *dt = (double)(mono - s->prev_mono) / 1e9;
         s->inc += *inc;
         s->dt += *dt;
@@ -779,11 +807,39 @@ static bool advance(struct pm_state *s, double v, int64_t mono, double *inc, dou
 
 /* A counter's rate since the previous scrape. */
 static void record_rate(struct comp *c, const struct pm_meta *m, struct pm_state *s, double v,
-                        const struct pm_result *r)
+                        const struct pm_result *r, enum pm_step step)
 {
     double inc, dt;
-    if (advance(s, v, r->mono, &inc, &dt))
+    if (advance(s, v, r->mono, step, &inc, &dt))
         comp_series_point(c, m->name, "/s", m->labels, r->wall, inc / dt);
+}
+
+/* A histogram is reset as a whole, when its count (else its +Inf bucket)
+ * goes down: then every part's value is new, whatever each part did (a low
+ * bucket may be back above its old value; the _sum may go down without a
+ * reset when observations are negative). Marks the histograms of r reset. */
+static void find_resets(struct pm_target *p, const struct pm_result *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const struct pm_meta *m = meta_at(p->sh, r->ids[i]);
+        if (m->kind != PK_HCOUNT && m->kind != PK_BUCKET)
+            continue;
+        struct pm_group *g = &p->g[m->group];
+        long ref = g->count_id >= 0 ? g->count_id : g->inf_id;
+        const struct pm_state *st = &p->st[r->ids[i]];
+        if (ref == (long)r->ids[i] && st->has_prev && isfinite(r->vals[i]) && r->vals[i] < st->prev)
+            g->reset_at = p->scrapes;
+    }
+}
+
+/* How a histogram part's decrease is read: by its histogram's reset, or as a
+ * counter's when the histogram has neither a count nor a +Inf bucket. */
+static enum pm_step part_step(const struct pm_target *p, const struct pm_meta *m)
+{
+    const struct pm_group *g = &p->g[m->group];
+    if (g->count_id < 0 && g->inf_id < 0)
+        return STEP_COUNTER;
+    return g->reset_at == p->scrapes ? STEP_RESET : STEP_DELTA;
 }
 
 static void record_value(struct comp *c, struct pm_target *p, uint32_t id, double v,
@@ -801,15 +857,15 @@ static void record_value(struct comp *c, struct pm_target *p, uint32_t id, doubl
         s->n++;
         return;
     case PK_COUNTER:
-        record_rate(c, m, s, v, r);
+        record_rate(c, m, s, v, r, STEP_COUNTER);
         return;
     case PK_HCOUNT:
-        record_rate(c, m, s, v, r);
+        record_rate(c, m, s, v, r, part_step(p, m));
         return;
     case PK_BUCKET:
     case PK_HSUM: {
         double inc, dt;
-        advance(s, v, r->mono, &inc, &dt);
+        advance(s, v, r->mono, part_step(p, m), &inc, &dt);
         return;
     }
     }
@@ -843,6 +899,7 @@ static void record_result(struct comp *c, struct pm_target *p, const struct pm_r
                   "or raise 'max_series'",
                   p->sh->url, p->sh->max_series);
     }
+    find_resets(p, r);
     for (size_t i = 0; i < r->n; i++)
         record_value(c, p, r->ids[i], r->vals[i], r);
 }
@@ -935,7 +992,7 @@ static void summarize_histogram(struct comp *c, struct pm_target *p, const struc
     for (size_t i = 0; i < g->nb; i++) {
         b[i].le = meta_at(p->sh, g->buckets[i])->le;
         b[i].le_text = meta_at(p->sh, g->buckets[i])->le_text;
-        b[i].count = p->st[g->buckets[i]].inc;
+        b[i].count = p->st[g->buckets[i]].inc > 0 ? p->st[g->buckets[i]].inc : 0;
     }
     qsort(b, g->nb, sizeof(*b), by_le);
     for (size_t i = 1; i < g->nb; i++) /* deltas of cumulative counts stay monotonic */
@@ -1024,17 +1081,16 @@ static void ask_stop(struct pm_target *p)
     pthread_mutex_unlock(&sh->mu);
 }
 
-/* Stops the thread and joins it. Only a thread still not out after a short
- * grace (a host name's resolution, which nothing cancels) is detached; it
- * frees the shared state when it ends. */
-static void stop_thread(struct pm_target *p)
+/* Stops the thread and joins it. Only a thread still not out at due (mono ns;
+ * a host name's resolution, which nothing cancels) is detached; it frees the
+ * shared state when it ends. */
+static void stop_thread(struct pm_target *p, int64_t due)
 {
     struct pm_shared *sh = p->sh;
     if (!p->thread_running)
         return;
     ask_stop(p);
     pthread_mutex_lock(&sh->mu);
-    int64_t due = mono_ns() + PM_STOP_GRACE_NS;
     struct timespec ts = {.tv_sec = (time_t)(due / 1000000000), .tv_nsec = due % 1000000000};
     while (!sh->exited && pthread_cond_timedwait(&sh->cv, &sh->mu, &ts) != ETIMEDOUT)
         ;
@@ -1172,11 +1228,12 @@ static int pm_finish(struct comp *c)
     for (size_t i = 0; i < m->n; i++) /* every thread asked first: their stops overlap */
         if (m->t[i].sh)
             ask_stop(&m->t[i]);
+    int64_t due = mono_ns() + PM_STOP_GRACE_NS; /* one grace for them all */
     for (size_t i = 0; i < m->n; i++) {
         struct pm_target *p = &m->t[i];
         if (!p->sh)
             continue;
-        stop_thread(p);
+        stop_thread(p, due);
         take_results(c, p);
         pthread_mutex_lock(&p->sh->mu);
         p->lost = p->sh->lost;
@@ -1199,11 +1256,12 @@ static void pm_cleanup(struct comp *c)
     for (size_t k = 0; m && k < m->n; k++)
         if (m->t[k].sh)
             ask_stop(&m->t[k]);
+    int64_t due = mono_ns() + PM_STOP_GRACE_NS;
     for (size_t k = 0; m && k < m->n; k++) {
         struct pm_target *p = &m->t[k];
         if (!p->sh)
             continue;
-        stop_thread(p);
+        stop_thread(p, due);
         shared_unref(p->sh);
         for (size_t i = 0; i < p->ng; i++)
             free(p->g[i].buckets);

@@ -705,7 +705,9 @@ static void pull_one(struct comp *c, const struct prom_state *st, const char *qu
     json_t *doc = api_get(st, path, PROM_QUERY_TIMEOUT, err, sizeof(err));
     json_t *data = json_object_get(doc, "data");
     const char *type = json_string_value(json_object_get(data, "resultType"));
-    if (!doc)
+    if (!doc && proc_hurried())
+        ; /* cut short by the user's second Ctrl-C: not a failure to report */
+    else if (!doc)
         comp_warn(c, "pull of %s failed: %s", query, err);
     else if (!type || strcmp(type, "matrix"))
         comp_warn(c, "pull of %s: a %s answer, not a matrix of series", query,

@@ -97,19 +97,6 @@ static long copy_from(const char *path, long off)
     return off;
 }
 
-static bool session_final(struct store *st, const char *id)
-{
-    struct session_row s = {0};
-    bool fin = true;
-    if (store_session_get(st, id, &s) == 0) {
-        const char *state = session_effective_state(&s);
-        fin = strcmp(state, "pending") && strcmp(state, "starting") && strcmp(state, "running") &&
-              strcmp(state, "stopping");
-    }
-    session_row_free(&s);
-    return fin;
-}
-
 static int show_logs(struct store *st, const struct session_row *s, const char *comp, long trial,
                      bool follow)
 {
@@ -117,7 +104,7 @@ static int show_logs(struct store *st, const struct session_row *s, const char *
     size_t n = strv_len(logs);
     long *offs = xcalloc(n + 1, sizeof(*offs));
     for (;;) {
-        bool fin = follow ? session_final(st, s->id) : true;
+        bool fin = follow ? store_session_over(st, s->id) : true;
         for (size_t i = 0; i < n; i++) {
             char *abs = path_join(s->dir, logs[i]);
             struct stat stt;

@@ -519,19 +519,6 @@ static int write_csv(struct store *st, const struct mopts *o, const struct mdata
 
 /* ---- --follow ---------------------------------------------------------------------------- */
 
-static bool session_over(struct store *st, const char *id)
-{
-    struct session_row s = {0};
-    bool over = true;
-    if (store_session_get(st, id, &s) == 0) {
-        const char *state = session_effective_state(&s);
-        over = strcmp(state, "pending") && strcmp(state, "starting") && strcmp(state, "running") &&
-               strcmp(state, "stopping");
-    }
-    session_row_free(&s);
-    return over;
-}
-
 static const struct series_row *series_by_id(const struct mdata *d, int64_t id)
 {
     for (size_t i = 0; i < d->nse; i++)
@@ -599,7 +586,7 @@ static int follow(struct store *st, const struct mopts *o, bool json, struct mda
         cli_error("cannot read the store: %s", store_errmsg(st));
         return 1;
     }
-    if (session_over(st, d->s.id)) {
+    if (store_session_over(st, d->s.id)) {
         fprintf(stderr,
                 "sonde: session %s is %s: no new points will come (see `sonde metrics %s`)\n",
                 d->s.id, session_effective_state(&d->s), d->s.id);
@@ -608,7 +595,7 @@ static int follow(struct store *st, const struct mopts *o, bool json, struct mda
     for (;;) {
         /* Read the state first: points stored before the session ended are
          * then all printed by the batch that follows. */
-        bool over = session_over(st, d->s.id);
+        bool over = store_session_over(st, d->s.id);
         if (follow_batch(st, o, json, d, &seq) < 0)
             return 1;
         if (over)

@@ -163,8 +163,7 @@ static int running_of(struct store *st, const char *recipe, struct session_row *
         return -1;
     for (size_t i = n; i-- > 0 && !found;) {
         if (rows[i].recipe_path && !strcmp(rows[i].recipe_path, recipe) &&
-            !state_over(session_effective_state(&rows[i])) &&
-            strcmp(session_effective_state(&rows[i]), "interrupted")) {
+            session_state_live(session_effective_state(&rows[i]))) {
             *out = rows[i];
             memset(&rows[i], 0, sizeof(rows[i]));
             found = 1;

@@ -250,6 +250,24 @@ size_t session_comps(struct session *s, struct comp ***out)
     return s->ncomps;
 }
 
+struct comp *session_service(struct session *s, const char *name)
+{
+    for (size_t i = 0; s && i < s->ncomps; i++) {
+        struct comp *c = s->comps[i];
+        if (c->spec && c->spec->role == ROLE_SERVICE && !strcmp(c->spec->name, name))
+            return c;
+    }
+    return NULL;
+}
+
+char *comp_metrics_path(const struct comp *svc)
+{
+    const char *path = svc->spec ? sv_str(svc->spec->with, "metrics", NULL) : NULL;
+    if (!path || !path[0])
+        return NULL;
+    return path[0] == '/' ? xstrdup(path) : xasprintf("/%s", path);
+}
+
 void comp_set_reason(struct comp *c, const char *fmt, ...)
 {
     va_list ap;

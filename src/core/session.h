@@ -122,6 +122,11 @@ void comp_status(struct comp *c, const char *fmt, ...) SONDE_PRINTF(2, 3);
 void comp_warn(struct comp *c, const char *fmt, ...) SONDE_PRINTF(2, 3);
 /* Every component of the current trial (monitors use it to find process groups). */
 size_t session_comps(struct session *s, struct comp ***out);
+/* The current trial's service named name; NULL when there is none. */
+struct comp *session_service(struct session *s, const char *name);
+/* Where a service says its Prometheus metrics are (its `metrics` option), with
+ * a leading '/'; allocated, NULL when it says nothing. */
+char *comp_metrics_path(const struct comp *svc);
 /* Runs a helper command for a component (prepare/stop steps) as the component's
  * user, in its cwd, with its environment, output appended to steps_path, bounded
  * by timeout_ns (then the step's group is killed). Returns 0 on exit status 0, else -errno

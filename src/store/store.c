@@ -732,16 +732,30 @@ int64_t session_lock_holder(const struct session_row *r)
     return fl.l_type == F_UNLCK ? 0 : (int64_t)fl.l_pid;
 }
 
-const char *session_effective_state(const struct session_row *r)
+bool session_state_live(const char *state)
 {
     static const char *const live[] = {"pending", "starting", "running", "stopping"};
+    for (size_t i = 0; state && i < SONDE_ARRAY_LEN(live); i++)
+        if (!strcmp(state, live[i]))
+            return true;
+    return false;
+}
+
+bool store_session_over(struct store *st, const char *id)
+{
+    struct session_row s = {0};
+    bool over =
+        store_session_get(st, id, &s) < 0 || !session_state_live(session_effective_state(&s));
+    session_row_free(&s);
+    return over;
+}
+
+const char *session_effective_state(const struct session_row *r)
+{
     char host[256];
-    bool is_live = false;
     if (!r->state)
         return "unknown";
-    for (size_t i = 0; i < SONDE_ARRAY_LEN(live); i++)
-        is_live = is_live || !strcmp(r->state, live[i]);
-    if (!is_live || r->pid <= 0 || r->pid > INT32_MAX || !r->host)
+    if (!session_state_live(r->state) || r->pid <= 0 || r->pid > INT32_MAX || !r->host)
         return r->state;
     if (gethostname(host, sizeof(host)) < 0)
         return r->state;

@@ -6,6 +6,7 @@
 #ifndef SONDE_STORE_H
 #define SONDE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,11 @@ void session_row_free(struct session_row *r);
 /* r->state, or "interrupted" when the state is not final (pending starting
  * running stopping), r->host is this host and process r->pid no longer exists. */
 const char *session_effective_state(const struct session_row *r);
+/* Whether a session in this state is still going: pending, starting, running, stopping. */
+bool session_state_live(const char *state);
+/* Whether session id has ended: its effective state is not live (true when it
+ * cannot be read). */
+bool store_session_over(struct store *st, const char *id);
 /* The pid holding the session's lock (<dir>/.lock, write-locked by the sonde
  * process running it): 0 when nobody holds it, -1 when it cannot be read. */
 int64_t session_lock_holder(const struct session_row *r);

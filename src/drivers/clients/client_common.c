@@ -173,20 +173,12 @@ const char *cl_env(const struct comp *c, const char *name)
 
 const struct comp *cl_target_service(struct comp *c, const char *name)
 {
-    struct comp **comps = NULL;
-    size_t n = c->session ? session_comps(c->session, &comps) : 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct comp *s = comps[i];
-        if (!s->spec || s->spec->role != ROLE_SERVICE || strcmp(s->spec->name, name))
-            continue;
-        if (!s->port) {
-            comp_set_reason(c, "target service '%s' has no port", name);
-            return NULL;
-        }
-        return s;
-    }
-    comp_set_reason(c, "target '%s' is not a service of this benchmark", name);
-    return NULL;
+    const struct comp *s = session_service(c->session, name);
+    if (!s)
+        comp_set_reason(c, "target '%s' is not a service of this benchmark", name);
+    else if (!s->port)
+        comp_set_reason(c, "target service '%s' has no port", name);
+    return s && s->port ? s : NULL;
 }
 
 int cl_limits(struct comp *c, struct lg_config *cfg, int64_t conns_def, int64_t conns_max)

@@ -1152,24 +1152,20 @@ static int start_target(struct comp *c, struct pm_target *p, const char *url, co
  * no such service, or it has no address. */
 static char *service_url(struct comp *c, const char *name, size_t idx)
 {
-    struct comp **all = NULL;
-    size_t n = session_comps(c->session, &all);
-    for (size_t i = 0; i < n; i++) {
-        const struct comp *o = all[i];
-        if (!o->spec || o->spec->role != ROLE_SERVICE || strcmp(o->spec->name, name))
-            continue;
-        if (!o->host || !o->port) {
-            comp_set_reason(c, "with.scrape[%zu]: service '%s' has no host and port to scrape", idx,
-                            name);
-            return NULL;
-        }
-        const char *path = sv_str(o->spec->with, "metrics", NULL);
-        if (!path || !path[0])
-            path = "/metrics";
-        return xasprintf("http://%s:%s%s%s", o->host, o->port, path[0] == '/' ? "" : "/", path);
+    const struct comp *o = session_service(c->session, name);
+    if (!o) {
+        comp_set_reason(c, "with.scrape[%zu]: '%s' is not a service of this benchmark", idx, name);
+        return NULL;
     }
-    comp_set_reason(c, "with.scrape[%zu]: '%s' is not a service of this benchmark", idx, name);
-    return NULL;
+    if (!o->host || !o->port) {
+        comp_set_reason(c, "with.scrape[%zu]: service '%s' has no host and port to scrape", idx,
+                        name);
+        return NULL;
+    }
+    char *path = comp_metrics_path(o);
+    char *url = xasprintf("http://%s:%s%s", o->host, o->port, path ? path : "/metrics");
+    free(path);
+    return url;
 }
 
 static int pm_start(struct comp *c)

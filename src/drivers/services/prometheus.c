@@ -232,14 +232,14 @@ static int add_service_jobs(struct comp *c, struct prom_state *st, json_t *jobs)
     size_t n = session_comps(c->session, &all);
     for (size_t i = 0; i < n; i++) {
         struct comp *o = all[i];
-        const char *path = o != c && o->spec && o->spec->role == ROLE_SERVICE
-                               ? sv_str(o->spec->with, "metrics", NULL)
-                               : NULL;
+        char *path =
+            o != c && o->spec && o->spec->role == ROLE_SERVICE ? comp_metrics_path(o) : NULL;
         if (!path)
             continue;
         if (!o->port || !o->host) {
             comp_warn(c, "service %s has `metrics` but no port (or no host yet): not scraped",
                       o->name);
+            free(path);
             continue;
         }
         if (job_taken(st->jobs, o->name)) {
@@ -247,14 +247,14 @@ static int add_service_jobs(struct comp *c, struct prom_state *st, json_t *jobs)
                             "service %s has `metrics`, but its name is already a job (sonde's "
                             "exporter or one of the targets)",
                             o->name);
+            free(path);
             return -EINVAL;
         }
         char *hp = xasprintf("%s:%s", o->host, o->port);
-        char *p = path[0] == '/' ? xstrdup(path) : xasprintf("/%s", path);
-        json_array_append_new(jobs, scrape_job(o->name, p, hp, st->interval_ns));
+        json_array_append_new(jobs, scrape_job(o->name, path, hp, st->interval_ns));
         strv_push(&st->jobs, o->name);
         free(hp);
-        free(p);
+        free(path);
     }
     return 0;
 }

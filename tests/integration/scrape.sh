@@ -33,7 +33,8 @@ cat >"$WS/srv.py" <<'EOF'
 #   /reset    a counter and a histogram (count, le=1 and +Inf buckets) at 10, 20 on
 #             requests 1 and 2, then the endpoint "restarts": 11, 22, 33, ... from
 #             request 3; its le=0.1 bucket 5, 6, then 7, 14, 21, ... (up at the
-#             restart); a histogram of negative observations: count 2k, sum -k
+#             restart); a histogram of negative observations: count 2k, sum -k;
+#             summaries like each (rs_rpc, neg_rpc)
 import http.server, os, socketserver, sys, threading, time
 
 lock = threading.Lock()
@@ -114,8 +115,12 @@ class H(http.server.BaseHTTPRequestHandler):
                     "# TYPE rs_total counter\nrs_total %d\n"
                     "# TYPE neg_seconds histogram\n"
                     "neg_seconds_bucket{le=\"0\"} %d\nneg_seconds_bucket{le=\"+Inf\"} %d\n"
-                    "neg_seconds_sum %d\nneg_seconds_count %d\n") % (
-                        low, v, v, v / 2, v, v, 2 * k, 2 * k, -k, 2 * k)
+                    "neg_seconds_sum %d\nneg_seconds_count %d\n"
+                    "# TYPE rs_rpc summary\nrs_rpc{quantile=\"0.5\"} 0.5\n"
+                    "rs_rpc_sum %g\nrs_rpc_count %d\n"
+                    "# TYPE neg_rpc summary\nneg_rpc{quantile=\"0.5\"} -0.5\n"
+                    "neg_rpc_sum %d\nneg_rpc_count %d\n") % (
+                        low, v, v, v / 2, v, v, 2 * k, 2 * k, -k, 2 * k, v / 2, v, -k, 2 * k)
             self.send(body.encode())
         else:
             self.send_error(404)
@@ -234,7 +239,8 @@ assert len(s[0]['points']) >= 3 and all(p[1] == 7 for p in s[0]['points']), s" <
 # are 10 + 11 (K - 1), as Prometheus's increase() counts them; last minus first
 # would be wrong once the value climbs past the first again. The whole histogram
 # is reset with its count: the le=0.1 bucket's 6 -> 7 is 7 new, 1 + 7 (K - 1) in all.
-# The negative observations' _sum goes down without a reset: mean -0.5.
+# The negative observations' _sum goes down without a reset: mean -0.5. Summaries
+# the same: count and mean over the trial, reset with their count.
 check "reset: counter and histogram increases counted across the endpoint's restart" json "
 m={(x['name'], x['labels'].get('le')): x['value'] for x in t['metrics'] if x['component']=='rs'}
 k=m[('scrapes', None)] - 1
@@ -246,6 +252,9 @@ assert m[('rs_seconds_bucket', '0.1')] == 1 + 7 * (k - 1), m
 assert abs(m[('rs_seconds_mean', None)] - 0.5) < 1e-9, m
 assert m[('neg_seconds_count', None)] == 2 * k and m[('neg_seconds_bucket', '0')] == 2 * k, m
 assert abs(m[('neg_seconds_mean', None)] + 0.5) < 1e-9, m
+assert m[('rs_rpc_count', None)] == want and abs(m[('rs_rpc_mean', None)] - 0.5) < 1e-9, m
+assert m[('neg_rpc_count', None)] == 2 * k and abs(m[('neg_rpc_mean', None)] + 0.5) < 1e-9, m
+assert m[('neg_rpc_count_rate_mean', None)] > 0 and ('neg_rpc_sum_rate_mean', None) not in m, m
 s=[x for x in t['series'] if x['component']=='rs' and x['name']=='rs_total'][0]
 assert len(s['points']) == k and all(p[1] > 0 for p in s['points']), s  # a point at the reset too
 assert 5 < m[('rs_total_rate_mean', None)] < 25, m" <<<"$rep"

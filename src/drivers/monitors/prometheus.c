@@ -20,15 +20,16 @@
  *
  * What is recorded: gauges, untyped and unknown samples and summary quantiles
  * as series points, with _mean and _max per series at the end; counters (and
- * the _sum/_count of summaries, the _count of histograms) as per-second rates
- * between consecutive scrapes; histograms as the distribution of the trial (the
- * increases of each part between consecutive scrapes):
+ * the _count of histograms and summaries) as per-second rates between
+ * consecutive scrapes; summaries' count and mean over the trial; histograms as
+ * the distribution of the trial (the increases of each part between
+ * consecutive scrapes):
  * p50/p90/p99 interpolated inside the bucket as Prometheus's histogram_quantile
  * does, mean, count and the bucket deltas. A counter below its previous value
  * is a reset (the endpoint restarted): the increase is the new value, as
  * Prometheus's rate() and increase() count it; a histogram is reset as a whole
  * when its count goes down (its _sum may go down on its own: negative
- * observations). */
+ * observations), and so is a summary. */
 #include "core/session.h"
 #include "loadgen/fetch.h"
 #include "util/net.h"
@@ -70,8 +71,8 @@ enum pm_kind {
     PK_GAUGE,   /* a point per scrape; _mean and _max */
     PK_COUNTER, /* a rate per interval */
     PK_BUCKET,  /* histogram bucket: its increase over the trial */
-    PK_HSUM,    /* histogram _sum: its increase over the trial */
-    PK_HCOUNT,  /* histogram _count: its increase over the trial, and a rate */
+    PK_HSUM,    /* histogram or summary _sum: its increase over the trial */
+    PK_HCOUNT,  /* histogram or summary _count: its increase over the trial, and a rate */
 };
 
 /* One series, immutable once published. */
@@ -369,11 +370,11 @@ static bool sample_kind(const struct prom_sample *s, enum pm_kind *k)
     case PROM_PART_BUCKET:
         *k = s->type == PROM_HISTOGRAM ? PK_BUCKET : PK_GAUGE;
         return true;
-    case PROM_PART_SUM:
-        *k = s->type == PROM_HISTOGRAM ? PK_HSUM : PK_COUNTER;
+    case PROM_PART_SUM: /* a summary's _sum and _count are grouped as a histogram's */
+        *k = s->type == PROM_HISTOGRAM || s->type == PROM_SUMMARY ? PK_HSUM : PK_COUNTER;
         return true;
     case PROM_PART_COUNT:
-        *k = s->type == PROM_HISTOGRAM ? PK_HCOUNT : PK_COUNTER;
+        *k = s->type == PROM_HISTOGRAM || s->type == PROM_SUMMARY ? PK_HCOUNT : PK_COUNTER;
         return true;
     default: /* gauges, untyped, unknown, stateset, quantiles, gaugehistogram gsum/gcount */
         *k = PK_GAUGE;
@@ -978,28 +979,30 @@ static void metric_f(struct comp *c, const char *family, const char *suffix, con
     free(name);
 }
 
-/* The trial's distribution of one histogram: the increases of its parts. */
+/* The trial's distribution of one histogram: the increases of its parts. A
+ * summary (no buckets: its quantiles are gauges) gets its count and mean. */
 static void summarize_histogram(struct comp *c, struct pm_target *p, const struct pm_group *g)
 {
     static const struct {
         double q;
         const char *sfx;
     } qs[PM_QUANTILES] = {{0.5, "_p50"}, {0.9, "_p90"}, {0.99, "_p99"}};
-    if (!g->any || g->nb == 0)
-        return;
     const struct pm_state *cnt = g->count_id >= 0 ? &p->st[g->count_id] : NULL;
-    struct bucket *b = xcalloc(g->nb, sizeof(*b));
+    if (!g->any || (g->nb == 0 && !cnt))
+        return;
+    struct bucket *b = g->nb ? xcalloc(g->nb, sizeof(*b)) : NULL;
     for (size_t i = 0; i < g->nb; i++) {
         b[i].le = meta_at(p->sh, g->buckets[i])->le;
         b[i].le_text = meta_at(p->sh, g->buckets[i])->le_text;
         b[i].count = p->st[g->buckets[i]].inc > 0 ? p->st[g->buckets[i]].inc : 0;
     }
-    qsort(b, g->nb, sizeof(*b), by_le);
+    if (g->nb)
+        qsort(b, g->nb, sizeof(*b), by_le);
     for (size_t i = 1; i < g->nb; i++) /* deltas of cumulative counts stay monotonic */
         if (b[i].count < b[i - 1].count)
             b[i].count = b[i - 1].count;
     const char *fam = g->any->family, *labels = g->any->labels;
-    for (size_t k = 0; k < PM_QUANTILES; k++)
+    for (size_t k = 0; k < PM_QUANTILES && g->nb; k++)
         metric_f(c, fam, qs[k].sfx, NULL, labels, bucket_quantile(b, g->nb, qs[k].q));
     double n = cnt ? cnt->inc : b[g->nb - 1].count;
     metric_f(c, fam, "_count", NULL, labels, n);

@@ -260,12 +260,21 @@ struct comp *session_service(struct session *s, const char *name)
     return NULL;
 }
 
-char *comp_metrics_path(const struct comp *svc)
+char *comp_metrics_url(const struct comp *svc, const char *def_path, char **why)
 {
-    const char *path = svc->spec ? sv_str(svc->spec->with, "metrics", NULL) : NULL;
-    if (!path || !path[0])
+    *why = NULL;
+    const char *m = svc->spec ? sv_str(svc->spec->with, "metrics", NULL) : NULL;
+    if (!m || !m[0])
+        m = def_path;
+    if (!m)
         return NULL;
-    return path[0] == '/' ? xstrdup(path) : xasprintf("/%s", path);
+    if (strstr(m, "://")) /* a whole URL: checked by the service driver */
+        return xstrdup(m);
+    if (!svc->host || !svc->port) {
+        *why = xstrdup("has no host and port to scrape");
+        return NULL;
+    }
+    return xasprintf("http://%s:%s%s%s", svc->host, svc->port, m[0] == '/' ? "" : "/", m);
 }
 
 void comp_set_reason(struct comp *c, const char *fmt, ...)

@@ -124,9 +124,12 @@ void comp_warn(struct comp *c, const char *fmt, ...) SONDE_PRINTF(2, 3);
 size_t session_comps(struct session *s, struct comp ***out);
 /* The current trial's service named name; NULL when there is none. */
 struct comp *session_service(struct session *s, const char *name);
-/* Where a service says its Prometheus metrics are (its `metrics` option), with
- * a leading '/'; allocated, NULL when it says nothing. */
-char *comp_metrics_path(const struct comp *svc);
+/* The URL of a service's Prometheus metrics, from its `metrics` option: a path
+ * on the service's own address (http://HOST:PORT/PATH), or a whole http:// URL
+ * (metrics on a port of their own, as Triton's); def_path when the option is
+ * absent. Allocated; NULL when there is none, or with *why set (allocated)
+ * when a path has no address to go with. */
+char *comp_metrics_url(const struct comp *svc, const char *def_path, char **why);
 /* Runs a helper command for a component (prepare/stop steps) as the component's
  * user, in its cwd, with its environment, output appended to steps_path, bounded
  * by timeout_ns (then the step's group is killed). Returns 0 on exit status 0, else -errno

@@ -23,6 +23,13 @@ services:
     use: sonde-sim
   node-exporter:
     use: node-exporter
+  # a service whose metrics are elsewhere (a whole URL, as Triton's second port)
+  ne2:
+    driver: generic
+    port: auto
+    with:
+      command: [sleep, "120"]
+      metrics: "http://${services.node-exporter.host}:${services.node-exporter.port}/metrics"
   prom:
     use: prometheus
     with:
@@ -47,9 +54,11 @@ check "no Prometheus of the session left running" no_prom "$id"
 check "no process of the session left" no_procs_left "$id"
 "$SONDE" report "$id" --format json >"$WS/mon.json"
 cfg=$WS/sessions/$id/trial-001/prom/work/prometheus.yml
-check "prometheus.yml has the jobs sonde, node-exporter and the target's" python3 -c "
+check "prometheus.yml has the jobs sonde, node-exporter, ne2 (its metrics by URL: the node exporter's) and the target's" python3 -c "
 import json; t=open('$cfg').read(); c=json.loads(t[t.index('{'):])
-assert {j['job_name'] for j in c['scrape_configs']} == {'sonde', 'node-exporter', 'n.e\"x\\\\y'}, c"
+assert {j['job_name'] for j in c['scrape_configs']} == {'sonde', 'node-exporter', 'ne2', 'n.e\"x\\\\y'}, c
+j={x['job_name']: x for x in c['scrape_configs']}
+assert j['ne2']['metrics_path'] == '/metrics' and j['ne2']['static_configs'] == j['node-exporter']['static_configs'], j"
 check "Prometheus ran and was stopped by the session (its log)" grep -q "Received SIGTERM" "$WS/sessions/$id/trial-001/prom/stderr.log"
 check "node-exporter: node_cpu_seconds_total (every cpu and mode) and node_memory_MemAvailable_bytes, >= 3 points each" json "$WS/mon.json" "
 s=[x for x in d['trials'][0]['series'] if x['component']=='prom' and x['labels'].get('job')=='node-exporter']
@@ -74,6 +83,9 @@ s=[x for x in t['series'] if x['component']=='prom']
 assert m['pulled_series'] == len(s) > 100 and m['pulled_points'] == sum(len(x['points']) for x in s) > 300, (m, len(s))"
 check "the target's job, escaped in the pull's selector, pulled as well" json "$WS/mon.json" "
 s=[x for x in d['trials'][0]['series'] if x['component']=='prom' and x['labels'].get('job')=='n.e\"x\\\\y' and x['name']=='node_memory_MemAvailable_bytes']
+assert len(s) == 1 and len(s[0]['points']) >= 3, s"
+check "ne2's job (the node exporter by its URL) scraped and pulled as well" json "$WS/mon.json" "
+s=[x for x in d['trials'][0]['series'] if x['component']=='prom' and x['labels'].get('job')=='ne2' and x['name']=='node_memory_MemAvailable_bytes']
 assert len(s) == 1 and len(s[0]['points']) >= 3, s"
 check "the node monitor ran beside it" json "$WS/mon.json" "
 assert any(x['component']=='node' for x in d['trials'][0]['series'])"

@@ -172,6 +172,8 @@ name: scrape-good
 timeout: 1m
 services: # the python3 server, as a service that says where its metrics are
   py: {driver: generic, port: $(cat "$WS/srv.port"), with: {command: [sleep, "60"], metrics: /svc}}
+  # another port's metrics, by URL (as Triton's second port)
+  py2: {driver: generic, port: $(free_port), with: {command: [sleep, "60"], metrics: "$SRV/svc"}}
 clients:
   wait: {driver: exec, with: {command: [sleep, "4"]}}
 monitors:
@@ -183,7 +185,7 @@ monitors:
       url: "$SRV/hist"
       match: [hist_latency_seconds, hist_requests_total]
   rs: {use: prometheus, with: {url: "$SRV/reset"}}
-  svc: {use: prometheus, with: {scrape: [py]}}
+  svc: {use: prometheus, with: {scrape: [py, py2]}}
 EOF
 run good
 check "good: exits 0" test $? -eq 0
@@ -231,10 +233,10 @@ assert set(s) == {'hist_requests_total', 'hist_latency_seconds_count'}, set(s)
 assert s['hist_requests_total']['unit'] == '/s' and len(s['hist_requests_total']['points']) >= 2
 m={x['name']: x['value'] for x in t['metrics'] if x['component']=='om'}
 assert 6 < m['hist_requests_total_rate_mean'] < 15, m['hist_requests_total_rate_mean']" <<<"$rep"
-check "svc: a service scraped by name: labelled service=py, its own service label kept as exported_service" json "
-s=[x for x in t['series'] if x['component']=='svc']
-assert [x['labels'] for x in s] == [{'service': 'py', 'exported_service': 'inner', 'x': '1'}], s
-assert len(s[0]['points']) >= 3 and all(p[1] == 7 for p in s[0]['points']), s" <<<"$rep"
+check "svc: services scraped by name (a path; a whole URL): labelled service=NAME, their own service label kept as exported_service" json "
+s=sorted((x for x in t['series'] if x['component']=='svc'), key=lambda x: x['labels']['service'])
+assert [x['labels'] for x in s] == [{'service': n, 'exported_service': 'inner', 'x': '1'} for n in ('py', 'py2')], s
+assert all(len(x['points']) >= 3 and all(p[1] == 7 for p in x['points']) for x in s), s" <<<"$rep"
 # /reset: 10, 20, then a restart: 11, 22, 33, ... The increases over K intervals
 # are 10 + 11 (K - 1), as Prometheus's increase() counts them; last minus first
 # would be wrong once the value climbs past the first again. The whole histogram
@@ -319,6 +321,9 @@ assert len(w) == 1, w" <<<"$rep"
 cat >"$WS/opts.yaml" <<'EOF'
 kind: benchmark
 name: scrape-opts
+services: # where its metrics are: not an http:// URL; a query string
+  s1: {driver: generic, port: 1, with: {command: [sleep, "1"], metrics: "https://127.0.0.1:1/metrics"}}
+  s2: {driver: generic, port: 1, with: {command: [sleep, "1"], metrics: "/metrics?x=1"}}
 clients:
   wait: {driver: exec, with: {command: [true]}}
 monitors:
@@ -343,6 +348,9 @@ grep -q "monitors.h.with.scrape\[1\]: .x. is named twice" <<<"$1"' _ "$out"
 check "opts: https and a bare host:port are not http:// URLs" py "$(grep -c 'with.url: expected an http://host\[:port\]/path URL' <<<"$out") == 2"
 check "opts: a bad label regex" contains "$out" "monitors.e.with.labels.mode: '\[z' is not a valid regular expression"
 check "opts: max_series out of range" contains "$out" "monitors.e.with.max_series: must be between 1 and 1000000"
+check "opts: a service's metrics: not an http:// URL; a query string" bash -c '
+grep -q "services.s1.with.metrics: .https://127.0.0.1:1/metrics. is not an http://HOST:PORT/PATH URL" <<<"$1" &&
+grep -q "services.s2.with.metrics: ./metrics?x=1.: a query string is not supported" <<<"$1"' _ "$out"
 check "opts: nothing ran" not_contains "$out" "session "
 
 # 4. The prometheus-vllm preset against sonde-sim's vLLM-named /metrics: by URL, and

@@ -1150,9 +1150,9 @@ static int start_target(struct comp *c, struct pm_target *p, const char *url, co
     return 0;
 }
 
-/* The metrics URL of the session's service `name`: http://HOST:PORT and its
- * `metrics` path (default /metrics). NULL with the reason set when there is
- * no such service, or it has no address. */
+/* The metrics URL of the session's service `name`: its `metrics` URL, or
+ * http://HOST:PORT and its `metrics` path (default /metrics). NULL with the
+ * reason set when there is no such service, or it has no address. */
 static char *service_url(struct comp *c, const char *name, size_t idx)
 {
     const struct comp *o = session_service(c->session, name);
@@ -1160,14 +1160,10 @@ static char *service_url(struct comp *c, const char *name, size_t idx)
         comp_set_reason(c, "with.scrape[%zu]: '%s' is not a service of this benchmark", idx, name);
         return NULL;
     }
-    if (!o->host || !o->port) {
-        comp_set_reason(c, "with.scrape[%zu]: service '%s' has no host and port to scrape", idx,
-                        name);
-        return NULL;
-    }
-    char *path = comp_metrics_path(o);
-    char *url = xasprintf("http://%s:%s%s", o->host, o->port, path ? path : "/metrics");
-    free(path);
+    char *why = NULL, *url = comp_metrics_url(o, "/metrics", &why);
+    if (!url)
+        comp_set_reason(c, "with.scrape[%zu]: service '%s' %s", idx, name, why);
+    free(why);
     return url;
 }
 

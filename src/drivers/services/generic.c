@@ -1,6 +1,8 @@
 /* generic.c — any command as a service, with optional prepare and stop commands. */
+#include "core/recipe.h"
 #include "core/session.h"
 #include "util/log.h"
+#include "util/net.h"
 #include "util/units.h"
 
 #include <errno.h>
@@ -19,13 +21,34 @@ static const struct opt_def generic_opts[] = {
      NULL, NULL},
     {"stop_timeout", OPT_DURATION, false, "30s", "limit for the stop command", NULL, NULL},
     {"metrics", OPT_STR, false, NULL,
-     "path of its Prometheus metrics (e.g. /metrics): a prometheus service listed after it "
-     "scrapes http://HOST:PORT/PATH",
+     "where its Prometheus metrics are: a path (e.g. /metrics, at http://HOST:PORT/PATH) or a "
+     "whole http:// URL (metrics on a port of their own); a prometheus service listed after it, "
+     "and a prometheus monitor's with.scrape, scrape them",
      NULL, NULL},
     {NULL, 0, false, NULL, NULL, NULL, NULL},
 };
 
-/* A duration option, or its default when absent. */
+/* `metrics`: a path, or a whole http:// URL; neither with a query string. */
+static int generic_check(const struct comp_spec *spec, struct diags *d)
+{
+    const struct sv *m = sv_get(spec->with, "metrics");
+    if (!m || m->kind != SV_SCALAR || recipe_has_ref(m->str))
+        return 0;
+    char *path = xasprintf("%ss.%s.with.metrics", comp_role_name(spec->role), spec->name);
+    struct net_url u;
+    if (strstr(m->str, "://")) {
+        if (net_url_parse(m->str, &u) < 0)
+            diags_add(d, m->pos, path, NULL,
+                      "'%s' is not an http://HOST:PORT/PATH URL (nor a path such as /metrics)",
+                      m->str);
+        else
+            net_url_free(&u);
+    }
+    if (strchr(m->str, '?'))
+        diags_add(d, m->pos, path, NULL, "'%s': a query string is not supported", m->str);
+    free(path);
+    return 0;
+}
 
 static int generic_start(struct comp *c)
 {
@@ -57,6 +80,7 @@ const struct driver_ops driver_service_generic = {
     .role = ROLE_SERVICE,
     .summary = "any command as a service, with prepare and stop commands",
     .opts = generic_opts,
+    .check = generic_check,
     .runs_command = true,
     .start = generic_start,
     .stop = generic_stop,

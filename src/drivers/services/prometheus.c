@@ -232,29 +232,33 @@ static int add_service_jobs(struct comp *c, struct prom_state *st, json_t *jobs)
     size_t n = session_comps(c->session, &all);
     for (size_t i = 0; i < n; i++) {
         struct comp *o = all[i];
-        char *path =
-            o != c && o->spec && o->spec->role == ROLE_SERVICE ? comp_metrics_path(o) : NULL;
-        if (!path)
+        if (o == c || !o->spec || o->spec->role != ROLE_SERVICE)
             continue;
-        if (!o->port || !o->host) {
-            comp_warn(c, "service %s has `metrics` but no port (or no host yet): not scraped",
-                      o->name);
-            free(path);
+        char *why = NULL, *url = comp_metrics_url(o, NULL, &why), msg[512];
+        struct net_url u;
+        if (url && target_url(url, &u, msg, sizeof(msg)) < 0) {
+            why = xasprintf("metrics %s", msg);
+            free(url);
+            url = NULL;
+        }
+        if (!url) {
+            if (why)
+                comp_warn(c, "service %s has `metrics`, but %s: not scraped", o->name, why);
+            free(why);
             continue;
         }
+        free(url);
         if (job_taken(st->jobs, o->name)) {
             comp_set_reason(c,
                             "service %s has `metrics`, but its name is already a job (sonde's "
                             "exporter or one of the targets)",
                             o->name);
-            free(path);
+            net_url_free(&u);
             return -EINVAL;
         }
-        char *hp = xasprintf("%s:%s", o->host, o->port);
-        json_array_append_new(jobs, scrape_job(o->name, path, hp, st->interval_ns));
+        json_array_append_new(jobs, scrape_job(o->name, u.path, u.hostport, st->interval_ns));
         strv_push(&st->jobs, o->name);
-        free(hp);
-        free(path);
+        net_url_free(&u);
     }
     return 0;
 }

@@ -4,7 +4,8 @@
 # the sql client).
 #   scripts/deps.sh            build + run dependencies
 #   scripts/deps.sh --test     also what the test suite needs (cmocka, clang for fuzzing, the
-#                              S3 server, the Debian 13 root the Chroma server runs in)
+#                              S3 server, the Debian 13 root the Chroma server runs in, ip for
+#                              the DNS test's network namespace)
 set -euo pipefail
 pkgs=(build-essential pkg-config meson ninja-build git
       libyaml-dev libsqlite3-dev libjansson-dev libssl-dev zlib1g-dev liburing-dev libpq-dev libmariadb-dev
@@ -12,7 +13,7 @@ pkgs=(build-essential pkg-config meson ninja-build git
       postgresql postgresql-contrib procps tar gzip)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev clang libclang-rt-dev clang-format sqlite3 python3 openssl curl fio
-        mariadb-server debootstrap prometheus prometheus-node-exporter)
+        mariadb-server debootstrap prometheus prometheus-node-exporter iproute2)
   # s3rver (npm) for the s3 client's tests: Debian's node and npm unless some are there
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)

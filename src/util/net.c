@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,16 +81,118 @@ static int connect_addr(const struct addrinfo *ai, int64_t deadline,
     return 1;
 }
 
+/* One host-name lookup handed to glibc's asynchronous getaddrinfo_a. */
+struct net_gai {
+    struct gaicb cb;
+    struct addrinfo hints;
+    char *host, *port;
+    struct net_gai *next; /* on the abandoned list */
+};
+
+/* Lookups given up on (deadline, cancel) that glibc could not stop: their
+ * memory is glibc's until they finish, then a later lookup frees them. */
+static pthread_mutex_t abandoned_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct net_gai *abandoned;
+
+static void gai_free(struct net_gai *q)
+{
+    if (q->cb.ar_result)
+        freeaddrinfo(q->cb.ar_result);
+    free(q->host);
+    free(q->port);
+    free(q);
+}
+
+static void gai_abandon(struct net_gai *q)
+{
+    pthread_mutex_lock(&abandoned_mu);
+    q->next = abandoned;
+    abandoned = q;
+    pthread_mutex_unlock(&abandoned_mu);
+}
+
+static void gai_reap(void)
+{
+    pthread_mutex_lock(&abandoned_mu);
+    for (struct net_gai **p = &abandoned; *p;) {
+        struct net_gai *q = *p;
+        if (gai_error(&q->cb) == EAI_INPROGRESS) {
+            p = &q->next;
+            continue;
+        }
+        *p = q->next;
+        gai_free(q);
+    }
+    pthread_mutex_unlock(&abandoned_mu);
+}
+
+#define GAVE_UP_TIMEDOUT  (-ETIMEDOUT) /* beside glibc's EAI_ codes, none of which these are */
+#define GAVE_UP_CANCELLED (-ECANCELED)
+#define GAVE_UP(g)        ((g) == GAVE_UP_TIMEDOUT || (g) == GAVE_UP_CANCELLED)
+
+/* Resolves host:port before deadline: a numeric address at once, a name
+ * through getaddrinfo_a, looked at every NET_CANCEL_POLL_MS so that cancel
+ * and the deadline end the wait (a DNS server that does not answer would hold
+ * getaddrinfo for its timeouts × attempts). 0 and *res; an EAI_ code;
+ * GAVE_UP_TIMEDOUT; GAVE_UP_CANCELLED. */
+static int resolve(const char *host, const char *port, int64_t deadline,
+                   const struct net_cancel *cancel, struct addrinfo **res)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
+    int g = getaddrinfo(host, port, &hints, res);
+    if (g != EAI_NONAME)
+        return g;
+    gai_reap();
+    struct net_gai *q = xcalloc(1, sizeof(*q));
+    q->host = xstrdup(host);
+    q->port = xstrdup(port);
+    q->hints = (struct addrinfo){.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    q->cb = (struct gaicb){.ar_name = q->host, .ar_service = q->port, .ar_request = &q->hints};
+    struct gaicb *list[1] = {&q->cb};
+    g = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+    if (g == 0)
+        g = gai_error(&q->cb);
+    for (; g == EAI_INPROGRESS; g = gai_error(&q->cb)) {
+        int64_t left = deadline - mono_ns();
+        if (cancel && cancel->fn(cancel->arg)) {
+            g = GAVE_UP_CANCELLED;
+            break;
+        }
+        if (left <= 0) {
+            g = GAVE_UP_TIMEDOUT;
+            break;
+        }
+        if (left > (int64_t)NET_CANCEL_POLL_MS * 1000000)
+            left = (int64_t)NET_CANCEL_POLL_MS * 1000000;
+        struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+        gai_suspend((const struct gaicb *const *)list, 1, &ts);
+    }
+    if (g == 0) {
+        *res = q->cb.ar_result;
+        q->cb.ar_result = NULL;
+    }
+    if (GAVE_UP(g) && gai_cancel(&q->cb) == EAI_NOTCANCELED)
+        gai_abandon(q); /* still running in glibc */
+    else
+        gai_free(q);
+    return g;
+}
+
 int net_connect(const char *host, const char *port, int64_t deadline,
                 const struct net_cancel *cancel, int *fd, char *detail, size_t dlen)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     if (!port || !*port) {
         snprintf(detail, dlen, "no port given");
         return -EINVAL;
     }
-    int g = getaddrinfo(host, port, &hints, &res);
+    int g = resolve(host, port, deadline, cancel, &res);
+    if (GAVE_UP(g)) {
+        snprintf(detail, dlen, "%s resolving %s",
+                 g == GAVE_UP_CANCELLED ? "cancelled" : "timed out", host);
+        return 0;
+    }
     if (g != 0) {
         snprintf(detail, dlen, "cannot resolve %s:%s: %s", host, port, gai_strerror(g));
         return g == EAI_NONAME || g == EAI_SERVICE ? -EINVAL : 0;

@@ -20,10 +20,11 @@ struct net_cancel {
 int net_wait(int fd, short events, int64_t deadline, const struct net_cancel *cancel);
 /* net_wait that nothing cancels. */
 int net_wait_fd(int fd, short events, int64_t deadline);
-/* Connects to host:port (numeric port) before deadline. 1 connected (*fd set,
- * non-blocking, close-on-exec), 0 not (detail says why: "connection refused",
- * "timed out", "cancelled"), -EINVAL for a host that does not resolve or a bad
- * port. cancel may be NULL (name resolution is not cancelled). */
+/* Connects to host:port (numeric port) before deadline, a host name's
+ * resolution included (asynchronous, so the deadline and cancel bound it too).
+ * 1 connected (*fd set, non-blocking, close-on-exec), 0 not (detail says why:
+ * "connection refused", "timed out", "cancelled", "timed out resolving HOST"),
+ * -EINVAL for a host that does not resolve or a bad port. cancel may be NULL. */
 int net_connect(const char *host, const char *port, int64_t deadline,
                 const struct net_cancel *cancel, int *fd, char *detail, size_t dlen);
 /* Describes errno err in detail ("connection refused", "timed out", strerror); returns 0. */

@@ -15,7 +15,8 @@
  * labels together at most max_bytes; one response of at most max_bytes; at most
  * 16 finished scrapes queued (the oldest goes first). At finish a scrape
  * still in flight is cancelled and abandoned, so stopping never waits out a
- * long timeout; the state both sides share is reference-counted, for the rare
+ * long timeout (every wait of a fetch, name resolution included, is
+ * cancellable); the state both sides share is reference-counted, for the rare
  * thread that does not come out in time (it is detached and frees the state).
  *
  * What is recorded: gauges, untyped and unknown samples and summary quantiles
@@ -1084,9 +1085,10 @@ static void ask_stop(struct pm_target *p)
     pthread_mutex_unlock(&sh->mu);
 }
 
-/* Stops the thread and joins it. Only a thread still not out at due (mono ns;
- * a host name's resolution, which nothing cancels) is detached; it frees the
- * shared state when it ends. */
+/* Stops the thread and joins it. Every wait of a scrape ends within
+ * NET_CANCEL_POLL_MS of the cancel; only a thread still not out at due (mono
+ * ns; say, parsing a large page on a loaded machine) is detached, and it frees
+ * the shared state when it ends. */
 static void stop_thread(struct pm_target *p, int64_t due)
 {
     struct pm_shared *sh = p->sh;

@@ -8,6 +8,7 @@
  * holding it (microseconds for this size) and sends after releasing it. */
 #include "core/exporter.h"
 
+#include "util/keytab.h"
 #include "util/log.h"
 #include "util/net.h"
 #include "util/util.h"
@@ -52,18 +53,30 @@ struct exporter {
     pthread_mutex_t mu;
     struct entry *e;
     size_t n, cap;
+    struct keytab idx; /* name NUL labels → index in e */
+    struct sbuf key;
     bool full_said;
 };
 
 /* ---- values ---- */
 
+/* A series' key in the index, name NUL labels, into x->key; its hash. */
+static uint64_t series_key(struct exporter *x, const char *name, const char *labels)
+{
+    x->key.len = 0;
+    sbuf_add(&x->key, name, strlen(name) + 1);
+    sbuf_add(&x->key, labels, strlen(labels));
+    return hash_fnv1a(x->key.s, x->key.len);
+}
+
 static struct entry *find_or_add(struct exporter *x, const char *name, const char *help,
                                  const char *labels)
 {
     labels = labels ? labels : "";
-    for (size_t i = 0; i < x->n; i++)
-        if (strcmp(x->e[i].name, name) == 0 && strcmp(x->e[i].labels, labels) == 0)
-            return &x->e[i];
+    uint64_t h = series_key(x, name, labels);
+    struct keytab_slot *slot = keytab_find(&x->idx, x->key.s, x->key.len, h);
+    if (slot->key)
+        return &x->e[slot->id];
     if (x->n >= EXP_SERIES_MAX) {
         if (!x->full_said)
             log_warn("exporter: more than %d series; new ones are not exported", EXP_SERIES_MAX);
@@ -74,6 +87,7 @@ static struct entry *find_or_add(struct exporter *x, const char *name, const cha
         x->cap = x->cap ? 2 * x->cap : 64;
         x->e = xrealloc(x->e, x->cap * sizeof(*x->e));
     }
+    keytab_put(&x->idx, slot, x->key.s, x->key.len, h, (uint32_t)x->n);
     struct entry *e = &x->e[x->n++];
     *e = (struct entry){
         .name = xstrdup(name), .help = xstrdup(help ? help : ""), .labels = xstrdup(labels)};
@@ -144,6 +158,12 @@ void exporter_forget(struct exporter *x, const char *match)
             x->e[k++] = x->e[i];
     }
     x->n = k;
+    keytab_free(&x->idx); /* the indices moved */
+    for (size_t i = 0; i < x->n; i++) {
+        uint64_t h = series_key(x, x->e[i].name, x->e[i].labels);
+        keytab_put(&x->idx, keytab_find(&x->idx, x->key.s, x->key.len, h), x->key.s, x->key.len, h,
+                   (uint32_t)i);
+    }
     pthread_mutex_unlock(&x->mu);
 }
 
@@ -436,6 +456,8 @@ void exporter_stop(struct exporter *x)
     for (size_t i = 0; i < x->n; i++)
         entry_free(&x->e[i]);
     free(x->e);
+    keytab_free(&x->idx);
+    sbuf_free(&x->key);
     pthread_mutex_destroy(&x->mu);
     free(x);
 }

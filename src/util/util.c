@@ -66,6 +66,15 @@ char *xvasprintf(const char *fmt, va_list ap)
     return s;
 }
 
+uint64_t hash_fnv1a(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
     va_list ap;

@@ -22,6 +22,9 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) SONDE_PRINTF(1, 2);
 char *xvasprintf(const char *fmt, va_list ap) SONDE_PRINTF(1, 0);
 
+/* FNV-1a over n bytes: table keys, content derived from a name (not for security). */
+uint64_t hash_fnv1a(const void *p, size_t n);
+
 /* NULL-terminated string vectors (argv, envp). strv_free accepts NULL. */
 size_t strv_len(char *const *v);
 char **strv_dup(char *const *v);

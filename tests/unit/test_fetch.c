@@ -264,6 +264,29 @@ static void exporter_serves_what_was_set(void **state)
     assert_non_null(strstr(r.body, "sonde_node_cpu_percent{session=\"s\",trial=\"2\""));
     fetch_result_free(&r);
 
+    /* after the forget the series that stayed is still found (a new value
+     * replaces its one line), and 3000 more each keep their own */
+    exporter_set(x, "sonde_node_cpu_percent", "cpu", LIVE_GAUGE,
+                 "session=\"s\",trial=\"2\",component=\"n\"", 99);
+    for (int i = 0; i < 3000; i++) {
+        char l[80];
+        snprintf(l, sizeof(l), "session=\"s\",trial=\"2\",component=\"k%d\"", i);
+        exporter_set(x, "sonde_k", "k", LIVE_GAUGE, l, i);
+        exporter_set(x, "sonde_k", "k", LIVE_GAUGE, l, i + 1);
+    }
+    assert_int_equal(
+        http_fetch("GET", url, NULL, NULL, 0, 2000000000, 1 << 22, NULL, &r, err, sizeof(err)), 0);
+    assert_non_null(strstr(r.body, "sonde_node_cpu_percent{session=\"s\",trial=\"2\","
+                                   "component=\"n\"} 99\n"));
+    assert_null(strstr(strstr(r.body, "sonde_node_cpu_percent{") + 1, "sonde_node_cpu_percent{"));
+    size_t lines = 0;
+    for (const char *p = r.body; (p = strstr(p, "\nsonde_k{")) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, 3000);
+    assert_non_null(strstr(r.body, "component=\"k0\"} 1\n"));
+    assert_non_null(strstr(r.body, "component=\"k2999\"} 3000\n"));
+    fetch_result_free(&r);
+
     snprintf(url, sizeof(url), "http://%s/other", target);
     assert_int_equal(
         http_fetch("GET", url, NULL, NULL, 0, 2000000000, 1 << 20, NULL, &r, err, sizeof(err)), 0);

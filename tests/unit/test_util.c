@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "util/capture.h"
+#include "util/keytab.h"
 #include "util/targz.h"
 #include "util/util.h"
 
@@ -17,6 +18,43 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* keytab: every key found again with its id, across growth; keys that differ
+ * only after a NUL byte, or by length, are different keys. */
+static void test_keytab(void **state)
+{
+    (void)state;
+    struct keytab t = {0};
+    char k[32];
+    for (uint32_t i = 0; i < 20000; i++) {
+        int n = snprintf(k, sizeof(k), "series%u", i);
+        uint64_t h = hash_fnv1a(k, (size_t)n);
+        struct keytab_slot *s = keytab_find(&t, k, (size_t)n, h);
+        assert_null(s->key);
+        keytab_put(&t, s, k, (size_t)n, h, i);
+    }
+    assert_int_equal(t.n, 20000);
+    assert_true(t.n <= t.cap / 10 * 7);
+    for (uint32_t i = 0; i < 20000; i++) {
+        int n = snprintf(k, sizeof(k), "series%u", i);
+        struct keytab_slot *s = keytab_find(&t, k, (size_t)n, hash_fnv1a(k, (size_t)n));
+        assert_non_null(s->key);
+        assert_int_equal(s->id, i);
+    }
+    struct keytab_slot *s = keytab_find(&t, "series20000", 11, hash_fnv1a("series20000", 11));
+    assert_null(s->key);
+    static const char a[] = "x\0a", b[] = "x\0b";
+    s = keytab_find(&t, a, 3, hash_fnv1a(a, 3));
+    keytab_put(&t, s, a, 3, hash_fnv1a(a, 3), 1);
+    assert_null(keytab_find(&t, b, 3, hash_fnv1a(b, 3))->key);
+    assert_null(keytab_find(&t, a, 2, hash_fnv1a(a, 2))->key);
+    assert_int_equal(keytab_find(&t, a, 3, hash_fnv1a(a, 3))->id, 1);
+    /* FNV-1a's published test vectors */
+    assert_true(hash_fnv1a("", 0) == 0xcbf29ce484222325ULL);
+    assert_true(hash_fnv1a("a", 1) == 0xaf63dc4c8601ec8cULL);
+    keytab_free(&t);
+    assert_int_equal(t.n, 0);
+}
 
 static char *make_tmpdir(void)
 {
@@ -355,7 +393,7 @@ int main(void)
         cmocka_unit_test(test_strings),     cmocka_unit_test(test_files),
         cmocka_unit_test(test_sha256_time), cmocka_unit_test(test_targz_round_trip),
         cmocka_unit_test(test_targz_empty), cmocka_unit_test(test_targz_errors),
-        cmocka_unit_test(test_capture),
+        cmocka_unit_test(test_capture),     cmocka_unit_test(test_keytab),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -269,10 +269,7 @@ static size_t pat_at(uint64_t kh, int64_t o)
 
 static uint64_t key_hash(const char *key)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return mix64(h);
+    return mix64(hash_fnv1a(key, strlen(key)));
 }
 
 /* Appends bytes [from, from + n) of the content of the object with key hash kh. */

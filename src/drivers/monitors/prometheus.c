@@ -33,6 +33,7 @@
  * observations), and so is a summary. */
 #include "core/session.h"
 #include "loadgen/fetch.h"
+#include "util/keytab.h"
 #include "util/net.h"
 #include "util/promtext.h"
 #include "util/util.h"
@@ -87,18 +88,6 @@ struct pm_meta {
     uint32_t group; /* histogram parts: which histogram (family + labels without le) */
 };
 
-/* A key → id table (open addressing), the thread's own. */
-struct pm_slot {
-    uint64_t hash, seen; /* seen: the last scrape the key came in */
-    char *key;
-    size_t klen;
-    uint32_t id;
-};
-struct pm_tab {
-    struct pm_slot *s;
-    size_t cap, n;
-};
-
 /* A finished scrape. */
 struct pm_result {
     struct pm_result *next;
@@ -141,9 +130,9 @@ struct pm_shared {
     size_t nq, lost; /* queued results; results dropped from a full queue */
     int64_t cpu_ns;
     /* The thread's own. */
-    size_t created; /* descriptions written (published with the next result) */
-    struct pm_tab series, groups;
-    size_t key_bytes; /* of the series table's keys: at most max_bytes */
+    size_t created;               /* descriptions written (published with the next result) */
+    struct keytab series, groups; /* the thread's own */
+    size_t key_bytes;             /* of the series table's keys: at most max_bytes */
     uint64_t scrape_no;
     struct sbuf key;
     char fam[256]; /* the family of the last filter decision, and the decision */
@@ -209,14 +198,6 @@ static void result_free(struct pm_result *r)
     }
 }
 
-static void tab_free(struct pm_tab *t)
-{
-    for (size_t i = 0; i < t->cap; i++)
-        free(t->s[i].key);
-    free(t->s);
-    memset(t, 0, sizeof(*t));
-}
-
 static struct pm_meta *meta_at(const struct pm_shared *sh, size_t id)
 {
     return &sh->chunks[id / PM_CHUNK][id % PM_CHUNK];
@@ -247,8 +228,8 @@ static void shared_free(struct pm_shared *sh)
         regfree(&sh->filters[i].re);
     }
     free(sh->filters);
-    tab_free(&sh->series);
-    tab_free(&sh->groups);
+    keytab_free(&sh->series);
+    keytab_free(&sh->groups);
     sbuf_free(&sh->key);
     free(sh->url);
     free(sh->service);
@@ -261,56 +242,6 @@ static void shared_unref(struct pm_shared *sh)
 {
     if (sh && atomic_fetch_sub(&sh->refs, 1) == 1)
         shared_free(sh);
-}
-
-/* ---- the series table (scrape thread) -------------------------------------------------------- */
-
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
-}
-
-static void tab_grow(struct pm_tab *t)
-{
-    size_t cap = t->cap ? 2 * t->cap : 256;
-    struct pm_slot *s = xcalloc(cap, sizeof(*s));
-    for (size_t i = 0; i < t->cap; i++) {
-        if (!t->s[i].key)
-            continue;
-        size_t j = t->s[i].hash & (cap - 1);
-        while (s[j].key)
-            j = (j + 1) & (cap - 1);
-        s[j] = t->s[i];
-    }
-    free(t->s);
-    t->s = s;
-    t->cap = cap;
-}
-
-/* The slot of key, or the empty slot where it would go. */
-static struct pm_slot *tab_find(struct pm_tab *t, const char *key, size_t klen, uint64_t h)
-{
-    if (t->n + 1 > t->cap / 10 * 7)
-        tab_grow(t);
-    size_t j = h & (t->cap - 1);
-    while (t->s[j].key &&
-           !(t->s[j].hash == h && t->s[j].klen == klen && memcmp(t->s[j].key, key, klen) == 0))
-        j = (j + 1) & (t->cap - 1);
-    return &t->s[j];
-}
-
-static void tab_put(struct pm_tab *t, struct pm_slot *s, const char *key, size_t klen, uint64_t h,
-                    uint32_t id)
-{
-    s->key = xmalloc(klen ? klen : 1);
-    memcpy(s->key, key, klen);
-    s->klen = klen;
-    s->hash = h;
-    s->id = id;
-    t->n++;
 }
 
 /* ---- one scrape (scrape thread) -------------------------------------------------------------- */
@@ -454,10 +385,10 @@ static uint32_t group_id(struct pm_shared *sh, const struct prom_sample *s)
     const struct prom_label *l[PROMTEXT_MAX_LABELS];
     size_t n = sorted_labels(s, "le", l);
     make_key(&sh->key, s->family, l, n);
-    uint64_t h = hash_bytes(sh->key.s, sh->key.len);
-    struct pm_slot *slot = tab_find(&sh->groups, sh->key.s, sh->key.len, h);
+    uint64_t h = hash_fnv1a(sh->key.s, sh->key.len);
+    struct keytab_slot *slot = keytab_find(&sh->groups, sh->key.s, sh->key.len, h);
     if (!slot->key)
-        tab_put(&sh->groups, slot, sh->key.s, sh->key.len, h, (uint32_t)sh->groups.n);
+        keytab_put(&sh->groups, slot, sh->key.s, sh->key.len, h, (uint32_t)sh->groups.n);
     return slot->id;
 }
 
@@ -513,26 +444,26 @@ static int on_sample(const struct prom_sample *s, void *ud)
     const struct prom_label *l[PROMTEXT_MAX_LABELS];
     size_t n = sorted_labels(s, NULL, l);
     make_key(&sh->key, s->name, l, n);
-    uint64_t h = hash_bytes(sh->key.s, sh->key.len);
-    struct pm_slot *slot = tab_find(&sh->series, sh->key.s, sh->key.len, h);
-    if (slot->key && slot->seen == sh->scrape_no) {
+    uint64_t h = hash_fnv1a(sh->key.s, sh->key.len);
+    struct keytab_slot *slot = keytab_find(&sh->series, sh->key.s, sh->key.len, h);
+    if (slot->key && slot->mark == sh->scrape_no) {
         x->res->dups++; /* the same series twice in one page: the first counts */
         return 0;
     }
     bool room = sh->key_bytes + sh->key.len <= sh->max_bytes; /* memory bound */
     if (!slot->key && room && sh->created < sh->max_series) {
         size_t klen = sh->key.len; /* new_series reuses sh->key for the group's key */
-        tab_put(&sh->series, slot, sh->key.s, klen, h, 0);
+        keytab_put(&sh->series, slot, sh->key.s, klen, h, 0);
         slot->id = new_series(sh, s, k); /* may grow the group table, not this one */
         sh->key_bytes += klen;
     } else if (!slot->key && room && sh->series.n - sh->created < PM_DROPPED_KEYS) {
-        tab_put(&sh->series, slot, sh->key.s, sh->key.len, h, PM_DROPPED); /* remembered */
+        keytab_put(&sh->series, slot, sh->key.s, sh->key.len, h, PM_DROPPED); /* remembered */
         sh->key_bytes += sh->key.len;
     } else if (!slot->key) {
         x->res->dropped++; /* too many dropped to remember them: each sample counts */
         return 0;
     }
-    slot->seen = sh->scrape_no;
+    slot->mark = sh->scrape_no;
     if (slot->id == PM_DROPPED) {
         x->res->dropped++;
         return 0;

@@ -81,18 +81,26 @@ static int connect_addr(const struct addrinfo *ai, int64_t deadline,
     return 1;
 }
 
-/* One host-name lookup handed to glibc's asynchronous getaddrinfo_a. */
+/* A host-name lookup handed to glibc's getaddrinfo_a, shared: a caller that
+ * needs host:port while a lookup of it is in flight waits on that one rather
+ * than starting another. So a name slower than one caller's deadline still
+ * resolves for a later caller (a readiness probe's next attempt, the next
+ * scrape), and a DNS server that does not answer holds one of glibc's lookup
+ * threads per name, not one per attempt. A lookup nobody waits on any more
+ * runs to its end (glibc cannot stop one that has started); its answer then
+ * serves callers for NET_GAI_KEEP_NS, and it is freed after that. */
 struct net_gai {
     struct gaicb cb;
     struct addrinfo hints;
     char *host, *port;
-    struct net_gai *next; /* on the abandoned list */
+    int users;         /* callers holding it */
+    int64_t done_seen; /* mono ns when first seen finished; 0: not yet */
+    struct net_gai *next;
 };
+#define NET_GAI_KEEP_NS ((int64_t)5000000000)
 
-/* Lookups given up on (deadline, cancel) that glibc could not stop: their
- * memory is glibc's until they finish, then a later lookup frees them. */
-static pthread_mutex_t abandoned_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct net_gai *abandoned;
+static pthread_mutex_t gai_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct net_gai *lookups; /* under gai_mu, as are users and done_seen */
 
 static void gai_free(struct net_gai *q)
 {
@@ -103,57 +111,93 @@ static void gai_free(struct net_gai *q)
     free(q);
 }
 
-static void gai_abandon(struct net_gai *q)
+/* Under gai_mu: notes the lookups that finished; frees those nobody holds
+ * that failed, or whose answer is older than NET_GAI_KEEP_NS. */
+static void gai_reap_locked(int64_t now)
 {
-    pthread_mutex_lock(&abandoned_mu);
-    q->next = abandoned;
-    abandoned = q;
-    pthread_mutex_unlock(&abandoned_mu);
-}
-
-static void gai_reap(void)
-{
-    pthread_mutex_lock(&abandoned_mu);
-    for (struct net_gai **p = &abandoned; *p;) {
+    for (struct net_gai **p = &lookups; *p;) {
         struct net_gai *q = *p;
-        if (gai_error(&q->cb) == EAI_INPROGRESS) {
+        int e = gai_error(&q->cb);
+        if (e != EAI_INPROGRESS && !q->done_seen)
+            q->done_seen = now;
+        if (e == EAI_INPROGRESS || q->users > 0 ||
+            (e == 0 && now - q->done_seen <= NET_GAI_KEEP_NS)) {
             p = &q->next;
             continue;
         }
         *p = q->next;
         gai_free(q);
     }
-    pthread_mutex_unlock(&abandoned_mu);
+}
+
+/* The lookup of host:port, held (users + 1): the one under way or still
+ * fresh, else a new one. NULL with *err (an EAI_ code) when glibc takes none. */
+static struct net_gai *gai_hold(const char *host, const char *port, int *err)
+{
+    pthread_mutex_lock(&gai_mu);
+    gai_reap_locked(mono_ns());
+    struct net_gai *q = lookups;
+    while (q && (strcmp(q->host, host) || strcmp(q->port, port)))
+        q = q->next;
+    if (!q) {
+        q = xcalloc(1, sizeof(*q));
+        q->host = xstrdup(host);
+        q->port = xstrdup(port);
+        q->hints = (struct addrinfo){.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+        q->cb = (struct gaicb){.ar_name = q->host, .ar_service = q->port, .ar_request = &q->hints};
+        struct gaicb *list[1] = {&q->cb};
+        int g = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+        if (g != 0 && gai_error(&q->cb) != EAI_INPROGRESS) { /* not queued */
+            pthread_mutex_unlock(&gai_mu);
+            gai_free(q);
+            *err = g;
+            return NULL;
+        }
+        q->next = lookups;
+        lookups = q;
+    }
+    q->users++;
+    pthread_mutex_unlock(&gai_mu);
+    return q;
+}
+
+static void gai_release(struct net_gai *q)
+{
+    pthread_mutex_lock(&gai_mu);
+    q->users--;
+    if (!q->done_seen && gai_error(&q->cb) != EAI_INPROGRESS)
+        q->done_seen = mono_ns();
+    pthread_mutex_unlock(&gai_mu);
 }
 
 #define GAVE_UP_TIMEDOUT  (-ETIMEDOUT) /* beside glibc's EAI_ codes, none of which these are */
 #define GAVE_UP_CANCELLED (-ECANCELED)
 #define GAVE_UP(g)        ((g) == GAVE_UP_TIMEDOUT || (g) == GAVE_UP_CANCELLED)
 
-/* Resolves host:port before deadline: a numeric address at once, a name
- * through getaddrinfo_a, looked at every NET_CANCEL_POLL_MS so that cancel
- * and the deadline end the wait (a DNS server that does not answer would hold
- * getaddrinfo for its timeouts × attempts). 0 and *res; an EAI_ code;
+/* Resolves host:port before deadline: a numeric address at once (*res, to
+ * freeaddrinfo), a name through a shared lookup (*held, whose answer *res is:
+ * gai_release it), looked at every NET_CANCEL_POLL_MS so that cancel and the
+ * deadline end the wait; a DNS server that does not answer would hold
+ * getaddrinfo for its timeouts × attempts. 0; an EAI_ code;
  * GAVE_UP_TIMEDOUT; GAVE_UP_CANCELLED. */
 static int resolve(const char *host, const char *port, int64_t deadline,
-                   const struct net_cancel *cancel, struct addrinfo **res)
+                   const struct net_cancel *cancel, struct addrinfo **res, struct net_gai **held)
 {
+    *held = NULL;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
     int g = getaddrinfo(host, port, &hints, res);
     if (g != EAI_NONAME)
         return g;
-    gai_reap();
-    struct net_gai *q = xcalloc(1, sizeof(*q));
-    q->host = xstrdup(host);
-    q->port = xstrdup(port);
-    q->hints = (struct addrinfo){.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    q->cb = (struct gaicb){.ar_name = q->host, .ar_service = q->port, .ar_request = &q->hints};
+    if (cancel && cancel->fn(cancel->arg))
+        return GAVE_UP_CANCELLED;
+    if (deadline <= mono_ns()) /* no lookup that nobody would wait for */
+        return GAVE_UP_TIMEDOUT;
+    struct net_gai *q = gai_hold(host, port, &g);
+    if (!q)
+        return g;
     struct gaicb *list[1] = {&q->cb};
-    g = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
-    if (g == 0)
-        g = gai_error(&q->cb);
-    for (; g == EAI_INPROGRESS; g = gai_error(&q->cb)) {
+    while ((g = gai_error(&q->cb)) == EAI_INPROGRESS) {
         int64_t left = deadline - mono_ns();
         if (cancel && cancel->fn(cancel->arg)) {
             g = GAVE_UP_CANCELLED;
@@ -168,26 +212,25 @@ static int resolve(const char *host, const char *port, int64_t deadline,
         struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
         gai_suspend((const struct gaicb *const *)list, 1, &ts);
     }
-    if (g == 0) {
-        *res = q->cb.ar_result;
-        q->cb.ar_result = NULL;
+    if (g != 0) {
+        gai_release(q);
+        return g;
     }
-    if (GAVE_UP(g) && gai_cancel(&q->cb) == EAI_NOTCANCELED)
-        gai_abandon(q); /* still running in glibc */
-    else
-        gai_free(q);
-    return g;
+    *res = q->cb.ar_result;
+    *held = q;
+    return 0;
 }
 
 int net_connect(const char *host, const char *port, int64_t deadline,
                 const struct net_cancel *cancel, int *fd, char *detail, size_t dlen)
 {
     struct addrinfo *res = NULL;
+    struct net_gai *held = NULL;
     if (!port || !*port) {
         snprintf(detail, dlen, "no port given");
         return -EINVAL;
     }
-    int g = resolve(host, port, deadline, cancel, &res);
+    int g = resolve(host, port, deadline, cancel, &res, &held);
     if (GAVE_UP(g)) {
         snprintf(detail, dlen, "%s resolving %s",
                  g == GAVE_UP_CANCELLED ? "cancelled" : "timed out", host);
@@ -205,7 +248,10 @@ int net_connect(const char *host, const char *port, int64_t deadline,
         }
         r = connect_addr(ai, deadline, cancel, fd, detail, dlen);
     }
-    freeaddrinfo(res);
+    if (held)
+        gai_release(held);
+    else
+        freeaddrinfo(res);
     return r;
 }
 

@@ -34,7 +34,7 @@ cat >"$WS/srv.py" <<'EOF'
 #             requests 1 and 2, then the endpoint "restarts": 11, 22, 33, ... from
 #             request 3; its le=0.1 bucket 5, 6, then 7, 14, 21, ... (up at the
 #             restart); a histogram of negative observations: count 2k, sum -k;
-#             summaries like each (rs_rpc, neg_rpc)
+#             summaries like each (rs_rpc, neg_rpc; quantile gauges 0.9, -0.9)
 import http.server, os, socketserver, sys, threading, time
 
 lock = threading.Lock()
@@ -116,9 +116,9 @@ class H(http.server.BaseHTTPRequestHandler):
                     "# TYPE neg_seconds histogram\n"
                     "neg_seconds_bucket{le=\"0\"} %d\nneg_seconds_bucket{le=\"+Inf\"} %d\n"
                     "neg_seconds_sum %d\nneg_seconds_count %d\n"
-                    "# TYPE rs_rpc summary\nrs_rpc{quantile=\"0.5\"} 0.5\n"
+                    "# TYPE rs_rpc summary\nrs_rpc{quantile=\"0.5\"} 0.9\n"
                     "rs_rpc_sum %g\nrs_rpc_count %d\n"
-                    "# TYPE neg_rpc summary\nneg_rpc{quantile=\"0.5\"} -0.5\n"
+                    "# TYPE neg_rpc summary\nneg_rpc{quantile=\"0.5\"} -0.9\n"
                     "neg_rpc_sum %d\nneg_rpc_count %d\n") % (
                         low, v, v, v / 2, v, v, 2 * k, 2 * k, -k, 2 * k, v / 2, v, -k, 2 * k)
             self.send(body.encode())
@@ -254,9 +254,12 @@ assert m[('rs_seconds_bucket', '0.1')] == 1 + 7 * (k - 1), m
 assert abs(m[('rs_seconds_mean', None)] - 0.5) < 1e-9, m
 assert m[('neg_seconds_count', None)] == 2 * k and m[('neg_seconds_bucket', '0')] == 2 * k, m
 assert abs(m[('neg_seconds_mean', None)] + 0.5) < 1e-9, m
-assert m[('rs_rpc_count', None)] == want and abs(m[('rs_rpc_mean', None)] - 0.5) < 1e-9, m
-assert m[('neg_rpc_count', None)] == 2 * k and abs(m[('neg_rpc_mean', None)] + 0.5) < 1e-9, m
-assert m[('neg_rpc_count_rate_mean', None)] > 0 and ('neg_rpc_sum_rate_mean', None) not in m, m
+# summaries: keyed by all their labels (the quantile gauges' own _mean has a quantile label)
+q={(x['name'], tuple(sorted(x['labels'].items()))): x['value'] for x in t['metrics'] if x['component']=='rs'}
+assert q[('rs_rpc_count', ())] == want and abs(q[('rs_rpc_mean', ())] - 0.5) < 1e-9, q
+assert q[('neg_rpc_count', ())] == 2 * k and abs(q[('neg_rpc_mean', ())] + 0.5) < 1e-9, q
+assert q[('rs_rpc_mean', (('quantile', '0.5'),))] == 0.9 and q[('neg_rpc_max', (('quantile', '0.5'),))] == -0.9, q
+assert q[('neg_rpc_count_rate_mean', ())] > 0 and ('neg_rpc_sum_rate_mean', ()) not in q, q
 s=[x for x in t['series'] if x['component']=='rs' and x['name']=='rs_total'][0]
 assert len(s['points']) == k and all(p[1] > 0 for p in s['points']), s  # a point at the reset too
 assert 5 < m[('rs_total_rate_mean', None)] < 25, m" <<<"$rep"
@@ -321,9 +324,10 @@ assert len(w) == 1, w" <<<"$rep"
 cat >"$WS/opts.yaml" <<'EOF'
 kind: benchmark
 name: scrape-opts
-services: # where its metrics are: not an http:// URL; a query string
+services: # where its metrics are: not an http:// URL (twice); a query string
   s1: {driver: generic, port: 1, with: {command: [sleep, "1"], metrics: "https://127.0.0.1:1/metrics"}}
   s2: {driver: generic, port: 1, with: {command: [sleep, "1"], metrics: "/metrics?x=1"}}
+  s3: {driver: generic, port: 1, with: {command: [sleep, "1"], metrics: "https://${self.host}:1/metrics"}}
 clients:
   wait: {driver: exec, with: {command: [true]}}
 monitors:
@@ -348,9 +352,10 @@ grep -q "monitors.h.with.scrape\[1\]: .x. is named twice" <<<"$1"' _ "$out"
 check "opts: https and a bare host:port are not http:// URLs" py "$(grep -c 'with.url: expected an http://host\[:port\]/path URL' <<<"$out") == 2"
 check "opts: a bad label regex" contains "$out" "monitors.e.with.labels.mode: '\[z' is not a valid regular expression"
 check "opts: max_series out of range" contains "$out" "monitors.e.with.max_series: must be between 1 and 1000000"
-check "opts: a service's metrics: not an http:// URL; a query string" bash -c '
+check "opts: a service's metrics: not an http:// URL (also before a \${...}); a query string" bash -c '
 grep -q "services.s1.with.metrics: .https://127.0.0.1:1/metrics. is not an http://HOST:PORT/PATH URL" <<<"$1" &&
-grep -q "services.s2.with.metrics: ./metrics?x=1.: a query string is not supported" <<<"$1"' _ "$out"
+grep -q "services.s2.with.metrics: ./metrics?x=1.: a query string is not supported" <<<"$1" &&
+grep -q "services.s3.with.metrics: .https://\${self.host}:1/metrics. is not an http://" <<<"$1"' _ "$out"
 check "opts: nothing ran" not_contains "$out" "session "
 
 # 4. The prometheus-vllm preset against sonde-sim's vLLM-named /metrics: by URL, and

@@ -1,5 +1,4 @@
 /* generic.c — any command as a service, with optional prepare and stop commands. */
-#include "core/recipe.h"
 #include "core/session.h"
 #include "util/log.h"
 #include "util/net.h"
@@ -9,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct opt_def generic_opts[] = {
     {"command", OPT_ARGV, true, NULL, "the server command", NULL, NULL},
@@ -28,25 +28,29 @@ static const struct opt_def generic_opts[] = {
     {NULL, 0, false, NULL, NULL, NULL, NULL},
 };
 
-/* `metrics`: a path, or a whole http:// URL; neither with a query string. */
+/* `metrics`: a path, or a whole http:// URL; neither with a query string.
+ * Where it holds ${...} (resolved at run time), the text before the first one. */
 static int generic_check(const struct comp_spec *spec, struct diags *d)
 {
     const struct sv *m = sv_get(spec->with, "metrics");
-    if (!m || m->kind != SV_SCALAR || recipe_has_ref(m->str))
+    if (!m || m->kind != SV_SCALAR)
         return 0;
+    const char *ref = strstr(m->str, "${");
+    char *lit = ref ? xstrndup(m->str, (size_t)(ref - m->str)) : xstrdup(m->str);
     char *path = xasprintf("%ss.%s.with.metrics", comp_role_name(spec->role), spec->name);
     struct net_url u;
-    if (strstr(m->str, "://")) {
-        if (net_url_parse(m->str, &u) < 0)
-            diags_add(d, m->pos, path, NULL,
-                      "'%s' is not an http://HOST:PORT/PATH URL (nor a path such as /metrics)",
-                      m->str);
-        else
-            net_url_free(&u);
-    }
-    if (strchr(m->str, '?'))
+    const char *scheme_end = strstr(lit, "://");
+    if (scheme_end && (scheme_end - lit != 4 || strncasecmp(lit, "http", 4) != 0))
+        diags_add(d, m->pos, path, NULL,
+                  "'%s' is not an http://HOST:PORT/PATH URL (nor a path such as /metrics)", m->str);
+    else if (scheme_end && !ref && net_url_parse(m->str, &u) < 0)
+        diags_add(d, m->pos, path, NULL, "'%s' is not an http://HOST:PORT/PATH URL", m->str);
+    else if (scheme_end && !ref)
+        net_url_free(&u);
+    if (strchr(lit, '?'))
         diags_add(d, m->pos, path, NULL, "'%s': a query string is not supported", m->str);
     free(path);
+    free(lit);
     return 0;
 }
 

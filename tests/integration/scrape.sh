@@ -34,7 +34,8 @@ cat >"$WS/srv.py" <<'EOF'
 #             requests 1 and 2, then the endpoint "restarts": 11, 22, 33, ... from
 #             request 3; its le=0.1 bucket 5, 6, then 7, 14, 21, ... (up at the
 #             restart); a histogram of negative observations: count 2k, sum -k;
-#             summaries like each (rs_rpc, neg_rpc; quantile gauges 0.9, -0.9)
+#             summaries like each (rs_rpc, neg_rpc; quantile gauges 0.9, -0.9), and
+#             one of only a _sum like the counter (lone_rpc)
 import http.server, os, socketserver, sys, threading, time
 
 lock = threading.Lock()
@@ -119,8 +120,9 @@ class H(http.server.BaseHTTPRequestHandler):
                     "# TYPE rs_rpc summary\nrs_rpc{quantile=\"0.5\"} 0.9\n"
                     "rs_rpc_sum %g\nrs_rpc_count %d\n"
                     "# TYPE neg_rpc summary\nneg_rpc{quantile=\"0.5\"} -0.9\n"
-                    "neg_rpc_sum %d\nneg_rpc_count %d\n") % (
-                        low, v, v, v / 2, v, v, 2 * k, 2 * k, -k, 2 * k, v / 2, v, -k, 2 * k)
+                    "neg_rpc_sum %d\nneg_rpc_count %d\n"
+                    "# TYPE lone_rpc summary\nlone_rpc_sum %d\n") % (
+                        low, v, v, v / 2, v, v, 2 * k, 2 * k, -k, 2 * k, v / 2, v, -k, 2 * k, v)
             self.send(body.encode())
         else:
             self.send_error(404)
@@ -260,6 +262,7 @@ assert q[('rs_rpc_count', ())] == want and abs(q[('rs_rpc_mean', ())] - 0.5) < 1
 assert q[('neg_rpc_count', ())] == 2 * k and abs(q[('neg_rpc_mean', ())] + 0.5) < 1e-9, q
 assert q[('rs_rpc_mean', (('quantile', '0.5'),))] == 0.9 and q[('neg_rpc_max', (('quantile', '0.5'),))] == -0.9, q
 assert q[('neg_rpc_count_rate_mean', ())] > 0 and ('neg_rpc_sum_rate_mean', ()) not in q, q
+assert q[('lone_rpc_sum', ())] == want, q  # a summary without _count: its sum's increase, reset as a counter
 s=[x for x in t['series'] if x['component']=='rs' and x['name']=='rs_total'][0]
 assert len(s['points']) == k and all(p[1] > 0 for p in s['points']), s  # a point at the reset too
 assert 5 < m[('rs_total_rate_mean', None)] < 25, m" <<<"$rep"

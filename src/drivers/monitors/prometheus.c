@@ -912,7 +912,8 @@ static void metric_f(struct comp *c, const char *family, const char *suffix, con
 }
 
 /* The trial's distribution of one histogram: the increases of its parts. A
- * summary (no buckets: its quantiles are gauges) gets its count and mean. */
+ * summary (no buckets: its quantiles are gauges) gets its count and mean, or
+ * without a _count its sum's increase. */
 static void summarize_histogram(struct comp *c, struct pm_target *p, const struct pm_group *g)
 {
     static const struct {
@@ -920,8 +921,13 @@ static void summarize_histogram(struct comp *c, struct pm_target *p, const struc
         const char *sfx;
     } qs[PM_QUANTILES] = {{0.5, "_p50"}, {0.9, "_p90"}, {0.99, "_p99"}};
     const struct pm_state *cnt = g->count_id >= 0 ? &p->st[g->count_id] : NULL;
-    if (!g->any || (g->nb == 0 && !cnt))
+    if (!g->any)
         return;
+    if (g->nb == 0 && !cnt) { /* a summary of only its _sum: the sum's increase */
+        if (g->sum_id >= 0)
+            metric_f(c, g->any->family, "_sum", NULL, g->any->labels, p->st[g->sum_id].inc);
+        return;
+    }
     struct bucket *b = g->nb ? xcalloc(g->nb, sizeof(*b)) : NULL;
     for (size_t i = 0; i < g->nb; i++) {
         b[i].le = meta_at(p->sh, g->buckets[i])->le;

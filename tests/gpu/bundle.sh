@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bundle.sh [DIR] — sonde for a GPU machine that has no build tools (the device
-# machine: Ubuntu, NVIDIA driver, PyTorch; no apt, no compiler). Builds a release
+# bundle.sh [DIR] — sonde for a GPU machine without sonde's build dependencies (the
+# device machine: Ubuntu, gcc, NVIDIA driver, PyTorch; no apt, so no libyaml, libpq,
+# meson...). Builds a release
 # sonde in DIR (default build-gpu, git-ignored) whose run path is DIR/lib, and
 # copies there the shared libraries ldd lists, except glibc's own (the machine's
 # are newer, and NVML, loaded at run time, needs them). Nothing outside sonde sees

@@ -21,6 +21,8 @@
  *     10^9 mJ + 250 W × the time since nvmlInit_v2
  *   SM clock 1980 + i MHz, memory clock 2619 MHz, temperature 40 + i °C
  *   throttle reasons 0x4 on GPU 0, 0x1 on the others
+ *   FAKE_NVML_TEMP_OLD_RET / FAKE_NVML_TEMPV_RET=N: nvmlDeviceGetTemperature /
+ *     nvmlDeviceGetTemperatureV answer N (e.g. 26 "deprecated", 3 not supported)
  *   compute processes on GPU 0: pid 1 with 1 GiB (never one of a session's),
  *     then each pid in the file $FAKE_NVML_PIDS with 512 MiB
  * Environment:
@@ -301,7 +303,8 @@ static nvmlReturn_t temperature(nvmlDevice_t d, int sensor, unsigned int *c)
 #ifndef FAKE_NVML_NEW
 nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t d, int sensor, unsigned int *c)
 {
-    return temperature(d, sensor, c);
+    int fail = env_int("FAKE_NVML_TEMP_OLD_RET", 0); /* e.g. 26: deprecated */
+    return fail ? (nvmlReturn_t)fail : temperature(d, sensor, c);
 }
 #endif
 
@@ -318,6 +321,9 @@ nvmlReturn_t nvmlDeviceGetTemperatureV(nvmlDevice_t d, nvmlTemperature_t *t)
         return E_INVALID_ARGUMENT;
     if (t->version != (unsigned)(sizeof(nvmlTemperature_t) | (1u << 24)))
         return E_ARGUMENT_VERSION_MISMATCH;
+    int fail = env_int("FAKE_NVML_TEMPV_RET", 0);
+    if (fail)
+        return (nvmlReturn_t)fail;
     unsigned int c = 0;
     nvmlReturn_t r = temperature(d, t->sensorType, &c);
     t->temperature = (int)c;

@@ -18,6 +18,7 @@
 . "$(dirname "$0")/../integration/lib.sh"
 
 IDX=${GPU_CHECK_INDEX:-0}
+export TZ=UTC # nvidia-smi's timestamps are local time: one zone for it and the analysis
 SECS=${GPU_CHECK_SECONDS:-20}
 skip() {
   echo "SKIP: $*"
@@ -30,8 +31,10 @@ if ! out=$(nvidia-smi -L 2>&1); then
   skip "no NVIDIA GPU here (nvidia-smi -L: $(head -n1 <<<"$out"))"
 fi
 grep -q "^GPU $IDX:" <<<"$out" || skip "no NVIDIA GPU $IDX here (nvidia-smi -L: $(head -n1 <<<"$out"))"
-# The load runs on the same GPU: CUDA numbers GPUs by PCI bus like NVML once told to.
-export CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=$IDX
+# The load runs on the same GPU, named by its UUID (CUDA's numbering may differ from NVML's).
+uuid=$(nvidia-smi -i "$IDX" --query-gpu=uuid --format=csv,noheader 2>/dev/null)
+[ -n "$uuid" ] || skip "no UUID for GPU $IDX (nvidia-smi -i $IDX --query-gpu=uuid)"
+export CUDA_VISIBLE_DEVICES=$uuid
 python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null ||
   skip "GPU $IDX is here but python3 has no torch with CUDA to load it"
 echo "GPU: $(grep "^GPU $IDX:" <<<"$out")"

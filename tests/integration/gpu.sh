@@ -203,6 +203,16 @@ p = [s for s in gseries() if s['name'] == 'process_memory_bytes']
 assert len(p) == 1 and {v for _, v in p[0]['points']} == {GIB / 2}, p
 assert len(warn) == 1, warn"
 
+# 6b. Temperature: the V call first; the old one when V fails (a driver without it working).
+grun temp-old-deprecated 1 '{}' FAKE_NVML_TEMP_OLD_RET=26
+check "temperature: the old call answering 'deprecated' does not matter: V read 40/41 °C" py_on temp-old-deprecated "
+assert set(pts('temperature_c', 0)) == {40} and set(pts('temperature_c', 1)) == {41}
+assert len(warn) == 1, warn"
+grun temp-v-fails 1 '{}' FAKE_NVML_TEMPV_RET=3
+check "temperature: V not supported: the old call read 40/41 °C" py_on temp-v-fails "
+assert set(pts('temperature_c', 0)) == {40} and set(pts('temperature_c', 1)) == {41}
+assert len(warn) == 1, warn"
+
 # 7. devices and processes options.
 grun one-gpu 1 '{devices: [1], processes: false}'
 check "devices [1]: exits 0 ($rc)" test "$rc" -eq 0

@@ -357,20 +357,21 @@ static nvml_ret read_mem_clock(struct nvml_api *a, nvml_dev h, struct gpu_sample
     return read_clock(a, h, s, NVML_CLOCK_MEM, S_MEM_CLOCK);
 }
 
-/* nvmlDeviceGetTemperature is deprecated since NVML 13 in favour of
- * nvmlDeviceGetTemperatureV; the latter serves libraries without the former. */
+/* nvmlDeviceGetTemperatureV first: nvmlDeviceGetTemperature is deprecated
+ * since NVML 13 (a driver may answer it "deprecated" one day); the old call
+ * where the new one is missing or fails (older drivers). */
 static nvml_ret read_temp(struct nvml_api *a, nvml_dev h, struct gpu_sample *s)
 {
     unsigned int c = 0;
     nvml_ret r = NVML_ERROR_FUNCTION_NOT_FOUND;
-    if (a->temperature) {
-        r = a->temperature(h, NVML_TEMPERATURE_GPU, &c);
-    } else if (a->temperature_v) {
+    if (a->temperature_v) {
         struct nvml_temperature t = {.version = NVML_VERSION(struct nvml_temperature, 1),
                                      .sensor = NVML_TEMPERATURE_GPU};
         r = a->temperature_v(h, &t);
         c = t.temperature > 0 ? (unsigned int)t.temperature : 0;
     }
+    if (r != NVML_SUCCESS && a->temperature)
+        r = a->temperature(h, NVML_TEMPERATURE_GPU, &c);
     if (r == NVML_SUCCESS) {
         s->have[S_TEMP] = true;
         s->v[S_TEMP] = c;

@@ -60,21 +60,26 @@ struct exporter {
 
 /* ---- values ---- */
 
-/* A series' key in the index, name NUL labels, into x->key; its hash. */
-static uint64_t series_key(struct exporter *x, const char *name, const char *labels)
+/* The slot of a series in the index (its key, name NUL labels, left in x->key). */
+static struct keytab_slot *index_slot(struct exporter *x, const char *name, const char *labels)
 {
     x->key.len = 0;
     sbuf_add(&x->key, name, strlen(name) + 1);
     sbuf_add(&x->key, labels, strlen(labels));
-    return hash_fnv1a(x->key.s, x->key.len);
+    return keytab_find(&x->idx, x->key.s, x->key.len, hash_fnv1a(x->key.s, x->key.len));
+}
+
+/* Indexes entry i, whose key index_slot just left in x->key and slot. */
+static void index_put(struct exporter *x, struct keytab_slot *slot, size_t i)
+{
+    keytab_put(&x->idx, slot, x->key.s, x->key.len, hash_fnv1a(x->key.s, x->key.len), (uint32_t)i);
 }
 
 static struct entry *find_or_add(struct exporter *x, const char *name, const char *help,
                                  const char *labels)
 {
     labels = labels ? labels : "";
-    uint64_t h = series_key(x, name, labels);
-    struct keytab_slot *slot = keytab_find(&x->idx, x->key.s, x->key.len, h);
+    struct keytab_slot *slot = index_slot(x, name, labels);
     if (slot->key)
         return &x->e[slot->id];
     if (x->n >= EXP_SERIES_MAX) {
@@ -87,7 +92,7 @@ static struct entry *find_or_add(struct exporter *x, const char *name, const cha
         x->cap = x->cap ? 2 * x->cap : 64;
         x->e = xrealloc(x->e, x->cap * sizeof(*x->e));
     }
-    keytab_put(&x->idx, slot, x->key.s, x->key.len, h, (uint32_t)x->n);
+    index_put(x, slot, x->n);
     struct entry *e = &x->e[x->n++];
     *e = (struct entry){
         .name = xstrdup(name), .help = xstrdup(help ? help : ""), .labels = xstrdup(labels)};
@@ -159,11 +164,8 @@ void exporter_forget(struct exporter *x, const char *match)
     }
     x->n = k;
     keytab_free(&x->idx); /* the indices moved */
-    for (size_t i = 0; i < x->n; i++) {
-        uint64_t h = series_key(x, x->e[i].name, x->e[i].labels);
-        keytab_put(&x->idx, keytab_find(&x->idx, x->key.s, x->key.len, h), x->key.s, x->key.len, h,
-                   (uint32_t)i);
-    }
+    for (size_t i = 0; i < x->n; i++)
+        index_put(x, index_slot(x, x->e[i].name, x->e[i].labels), i);
     pthread_mutex_unlock(&x->mu);
 }
 

@@ -20,9 +20,9 @@ struct keytab {
     size_t cap, n;
 };
 
-/* The slot of key (hash h: hash_fnv1a, say), or the empty slot where it would go (then fill it
- * with keytab_put). The table may grow first: a slot pointer is valid until
- * the next keytab_find. */
+/* The slot of key (hash h: hash_fnv1a, say), or the empty slot where it
+ * would go (then fill it with keytab_put). The table may grow first: a slot
+ * pointer is valid until the next keytab_find. */
 struct keytab_slot *keytab_find(struct keytab *t, const void *key, size_t klen, uint64_t h);
 void keytab_put(struct keytab *t, struct keytab_slot *s, const void *key, size_t klen, uint64_t h,
                 uint32_t id);

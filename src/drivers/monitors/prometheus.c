@@ -934,14 +934,15 @@ static void summarize_histogram(struct comp *c, struct pm_target *p, const struc
         b[i].le_text = meta_at(p->sh, g->buckets[i])->le_text;
         b[i].count = p->st[g->buckets[i]].inc > 0 ? p->st[g->buckets[i]].inc : 0;
     }
-    if (g->nb)
-        qsort(b, g->nb, sizeof(*b), by_le);
-    for (size_t i = 1; i < g->nb; i++) /* deltas of cumulative counts stay monotonic */
-        if (b[i].count < b[i - 1].count)
-            b[i].count = b[i - 1].count;
     const char *fam = g->any->family, *labels = g->any->labels;
-    for (size_t k = 0; k < PM_QUANTILES && g->nb; k++)
-        metric_f(c, fam, qs[k].sfx, NULL, labels, bucket_quantile(b, g->nb, qs[k].q));
+    if (g->nb) {
+        qsort(b, g->nb, sizeof(*b), by_le);
+        for (size_t i = 1; i < g->nb; i++) /* deltas of cumulative counts stay monotonic */
+            if (b[i].count < b[i - 1].count)
+                b[i].count = b[i - 1].count;
+        for (size_t k = 0; k < PM_QUANTILES; k++)
+            metric_f(c, fam, qs[k].sfx, NULL, labels, bucket_quantile(b, g->nb, qs[k].q));
+    }
     double n = cnt ? cnt->inc : b[g->nb - 1].count;
     metric_f(c, fam, "_count", NULL, labels, n);
     if (g->sum_id >= 0 && n > 0)

@@ -60,26 +60,30 @@ struct exporter {
 
 /* ---- values ---- */
 
-/* The slot of a series in the index (its key, name NUL labels, left in x->key). */
-static struct keytab_slot *index_slot(struct exporter *x, const char *name, const char *labels)
+/* The slot of a series in the index; its key (name NUL labels) is left in
+ * x->key and its hash in *h, for index_put. */
+static struct keytab_slot *index_slot(struct exporter *x, const char *name, const char *labels,
+                                      uint64_t *h)
 {
     x->key.len = 0;
     sbuf_add(&x->key, name, strlen(name) + 1);
     sbuf_add(&x->key, labels, strlen(labels));
-    return keytab_find(&x->idx, x->key.s, x->key.len, hash_fnv1a(x->key.s, x->key.len));
+    *h = hash_fnv1a(x->key.s, x->key.len);
+    return keytab_find(&x->idx, x->key.s, x->key.len, *h);
 }
 
-/* Indexes entry i, whose key index_slot just left in x->key and slot. */
-static void index_put(struct exporter *x, struct keytab_slot *slot, size_t i)
+/* Indexes entry i in the empty slot index_slot just gave. */
+static void index_put(struct exporter *x, struct keytab_slot *slot, uint64_t h, size_t i)
 {
-    keytab_put(&x->idx, slot, x->key.s, x->key.len, hash_fnv1a(x->key.s, x->key.len), (uint32_t)i);
+    keytab_put(&x->idx, slot, x->key.s, x->key.len, h, (uint32_t)i);
 }
 
 static struct entry *find_or_add(struct exporter *x, const char *name, const char *help,
                                  const char *labels)
 {
     labels = labels ? labels : "";
-    struct keytab_slot *slot = index_slot(x, name, labels);
+    uint64_t h;
+    struct keytab_slot *slot = index_slot(x, name, labels, &h);
     if (slot->key)
         return &x->e[slot->id];
     if (x->n >= EXP_SERIES_MAX) {
@@ -92,7 +96,7 @@ static struct entry *find_or_add(struct exporter *x, const char *name, const cha
         x->cap = x->cap ? 2 * x->cap : 64;
         x->e = xrealloc(x->e, x->cap * sizeof(*x->e));
     }
-    index_put(x, slot, x->n);
+    index_put(x, slot, h, x->n);
     struct entry *e = &x->e[x->n++];
     *e = (struct entry){
         .name = xstrdup(name), .help = xstrdup(help ? help : ""), .labels = xstrdup(labels)};
@@ -164,8 +168,11 @@ void exporter_forget(struct exporter *x, const char *match)
     }
     x->n = k;
     keytab_free(&x->idx); /* the indices moved */
-    for (size_t i = 0; i < x->n; i++)
-        index_put(x, index_slot(x, x->e[i].name, x->e[i].labels), i);
+    for (size_t i = 0; i < x->n; i++) {
+        uint64_t h;
+        struct keytab_slot *slot = index_slot(x, x->e[i].name, x->e[i].labels, &h);
+        index_put(x, slot, h, i);
+    }
     pthread_mutex_unlock(&x->mu);
 }
 
